@@ -1,0 +1,96 @@
+# thumbtack build. `make` builds build/thumbtack; `make check` installs what is missing,
+# then runs unit tests, fuzz corpus replay and integration tests, and the same under
+# ASan+UBSan. See README.md.
+
+CC ?= cc
+PKGS := libuv jansson openssl
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wvla -Werror -Wno-missing-field-initializers
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := $(WARN) $(CFLAGS) -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -ljansson -lssl -lcrypto) -lpthread -lm
+
+BUILD ?= build
+SRCS := $(shell find src -name '*.c' | sort)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+PY := /usr/bin/python3
+
+.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench clean lint format
+
+all: $(BUILD)/thumbtack
+
+deps:
+	@tools/deps.sh
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(HARDEN) -MMD -MP -c $< -o $@
+
+$(BUILD)/libthumbtack.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/thumbtack: $(BUILD)/obj/main.o $(BUILD)/libthumbtack.a
+	$(CC) $(ALL_CFLAGS) $(HARDEN) $(LDFLAGS_ALL) $^ -o $@ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/tt_test.h $(BUILD)/libthumbtack.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS_ALL) -fPIE $< $(BUILD)/libthumbtack.a -o $@ $(LIBS)
+
+# Fuzz targets built as plain replay binaries (fuzz/replay.c supplies main) so that
+# `make check` replays each corpus with gcc; `make fuzz` builds real libFuzzer binaries.
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(BUILD)/libthumbtack.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -fPIE $< fuzz/replay.c $(BUILD)/libthumbtack.a -o $@ $(LIBS)
+
+run: deps all
+	$(BUILD)/thumbtack $(ARGS)
+
+unit: $(UNIT_BINS)
+	@tools/run-unit.sh $(UNIT_BINS)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@for f in $(FUZZ_REPLAY); do n=$$(basename $$f); $$f fuzz/corpus/$${n#fuzz_} || exit 1; done
+
+integration: $(BUILD)/thumbtack
+	cd tests/integration && THUMBTACK=$(abspath $(BUILD)/thumbtack) $(PY) -m pytest -q -x -p no:cacheprovider $(PYTEST_ARGS)
+
+# The whole suite: normal build, then the same under ASan+UBSan.
+check: deps
+	$(MAKE) all unit fuzz-replay
+	$(MAKE) integration
+	$(MAKE) asan
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined" all unit fuzz-replay
+	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined" PYTEST_ARGS="$(PYTEST_ARGS) -m 'not slow'" integration
+
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libthumbtack.a
+	@mkdir -p build-fuzz/fuzz
+	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); clang $(ALL_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $$f build-fuzz/libthumbtack.a -o build-fuzz/fuzz/$$n $(LIBS) || exit 1; done
+
+bench: all
+	bench/run.sh
+
+lint:
+	@tools/lint.sh
+
+format:
+	clang-format -i $(SRCS) $(shell find src -name '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,122 @@
+#include "core/common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+const char *tt_strerror(int err)
+{
+    switch (err) {
+    case TT_EAGAIN:
+        return "need more input";
+    case TT_EPARSE:
+        return "malformed input";
+    case TT_ETOOBIG:
+        return "size limit exceeded";
+    case TT_ECONFIG:
+        return "configuration error";
+    case TT_EUNSUPP:
+        return "unsupported";
+    default:
+        return err < 0 ? strerror(-err) : "success";
+    }
+}
+
+static void oom(size_t n)
+{
+    fprintf(stderr, "thumbtack: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *tt_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void *tt_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom(n * size);
+    return p;
+}
+
+void *tt_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom(n);
+    return q;
+}
+
+char *tt_strndup(const char *s, size_t n)
+{
+    char *p = tt_malloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *tt_strdup(const char *s)
+{
+    return tt_strndup(s, strlen(s));
+}
+
+bool tt_strieq(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++)
+        if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i]))
+            return false;
+    return true;
+}
+
+bool tt_strihas_prefix(const char *a, size_t alen, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    return alen >= plen && tt_strieq(a, plen, prefix);
+}
+
+void tt_trim(const char **s, size_t *len)
+{
+    while (*len && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+        (*len)--;
+}
+
+int64_t tt_parse_uint(const char *s, size_t len, int64_t max)
+{
+    if (len == 0)
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+        if (v > max)
+            return -1;
+    }
+    return v;
+}
+
+uint64_t tt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int64_t tt_unix_now(void)
+{
+    return (int64_t)time(NULL);
+}

@@ -1,0 +1,98 @@
+/* config.h: Pushpin-compatible pushpin.conf loader.
+ *
+ * INI with [global] [runner] [proxy] [handler]; `include=` (relative to the including
+ * file; {libdir} substituted; a missing include of internal.conf is ignored with a debug
+ * log, any other missing include is an error); {libdir} {rundir} {ipc_prefix} substituted
+ * in values; relative routesfile / file: paths resolved against the config file's dir.
+ * Keys in the main file win over included ones. Unknown keys are ignored with a debug log.
+ * A malformed line is an error naming file and line.
+ *
+ * Owner: struct tt_config owns every string in it; tt_config_deinit frees them.
+ * Thread: main thread at start-up and on reload. */
+#ifndef TT_CONFIG_H
+#define TT_CONFIG_H
+
+#include "core/common.h"
+
+#define TT_MAX_LISTEN 16
+
+struct tt_listen_addr {
+    char addr[64]; /* "0.0.0.0", "127.0.0.1", "::" ... */
+    uint16_t port;
+};
+
+enum tt_xfp_mode { TT_XFP_OFF = 0, TT_XFP_PROTO_ONLY, TT_XFP_TRUE };
+
+/* x_forwarded_for / x_forwarded_for_trusted: comma list of truncate:N and append. */
+struct tt_xff_rule {
+    int truncate; /* -1 = no truncation */
+    bool append;
+};
+
+struct tt_config {
+    char *path;    /* config file path or NULL when running on defaults */
+    char *basedir; /* directory of the config file, or cwd */
+
+    /* [global] */
+    char *libdir;
+    char *rundir;
+    char *ipc_prefix;
+    int port_offset;
+
+    /* [runner] */
+    struct tt_listen_addr http_ports[TT_MAX_LISTEN];
+    int num_http_ports;
+    int log_level; /* 0..3, default 2 */
+    size_t client_buffer_size; /* max request head, default 8192 */
+    int client_maxconn;        /* default 50000 */
+
+    /* [proxy] */
+    char *routesfile; /* absolute path, or NULL */
+    bool debug;
+    bool auto_cross_origin;
+    bool accept_x_forwarded_protocol;
+    enum tt_xfp_mode set_x_forwarded_protocol;
+    struct tt_xff_rule xff;
+    struct tt_xff_rule xff_trusted;
+    bool log_from;
+    bool log_user_agent;
+    char *sig_iss; /* default "pushpin" */
+    char *sig_key; /* raw key spec as in the file ("changeme", "base64:..", "file:/abs") */
+    char *upstream_key; /* key spec or NULL */
+    int workers;        /* 0 = one per CPU */
+    char *cdn_loop;
+    bool accept_pushpin_route;
+
+    /* [handler] */
+    char *push_in_http_addr; /* default 127.0.0.1 */
+    int push_in_http_port;   /* default 5561 (+port_offset) */
+    size_t push_in_http_max_headers_size; /* 10000 */
+    size_t push_in_http_max_body_size;    /* 1000000 */
+    int message_rate;  /* per second; 0 = unlimited */
+    int message_hwm;   /* 0 = unlimited */
+    int message_wait;  /* ms, default 5000 */
+    int id_cache_ttl;  /* s, default 0 = off */
+    bool update_on_first_subscription; /* default true */
+    int connection_subscription_max;   /* default 20 */
+    int subscription_linger;           /* s, default 60 */
+    char *publish_key; /* thumbtack extension: [handler] publish_key, auth for :5561 */
+    char *push_in_spec, *push_in_sub_specs, *command_spec, *stats_spec; /* kept for ZMQ */
+
+    /* thumbtack extensions (documented in README) */
+    int head_timeout_ms;        /* [runner] client_head_timeout, default 10000 ms */
+    size_t subscriber_queue_max; /* [handler] subscriber_queue_bytes, default 1 MiB */
+};
+
+/* Fill defaults: the values Pushpin's shipped config gives when the key is absent. */
+void tt_config_defaults(struct tt_config *cfg);
+
+/* Load `path` over the defaults. On error returns TT_ECONFIG and writes a message naming
+ * file and line into err. */
+int tt_config_load(struct tt_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Parse a comma list of [addr:]port / [v6]:port into out (replacing its contents). */
+int tt_config_parse_ports(const char *value, struct tt_listen_addr *out, int max, int *count);
+
+void tt_config_deinit(struct tt_config *cfg);
+
+#endif

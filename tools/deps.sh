@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs the Debian packages thumbtack builds and tests with, when any is missing.
+set -e
+PKGS="build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libjansson-dev libssl-dev \
+python3-pytest python3-websockets python3-zmq python3-aiohttp python3-requests curl"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing$missing"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
