@@ -91,7 +91,7 @@ struct tt_h1_chunked {
 void tt_h1_chunked_init(struct tt_h1_chunked *c);
 
 /* Feed in[0..len). Returns the number of input bytes consumed (>=0), or TT_EPARSE.
- * When a data span is available, *data/*data_len point at it inside `in` (and those bytes
+ * When a data span is available, *data and *data_len point at it inside `in` (and those bytes
  * are part of the consumed count); the call stops after one span so the caller can apply
  * backpressure. *data_len is 0 when the call only consumed framing. Chunk extensions are
  * skipped; trailers are consumed and discarded. A size line or trailer line longer than
