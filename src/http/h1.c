@@ -577,6 +577,12 @@ static int hex_value(unsigned char ch)
     return -1;
 }
 
+/* Counts one byte of a size or trailer line (the CRLF is not counted). */
+static int line_byte(struct tt_h1_chunked *c)
+{
+    return ++c->line_len > CHUNK_MAX_LINE ? TT_EPARSE : 0;
+}
+
 /* Consumes one framing byte; returns 0 or TT_EPARSE. */
 static int chunked_byte(struct tt_h1_chunked *c, unsigned char ch)
 {
@@ -584,10 +590,8 @@ static int chunked_byte(struct tt_h1_chunked *c, unsigned char ch)
     switch (c->state) {
     case CS_SIZE_FIRST:
     case CS_SIZE:
-        if (++c->line_len > CHUNK_MAX_LINE)
-            return TT_EPARSE;
         if ((d = hex_value(ch)) >= 0) {
-            if (c->remaining > (CHUNK_MAX_SIZE >> 4))
+            if (line_byte(c) < 0 || c->remaining > (CHUNK_MAX_SIZE >> 4))
                 return TT_EPARSE;
             c->remaining = c->remaining * 16 + (uint64_t)d;
             if (c->remaining > CHUNK_MAX_SIZE)
@@ -597,9 +601,13 @@ static int chunked_byte(struct tt_h1_chunked *c, unsigned char ch)
         }
         if (c->state == CS_SIZE_FIRST)
             return TT_EPARSE;
-        if (ch == '\r')
+        if (ch == '\r') {
             c->state = CS_SIZE_LF;
-        else if (ch == ';')
+            return 0;
+        }
+        if (line_byte(c) < 0)
+            return TT_EPARSE;
+        if (ch == ';')
             c->state = CS_EXT;
         else if (ch == ' ' || ch == '\t')
             c->state = CS_SIZE_WS;
@@ -607,7 +615,8 @@ static int chunked_byte(struct tt_h1_chunked *c, unsigned char ch)
             return TT_EPARSE;
         return 0;
     case CS_SIZE_WS:
-        if (++c->line_len > CHUNK_MAX_LINE)
+        /* BWS is only allowed before an extension (RFC 9112 7.1.1). */
+        if (line_byte(c) < 0)
             return TT_EPARSE;
         if (ch == ';')
             c->state = CS_EXT;
@@ -615,11 +624,11 @@ static int chunked_byte(struct tt_h1_chunked *c, unsigned char ch)
             return TT_EPARSE;
         return 0;
     case CS_EXT:
-        if (++c->line_len > CHUNK_MAX_LINE)
-            return TT_EPARSE;
-        if (ch == '\r')
+        if (ch == '\r') {
             c->state = CS_SIZE_LF;
-        else if (!IS_VALUE(ch))
+            return 0;
+        }
+        if (line_byte(c) < 0 || !IS_VALUE(ch))
             return TT_EPARSE;
         return 0;
     case CS_SIZE_LF:
@@ -653,16 +662,19 @@ static int chunked_byte(struct tt_h1_chunked *c, unsigned char ch)
         c->state = CS_TRAILER;
         return 0;
     case CS_TRAILER:
-        if (++c->remaining > CHUNK_MAX_TRAILERS || ++c->line_len > CHUNK_MAX_LINE)
+        if (++c->remaining > CHUNK_MAX_TRAILERS)
             return TT_EPARSE;
-        if (ch == '\r')
+        if (ch == '\r') {
             c->state = CS_TRAILER_LF;
-        else if (!IS_VALUE(ch))
+            return 0;
+        }
+        if (line_byte(c) < 0 || !IS_VALUE(ch))
             return TT_EPARSE;
         return 0;
     case CS_TRAILER_LF:
-        if (ch != '\n')
+        if (ch != '\n' || ++c->remaining > CHUNK_MAX_TRAILERS)
             return TT_EPARSE;
+        c->line_len = 0;
         c->state = CS_TRAILER_START;
         return 0;
     case CS_FINAL_LF:
