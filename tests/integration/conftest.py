@@ -196,7 +196,8 @@ class Proxy:
 
     def reload(self):
         if self.mode == "pushpin":
-            # The runner does not forward SIGHUP to pushpin-proxy in 1.36; signal it directly.
+            # Signal pushpin-proxy directly (it owns the routes) so the test does not
+            # depend on the runner forwarding SIGHUP.
             for p in self.worker_pids():
                 try:
                     with open("/proc/%d/cmdline" % p, "rb") as f:
