@@ -24,7 +24,8 @@ struct tt_pub_item {
     char *id;      /* NULL if absent */
     char *prev_id; /* NULL if absent */
     bool no_seq;
-    struct tt_kv *meta;
+    int size; /* "size" (only validated, as Pushpin), -1 when absent */
+    struct tt_kv *meta; /* sorted by name */
     size_t num_meta;
 
     bool has_http_response;
@@ -32,7 +33,7 @@ struct tt_pub_item {
         enum tt_pub_action action;
         int code; /* default 200 */
         char *reason; /* NULL = standard phrase */
-        struct tt_kv *headers;
+        struct tt_kv *headers; /* in list order, or sorted by name for the {n:v} form */
         size_t num_headers;
         char *body; /* body or decoded body-bin; NULL when body-patch */
         size_t body_len;
@@ -54,7 +55,7 @@ struct tt_pub_item {
     struct {
         enum tt_pub_action action;
         enum tt_ws_type type;
-        char *content;
+        char *content; /* NULL when absent (ping/pong without content) */
         size_t content_len;
         int code; /* close code, -1 = none */
         char *reason;
@@ -66,11 +67,17 @@ struct tt_pub_item {
 /* Parse one item object. On error returns TT_EPARSE with Pushpin's message in err (e.g.
  * "publish item object does not contain 'channel'", "publish item object contains 'id'
  * with wrong type", "no formats specified", "'http-response' does not contain 'body',
- * 'body-bin', or 'body-patch'"). require_channel is false for ZMQ SUB input. */
+ * 'body-bin', or 'body-patch'"; an unknown action gives an empty message, as Pushpin).
+ * require_channel is false for ZMQ SUB input: then "channel" is optional and only kept when
+ * it is a string (the caller sets the topic). Lenient like Pushpin's QVariant reading:
+ * "code"/"size" accept numbers, bools and numeric strings; body-bin/content-bin skip
+ * characters outside the base64 alphabet. "refresh" is accepted for ws-message only.
+ * On error *out is left zeroed (nothing to free). */
 int tt_pub_item_from_json(json_t *obj, bool require_channel, struct tt_pub_item *out, char *err,
                           size_t errlen);
 
-/* Parse a /publish/ body: {"items":[...]}. On success *items/*n own a new array.
+/* Parse a /publish/ body: {"items":[...]}. On success *items (with *n entries) is a new array
+ * owned by the caller (tt_pub_items_free).
  * Errors (TT_EPARSE, err set exactly as the HTTP API answers after the status line):
  * "Body is not valid JSON.", "Invalid format.", "Invalid format: object does not contain
  * 'items'", "Invalid format: object contains 'items' with wrong type",
