@@ -87,8 +87,17 @@ struct tt_config {
 void tt_config_defaults(struct tt_config *cfg);
 
 /* Load `path` over the defaults. On error returns TT_ECONFIG and writes a message naming
- * file and line into err. */
+ * file and line into err; cfg is then left exactly as it was (the load is all or nothing).
+ * Call tt_config_defaults first: keys absent from the file keep cfg's current values.
+ * {libdir} is, in order: [global] libdir from the file, cfg->libdir if the caller set it,
+ * /usr/lib/pushpin if that directory exists, else the config file's directory. */
 int tt_config_load(struct tt_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Same as tt_config_load but parses `text` (len bytes) as if it were the file at `path`
+ * (used for messages and to resolve relative include/routesfile/file: paths; NULL means
+ * "<text>" in the current directory). Includes are still read from disk. */
+int tt_config_load_text(struct tt_config *cfg, const char *text, size_t len, const char *path,
+                        char *err, size_t errlen);
 
 /* Parse a comma list of [addr:]port / [v6]:port into out (replacing its contents). */
 int tt_config_parse_ports(const char *value, struct tt_listen_addr *out, int max, int *count);
