@@ -27,6 +27,7 @@ class Response:
         self.body = body
         self.chunked = False
         self.complete = True  # body framing completed (terminal chunk / full length)
+        self.timed_out = False  # body read stopped by the socket timeout, not by EOF
 
     def header(self, name, default=None):
         n = name.lower()
@@ -177,7 +178,8 @@ class Conn:
                         break
                 body += self.buf
                 self.buf.clear()
-        except (Closed, socket.timeout, AssertionError, ValueError):
+        except (Closed, socket.timeout, AssertionError, ValueError) as e:
+            r.timed_out = isinstance(e, socket.timeout)
             body += self.buf
             self.buf.clear()
             r.complete = False
