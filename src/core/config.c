@@ -297,8 +297,7 @@ out:
     return rc;
 }
 
-static int load_includes(struct loader *ld, size_t first, size_t last, const char *dir,
-                         int depth);
+static int load_includes(struct loader *ld, size_t first, size_t last, const char *dir, int depth);
 
 /* Load one include= value found in entry `inc` of a file living in `dir`. */
 static int load_include(struct loader *ld, size_t inc, const char *dir, int depth)
@@ -313,8 +312,8 @@ static int load_include(struct loader *ld, size_t inc, const char *dir, int dept
     }
     /* Pushpin rewrites a bare "internal.conf" to the one in libdir. */
     const char *raw = ld->entries[inc].value;
-    char *name = strcmp(raw, "internal.conf") == 0 ? path_join(ld->libdir, raw)
-                                                   : subst_vars(ld, raw);
+    char *name =
+        strcmp(raw, "internal.conf") == 0 ? path_join(ld->libdir, raw) : subst_vars(ld, raw);
     if (name[0] != '/') {
         char *abs = path_join(dir, name);
         free(name);
@@ -531,18 +530,18 @@ static int offset_tcp_ports(char **spec, int offset)
 /* ---- key table ---- */
 
 enum key_type {
-    K_STR,      /* empty value = NULL */
-    K_STR_DEF,  /* empty value = keep the default */
+    K_STR,     /* empty value = NULL */
+    K_STR_DEF, /* empty value = keep the default */
     K_BOOL,
     K_INT,
     K_SIZE,
     K_PORTS,
     K_XFP,
     K_XFF,
-    K_PATH,     /* file path, relative to the config dir */
-    K_KEYSPEC,  /* key spec; a relative file: path is made absolute */
-    K_SPEC,     /* ZMQ spec list: tcp:// ports get port_offset */
-    K_HANDLED,  /* read before the table is applied */
+    K_PATH,    /* file path, relative to the config dir */
+    K_KEYSPEC, /* key spec; a relative file: path is made absolute */
+    K_SPEC,    /* ZMQ spec list: tcp:// ports get port_offset */
+    K_HANDLED, /* read before the table is applied */
 };
 
 struct key_def {
@@ -584,8 +583,7 @@ static const struct key_def keys[] = {
     {"proxy", "accept_pushpin_route", K_BOOL, F(accept_pushpin_route), 0},
     {"handler", "push_in_http_addr", K_STR_DEF, F(push_in_http_addr), 0},
     {"handler", "push_in_http_port", K_INT, F(push_in_http_port), 65535},
-    {"handler", "push_in_http_max_headers_size", K_SIZE, F(push_in_http_max_headers_size),
-     1 << 30},
+    {"handler", "push_in_http_max_headers_size", K_SIZE, F(push_in_http_max_headers_size), 1 << 30},
     {"handler", "push_in_http_max_body_size", K_SIZE, F(push_in_http_max_body_size), 1 << 30},
     {"handler", "message_rate", K_INT, F(message_rate), INT_MAX},
     {"handler", "message_hwm", K_INT, F(message_hwm), INT_MAX},
@@ -604,10 +602,12 @@ static const struct key_def keys[] = {
 
 /* Every owned string of struct tt_config, for copy and free. */
 static const size_t str_fields[] = {
-    F(path),         F(basedir),           F(libdir),       F(rundir),
-    F(ipc_prefix),   F(routesfile),        F(sig_iss),      F(sig_key),
-    F(upstream_key), F(cdn_loop),          F(push_in_http_addr), F(publish_key),
-    F(push_in_spec), F(push_in_sub_specs), F(command_spec), F(stats_spec),
+    F(path),         F(basedir),           F(libdir),
+    F(rundir),       F(ipc_prefix),        F(routesfile),
+    F(sig_iss),      F(sig_key),           F(upstream_key),
+    F(cdn_loop),     F(push_in_http_addr), F(publish_key),
+    F(push_in_spec), F(push_in_sub_specs), F(command_spec),
+    F(stats_spec),
 };
 
 #undef F
@@ -727,8 +727,7 @@ static int apply_key(struct loader *ld, struct tt_config *cfg, const struct key_
         break;
     case K_XFF:
         if (parse_xff(v, (struct tt_xff_rule *)((char *)cfg + k->offset)) < 0) {
-            set_err(ld, e->file, e->line, "%s: expected a list of truncate:N and append",
-                    e->key);
+            set_err(ld, e->file, e->line, "%s: expected a list of truncate:N and append", e->key);
             rc = TT_ECONFIG;
         }
         break;

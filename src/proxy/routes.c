@@ -568,9 +568,8 @@ static bool domain_is(const struct tt_route *r, const char *host, size_t host_le
     return r->domain && r->domain[0] && tt_strieq(host, host_len, r->domain);
 }
 
-const struct tt_route *tt_routes_match(const struct tt_routes *r, const char *host,
-                                       size_t host_len, const char *path, size_t path_len,
-                                       bool ws, bool ssl)
+const struct tt_route *tt_routes_match(const struct tt_routes *r, const char *host, size_t host_len,
+                                       const char *path, size_t path_len, bool ws, bool ssl)
 {
     if (!r)
         return NULL;
@@ -591,8 +590,8 @@ const struct tt_route *tt_routes_match(const struct tt_routes *r, const char *ho
     return best;
 }
 
-const struct tt_route *tt_routes_find_id(const struct tt_routes *r, const char *id,
-                                         size_t id_len, const char *path, size_t path_len)
+const struct tt_route *tt_routes_find_id(const struct tt_routes *r, const char *id, size_t id_len,
+                                         const char *path, size_t path_len)
 {
     if (!r || !id || id_len == 0)
         return NULL;

@@ -32,8 +32,7 @@ static void write_file(const char *name, const char *text)
 }
 
 /* Load text written to `name` in the temp dir on fresh defaults. */
-static int load(struct tt_config *cfg, const char *name, const char *text, char *err,
-                size_t errlen)
+static int load(struct tt_config *cfg, const char *name, const char *text, char *err, size_t errlen)
 {
     write_file(name, text);
     tt_config_defaults(cfg);
@@ -88,71 +87,70 @@ static void test_defaults(void)
 }
 
 /* The parts of Debian's shipped pushpin.conf that matter, verbatim in syntax. */
-static const char debian_conf[] =
-    "[global]\n"
-    "include={libdir}/internal.conf\n"
-    "\n"
-    "# directory to save runtime files\n"
-    "rundir=/var/run/pushpin\n"
-    "\n"
-    "# prefix for zmq ipc specs\n"
-    "ipc_prefix=pushpin-\n"
-    "port_offset=0\n"
-    "stats_connection_ttl=120\n"
-    "\n"
-    "\n"
-    "[runner]\n"
-    "services=condure,pushpin-proxy,pushpin-handler\n"
-    "http_port=7999\n"
-    "#https_ports=443\n"
-    "#local_ports={rundir}/{ipc_prefix}server\n"
-    "logdir=/var/log/pushpin\n"
-    "log_level=2\n"
-    "client_buffer_size=8192\n"
-    "client_maxconn=50000\n"
-    "condure_bin=condure\n"
-    "\n"
-    "[proxy]\n"
-    "routesfile=routes\n"
-    "debug=false\n"
-    "auto_cross_origin=false\n"
-    "accept_x_forwarded_protocol=false\n"
-    "set_x_forwarded_protocol=proto-only\n"
-    "# how to treat x-forwarded-for. example: \"truncate:0,append\"\n"
-    "x_forwarded_for=\n"
-    "x_forwarded_for_trusted=\n"
-    "orig_headers_need_mark=\n"
-    "accept_pushpin_route=false\n"
-    "log_from=false\n"
-    "log_user_agent=false\n"
-    "sig_iss=pushpin\n"
-    "sig_key=changeme\n"
-    "upstream_key=\n"
-    "sockjs_url=http://cdn.jsdelivr.net/sockjs/0.3.4/sockjs.min.js\n"
-    "updates_check=off\n"
-    "organization_name=\n"
-    "\n"
-    "[handler]\n"
-    "#ipc_file_mode=777\n"
-    "push_in_spec=tcp://127.0.0.1:5560\n"
-    "push_in_sub_specs=tcp://127.0.0.1:5562\n"
-    "push_in_sub_connect=false\n"
-    "push_in_http_addr=127.0.0.1\n"
-    "push_in_http_port=5561\n"
-    "push_in_http_max_headers_size=10000\n"
-    "push_in_http_max_body_size=1000000\n"
-    "stats_spec=ipc://{rundir}/{ipc_prefix}stats\n"
-    "command_spec=tcp://127.0.0.1:5563\n"
-    "message_rate=2500\n"
-    "message_hwm=25000\n"
-    "#message_block_size=\n"
-    "message_wait=5000\n"
-    "id_cache_ttl=60\n"
-    "connection_subscription_max=20\n"
-    "subscription_linger=60\n"
-    "stats_subscription_ttl=60\n"
-    "stats_report_interval=10\n"
-    "stats_format=tnetstring\n";
+static const char debian_conf[] = "[global]\n"
+                                  "include={libdir}/internal.conf\n"
+                                  "\n"
+                                  "# directory to save runtime files\n"
+                                  "rundir=/var/run/pushpin\n"
+                                  "\n"
+                                  "# prefix for zmq ipc specs\n"
+                                  "ipc_prefix=pushpin-\n"
+                                  "port_offset=0\n"
+                                  "stats_connection_ttl=120\n"
+                                  "\n"
+                                  "\n"
+                                  "[runner]\n"
+                                  "services=condure,pushpin-proxy,pushpin-handler\n"
+                                  "http_port=7999\n"
+                                  "#https_ports=443\n"
+                                  "#local_ports={rundir}/{ipc_prefix}server\n"
+                                  "logdir=/var/log/pushpin\n"
+                                  "log_level=2\n"
+                                  "client_buffer_size=8192\n"
+                                  "client_maxconn=50000\n"
+                                  "condure_bin=condure\n"
+                                  "\n"
+                                  "[proxy]\n"
+                                  "routesfile=routes\n"
+                                  "debug=false\n"
+                                  "auto_cross_origin=false\n"
+                                  "accept_x_forwarded_protocol=false\n"
+                                  "set_x_forwarded_protocol=proto-only\n"
+                                  "# how to treat x-forwarded-for. example: \"truncate:0,append\"\n"
+                                  "x_forwarded_for=\n"
+                                  "x_forwarded_for_trusted=\n"
+                                  "orig_headers_need_mark=\n"
+                                  "accept_pushpin_route=false\n"
+                                  "log_from=false\n"
+                                  "log_user_agent=false\n"
+                                  "sig_iss=pushpin\n"
+                                  "sig_key=changeme\n"
+                                  "upstream_key=\n"
+                                  "sockjs_url=http://cdn.jsdelivr.net/sockjs/0.3.4/sockjs.min.js\n"
+                                  "updates_check=off\n"
+                                  "organization_name=\n"
+                                  "\n"
+                                  "[handler]\n"
+                                  "#ipc_file_mode=777\n"
+                                  "push_in_spec=tcp://127.0.0.1:5560\n"
+                                  "push_in_sub_specs=tcp://127.0.0.1:5562\n"
+                                  "push_in_sub_connect=false\n"
+                                  "push_in_http_addr=127.0.0.1\n"
+                                  "push_in_http_port=5561\n"
+                                  "push_in_http_max_headers_size=10000\n"
+                                  "push_in_http_max_body_size=1000000\n"
+                                  "stats_spec=ipc://{rundir}/{ipc_prefix}stats\n"
+                                  "command_spec=tcp://127.0.0.1:5563\n"
+                                  "message_rate=2500\n"
+                                  "message_hwm=25000\n"
+                                  "#message_block_size=\n"
+                                  "message_wait=5000\n"
+                                  "id_cache_ttl=60\n"
+                                  "connection_subscription_max=20\n"
+                                  "subscription_linger=60\n"
+                                  "stats_subscription_ttl=60\n"
+                                  "stats_report_interval=10\n"
+                                  "stats_format=tnetstring\n";
 
 static const char internal_conf[] = "[proxy]\n"
                                     "# internal specs\n"
@@ -246,8 +244,8 @@ static void test_include_rules(void)
 
     /* the main file wins even when include= comes after its keys */
     write_file("inc1.conf", "[handler]\nmessage_wait=1\nmessage_hwm=7\n");
-    CHECK_INT(load(&c, "m1.conf", "[handler]\nmessage_wait=99\n[global]\ninclude=inc1.conf\n",
-                   err, sizeof(err)),
+    CHECK_INT(load(&c, "m1.conf", "[handler]\nmessage_wait=99\n[global]\ninclude=inc1.conf\n", err,
+                   sizeof(err)),
               0);
     CHECK_INT(c.message_wait, 99);
     CHECK_INT(c.message_hwm, 7);
@@ -257,8 +255,8 @@ static void test_include_rules(void)
     mkdir(tmp_path("sub"), 0700);
     write_file("sub/a.conf", "include=b.conf\n[handler]\nmessage_hwm=1\nmessage_rate=5\n");
     write_file("sub/b.conf", "[handler]\nmessage_hwm=2\nid_cache_ttl=3\nmessage_rate=6\n");
-    CHECK_INT(load(&c, "m2.conf", "[global]\ninclude=sub/a.conf\n[handler]\nmessage_rate=9\n",
-                   err, sizeof(err)),
+    CHECK_INT(load(&c, "m2.conf", "[global]\ninclude=sub/a.conf\n[handler]\nmessage_rate=9\n", err,
+                   sizeof(err)),
               0);
     CHECK_INT(c.message_hwm, 1);  /* depth 1 beats depth 2 */
     CHECK_INT(c.id_cache_ttl, 3); /* only depth 2 has it */
@@ -266,9 +264,9 @@ static void test_include_rules(void)
     tt_config_deinit(&c);
 
     /* a missing internal.conf is ignored */
-    CHECK_INT(load(&c, "m3.conf", "[global]\ninclude=/nonexistent/dir/internal.conf\n", err,
-                   sizeof(err)),
-              0);
+    CHECK_INT(
+        load(&c, "m3.conf", "[global]\ninclude=/nonexistent/dir/internal.conf\n", err, sizeof(err)),
+        0);
     tt_config_deinit(&c);
 
     /* any other missing include is an error naming the include line */
@@ -284,8 +282,7 @@ static void test_include_rules(void)
 
     /* a syntax error inside an include names the included file */
     write_file("broken.conf", "[handler]\nthis line is bad\n");
-    CHECK_INT(load(&c, "m5.conf", "[global]\ninclude=broken.conf\n", err, sizeof(err)),
-              TT_ECONFIG);
+    CHECK_INT(load(&c, "m5.conf", "[global]\ninclude=broken.conf\n", err, sizeof(err)), TT_ECONFIG);
     snprintf(expect, sizeof(expect), "%s:2: ", tmp_path("broken.conf"));
     CHECK(strncmp(err, expect, strlen(expect)) == 0);
     tt_config_deinit(&c);
@@ -299,8 +296,7 @@ static void test_include_rules(void)
     mkdir(tmp_path("lib"), 0700);
     write_file("lib/internal.conf", "[handler]\nsubscription_linger=11\n");
     char text[700];
-    snprintf(text, sizeof(text), "[global]\nlibdir=%s\ninclude=internal.conf\n",
-             tmp_path("lib"));
+    snprintf(text, sizeof(text), "[global]\nlibdir=%s\ninclude=internal.conf\n", tmp_path("lib"));
     CHECK_INT(load(&c, "m6.conf", text, err, sizeof(err)), 0);
     CHECK_INT(c.subscription_linger, 11);
     CHECK_STR(c.libdir, tmp_path("lib"));
@@ -442,13 +438,11 @@ static void test_values(void)
     tt_config_deinit(&c);
 
     /* set_x_forwarded_protocol: anything else is off */
-    CHECK_INT(load(&c, "x.conf", "[proxy]\nset_x_forwarded_protocol=proto-only\n", err,
-                   sizeof(err)),
-              0);
+    CHECK_INT(
+        load(&c, "x.conf", "[proxy]\nset_x_forwarded_protocol=proto-only\n", err, sizeof(err)), 0);
     CHECK_INT(c.set_x_forwarded_protocol, TT_XFP_PROTO_ONLY);
     tt_config_deinit(&c);
-    CHECK_INT(load(&c, "x.conf", "[proxy]\nset_x_forwarded_protocol=false\n", err, sizeof(err)),
-              0);
+    CHECK_INT(load(&c, "x.conf", "[proxy]\nset_x_forwarded_protocol=false\n", err, sizeof(err)), 0);
     CHECK_INT(c.set_x_forwarded_protocol, TT_XFP_OFF);
     tt_config_deinit(&c);
 }
@@ -476,8 +470,7 @@ static void test_port_offset(void)
     CHECK_STR(c.stats_spec, "ipc://run/pushpin-stats");
     tt_config_deinit(&c);
 
-    CHECK_INT(load(&c, "po2.conf", "[global]\nport_offset=70000\n", err, sizeof(err)),
-              TT_ECONFIG);
+    CHECK_INT(load(&c, "po2.conf", "[global]\nport_offset=70000\n", err, sizeof(err)), TT_ECONFIG);
     tt_config_deinit(&c);
     CHECK_INT(load(&c, "po3.conf", "[global]\nport_offset=-1\n", err, sizeof(err)), 0);
     CHECK_INT(c.push_in_http_port, 5560);
@@ -500,10 +493,9 @@ static void test_parse_ports(void)
     CHECK_INT(out[1].port, 65535);
 
     /* failures leave out and count alone */
-    const char *bad[] = {"",         "0",         "65536",      "x",        "80,",
-                         ",80",      "::1:80",    "[::1]",      "[::1]:",   "[::1]80",
-                         "[1.2.3.4]:80", "1.2.3:80", "host:80", ":80",      "1.2.3.4:",
-                         "[zz]:80",  "-1",        "80 80"};
+    const char *bad[] = {"",        "0",     "65536",    "x",       "80,",          ",80",
+                         "::1:80",  "[::1]", "[::1]:",   "[::1]80", "[1.2.3.4]:80", "1.2.3:80",
+                         "host:80", ":80",   "1.2.3.4:", "[zz]:80", "-1",           "80 80"};
     for (size_t i = 0; i < TT_ARRAY_LEN(bad); i++) {
         n = 42;
         int rc = tt_config_parse_ports(bad[i], out, TT_MAX_LISTEN, &n);
@@ -531,8 +523,7 @@ static void expect_error(const char *text, int line, const char *reason)
     bool ok = strncmp(err, expect, strlen(expect)) == 0 && strstr(err, reason);
     CHECK(ok);
     if (!ok)
-        fprintf(stderr, "  text [%s]\n  got [%s]\n  want [%s...%s]\n", text, err, expect,
-                reason);
+        fprintf(stderr, "  text [%s]\n  got [%s]\n  want [%s...%s]\n", text, err, expect, reason);
     /* a failed load leaves the config as it was */
     CHECK_INT(c.message_wait, 5000);
     CHECK_STR(c.rundir, "run");

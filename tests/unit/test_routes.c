@@ -114,8 +114,7 @@ static void test_blank_and_comments(void)
 
 static void test_quotes(void)
 {
-    struct tt_routes *r =
-        one("*,path_beg=\"/a b,c#d\",header=\"X-A: one, two\" test\n");
+    struct tt_routes *r = one("*,path_beg=\"/a b,c#d\",header=\"X-A: one, two\" test\n");
     CHECK_STR(r->routes[0].path_beg, "/a b,c#d");
     CHECK_INT(r->routes[0].num_headers, 1);
     CHECK_STR(r->routes[0].headers[0].name, "X-A");
@@ -337,7 +336,7 @@ static void test_duplicates(void)
     struct warns w;
     int errors = -1;
     struct tt_routes *r = parse("a.com,path_beg=/x one:1\n"
-                                "A.com,path_beg=/x two:2\n"  /* same domain, case folded */
+                                "A.com,path_beg=/x two:2\n" /* same domain, case folded */
                                 "a.com,path_beg=/x,ssl=no three:3\n"
                                 "a.com,path_beg=/x,proto=http four:4\n"
                                 "b.com,path_beg=/x five:5\n"
@@ -544,6 +543,6 @@ static void test_pushpin_examples(void)
 }
 
 TT_TEST_MAIN(test_basic, test_blank_and_comments, test_quotes, test_syntax_errors,
-             test_condition_props, test_id_only, test_targets, test_duplicates,
-             test_match_domains, test_match_selection, test_match_ssl_quirk, test_find_id,
-             test_from_lines, test_pushpin_examples)
+             test_condition_props, test_id_only, test_targets, test_duplicates, test_match_domains,
+             test_match_selection, test_match_ssl_quirk, test_find_id, test_from_lines,
+             test_pushpin_examples)
