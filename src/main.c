@@ -1,0 +1,330 @@
+/* main.c: command line, configuration, routes loading and reload, signals, and the
+ * wiring of the control thread and the workers. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/log.h"
+#include "proxy/server.h"
+#include "pubsub/control.h"
+
+#define TT_VERSION "0.1.0"
+
+static struct tt_server srv;
+static uv_loop_t *main_loop;
+static uv_fs_poll_t routes_watch;
+static bool routes_watch_on;
+static const char *log_path;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: thumbtack [options]\n"
+               "A GRIP reverse proxy, compatible with Pushpin's configuration.\n\n"
+               "  --config FILE        pushpin.conf to read (default: ./config/pushpin.conf,\n"
+               "                       ./pushpin.conf, else built-in defaults)\n"
+               "  --logfile FILE       log to FILE instead of stderr\n"
+               "  --loglevel N         0 error, 1 warning, 2 info (default), 3 debug\n"
+               "  --verbose            same as --loglevel 3\n"
+               "  --port [ADDR:]PORT   listen here instead of the configured http_port\n"
+               "                       (repeatable)\n"
+               "  --route LINE         use this route instead of the routes file (repeatable)\n"
+               "  --id N               instance id: ipc_prefix N- and port offset 10*N\n"
+               "  --workers N          worker threads (default: [proxy] workers, else one\n"
+               "                       per CPU)\n"
+               "  --help, --version\n");
+}
+
+static void warn_route(void *ctx, int line, const char *msg)
+{
+    (void)ctx;
+    tt_warn("routes: line %d: %s", line, msg);
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || st.st_size > 16 * 1024 * 1024) {
+        fclose(f);
+        return -EFBIG;
+    }
+    char *b = tt_malloc((size_t)st.st_size + 1);
+    size_t n = fread(b, 1, (size_t)st.st_size, f);
+    fclose(f);
+    b[n] = '\0';
+    *out = b;
+    *len = n;
+    return 0;
+}
+
+/* Build a routes snapshot from --route lines, the routes file, or the default "* test".
+ * A file with errors is refused when `strict` (reloads keep the old routes). */
+static struct tt_routes *load_routes(bool strict)
+{
+    int errors = 0;
+    struct tt_routes *r;
+    if (srv.route_lines) {
+        r = tt_routes_from_lines(srv.route_lines, srv.num_route_lines, warn_route, NULL, &errors);
+    } else if (srv.cfg.routesfile) {
+        char *text = NULL;
+        size_t len = 0;
+        int e = read_file(srv.cfg.routesfile, &text, &len);
+        if (e < 0) {
+            tt_err("routes: cannot read %s: %s", srv.cfg.routesfile, strerror(-e));
+            return NULL;
+        }
+        r = tt_routes_parse(text, len, warn_route, NULL, &errors);
+        free(text);
+    } else {
+        char *def = "* test";
+        r = tt_routes_from_lines(&def, 1, warn_route, NULL, &errors);
+    }
+    if (r && errors && strict) {
+        tt_err("routes: %d invalid line(s); keeping the previous routes", errors);
+        tt_routes_unref(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void reload_routes(void)
+{
+    struct tt_routes *r = load_routes(true);
+    if (!r)
+        return;
+    uv_mutex_lock(&srv.routes_lock);
+    struct tt_routes *old = srv.routes;
+    srv.routes = r;
+    uv_mutex_unlock(&srv.routes_lock);
+    for (int i = 0; i < srv.num_workers; i++) {
+        tt_routes_ref(r);
+        tt_worker_post(&srv.workers[i], TT_INBOX_ROUTES, r);
+    }
+    tt_routes_unref(old);
+    tt_info("routes: reloaded (%zu routes)", r->num_routes);
+}
+
+static void on_routes_changed(uv_fs_poll_t *h, int status, const uv_stat_t *prev,
+                              const uv_stat_t *curr)
+{
+    (void)h;
+    (void)prev;
+    (void)curr;
+    if (status == 0)
+        reload_routes();
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    (void)s;
+    if (signum == SIGHUP) {
+        tt_info("SIGHUP: reloading routes");
+        if (log_path)
+            tt_log_open(log_path);
+        reload_routes();
+        return;
+    }
+    tt_info("signal %d: stopping", signum);
+    uv_stop(main_loop);
+}
+
+static const char *find_config(void)
+{
+    static const char *const candidates[] = {"config/pushpin.conf", "pushpin.conf"};
+    for (size_t i = 0; i < TT_ARRAY_LEN(candidates); i++)
+        if (access(candidates[i], R_OK) == 0)
+            return candidates[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_CONFIG = 1, O_LOGFILE, O_LOGLEVEL, O_VERBOSE, O_PORT, O_ROUTE, O_ID, O_WORKERS,
+           O_HELP, O_VERSION };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, O_CONFIG},
+        {"logfile", required_argument, NULL, O_LOGFILE},
+        {"loglevel", required_argument, NULL, O_LOGLEVEL},
+        {"verbose", no_argument, NULL, O_VERBOSE},
+        {"port", required_argument, NULL, O_PORT},
+        {"route", required_argument, NULL, O_ROUTE},
+        {"id", required_argument, NULL, O_ID},
+        {"workers", required_argument, NULL, O_WORKERS},
+        {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *logfile = NULL;
+    int loglevel = -1, id = -1, workers = -1;
+    char *ports = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_CONFIG:
+            config_path = optarg;
+            break;
+        case O_LOGFILE:
+            logfile = optarg;
+            break;
+        case O_LOGLEVEL:
+            loglevel = atoi(optarg);
+            break;
+        case O_VERBOSE:
+            loglevel = 3;
+            break;
+        case O_PORT: {
+            size_t n = ports ? strlen(ports) : 0;
+            ports = tt_realloc(ports, n + strlen(optarg) + 2);
+            if (n)
+                ports[n++] = ',';
+            strcpy(ports + n, optarg);
+            break;
+        }
+        case O_ROUTE:
+            srv.route_lines =
+                tt_realloc(srv.route_lines, (srv.num_route_lines + 1) * sizeof(char *));
+            srv.route_lines[srv.num_route_lines++] = optarg;
+            break;
+        case O_ID:
+            id = atoi(optarg);
+            break;
+        case O_WORKERS:
+            workers = atoi(optarg);
+            break;
+        case O_HELP:
+            usage(stdout);
+            return 0;
+        case O_VERSION:
+            printf("thumbtack %s\n", TT_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "thumbtack: unexpected argument: %s\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    tt_config_defaults(&srv.cfg);
+    if (!config_path)
+        config_path = find_config();
+    if (config_path) {
+        char err[512];
+        if (tt_config_load(&srv.cfg, config_path, err, sizeof(err)) != 0) {
+            fprintf(stderr, "thumbtack: %s\n", err);
+            return 1;
+        }
+    }
+    tt_log_level = loglevel >= 0 ? loglevel : srv.cfg.log_level;
+    if (logfile) {
+        log_path = logfile;
+        if (tt_log_open(logfile) != 0) {
+            fprintf(stderr, "thumbtack: cannot open log file %s: %s\n", logfile, strerror(errno));
+            return 1;
+        }
+    }
+    if (ports) {
+        if (tt_config_parse_ports(ports, srv.cfg.http_ports, TT_MAX_LISTEN,
+                                  &srv.cfg.num_http_ports) != 0) {
+            fprintf(stderr, "thumbtack: invalid --port value: %s\n", ports);
+            return 2;
+        }
+        free(ports);
+    }
+    if (id >= 0) {
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "%d-", id);
+        free(srv.cfg.ipc_prefix);
+        srv.cfg.ipc_prefix = tt_strdup(prefix);
+        srv.cfg.push_in_http_port += 10 * id;
+    }
+    if (workers > 0)
+        srv.cfg.workers = workers;
+    srv.num_workers = srv.cfg.workers > 0 ? srv.cfg.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (srv.num_workers < 1)
+        srv.num_workers = 1;
+    if (srv.num_workers > 64)
+        srv.num_workers = 64;
+    char err[256];
+    if (srv.cfg.sig_key && srv.cfg.sig_key[0] &&
+        tt_key_parse(srv.cfg.sig_key, srv.cfg.basedir, &srv.sig_key, err, sizeof(err)) != 0) {
+        fprintf(stderr, "thumbtack: sig_key: %s\n", err);
+        return 1;
+    }
+    if (srv.cfg.upstream_key && srv.cfg.upstream_key[0] &&
+        tt_key_parse(srv.cfg.upstream_key, srv.cfg.basedir, &srv.upstream_key, err,
+                     sizeof(err)) != 0) {
+        fprintf(stderr, "thumbtack: upstream_key: %s\n", err);
+        return 1;
+    }
+    uv_mutex_init(&srv.routes_lock);
+    uv_mutex_init(&srv.lastid_lock);
+    tt_map_init(&srv.last_ids);
+    srv.routes = load_routes(false);
+    if (!srv.routes)
+        return 1;
+
+    struct tt_control *ctl = NULL;
+    /* Workers exist before the control thread can post to them. */
+    int r = tt_workers_start(&srv);
+    if (r != 0) {
+        fprintf(stderr, "thumbtack: cannot start workers: %s\n", tt_strerror(r));
+        return 1;
+    }
+    r = tt_control_start(&srv, &ctl);
+    if (r != 0) {
+        fprintf(stderr, "thumbtack: cannot start publish API on %s:%d: %s\n",
+                srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port, tt_strerror(r));
+        srv.control = NULL;
+        tt_workers_stop(&srv);
+        return 1;
+    }
+    for (int i = 0; i < srv.cfg.num_http_ports; i++)
+        tt_info("listening on %s:%u (%d workers)", srv.cfg.http_ports[i].addr,
+                srv.cfg.http_ports[i].port, srv.num_workers);
+    tt_info("publish API on %s:%d", srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port);
+
+    main_loop = uv_default_loop();
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_signal_init(main_loop, &sig_term);
+    uv_signal_init(main_loop, &sig_int);
+    uv_signal_init(main_loop, &sig_hup);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_hup, on_signal, SIGHUP);
+    if (!srv.route_lines && srv.cfg.routesfile) {
+        uv_fs_poll_init(main_loop, &routes_watch);
+        uv_fs_poll_start(&routes_watch, on_routes_changed, srv.cfg.routesfile, 1000);
+        routes_watch_on = true;
+    }
+    uv_run(main_loop, UV_RUN_DEFAULT);
+
+    /* Stop: no new publishes, then drain the workers. */
+    tt_control_stop(ctl);
+    tt_workers_stop(&srv);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+    if (routes_watch_on)
+        uv_close((uv_handle_t *)&routes_watch, NULL);
+    uv_run(main_loop, UV_RUN_DEFAULT);
+    tt_routes_unref(srv.routes);
+    tt_key_free(srv.sig_key);
+    tt_key_free(srv.upstream_key);
+    tt_server_clear_last_ids(&srv);
+    tt_map_deinit(&srv.last_ids);
+    free(srv.route_lines);
+    tt_config_deinit(&srv.cfg);
+    tt_info("stopped");
+    return 0;
+}

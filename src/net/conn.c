@@ -1,0 +1,282 @@
+#include "net/conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct tt_conn *c = TT_CONTAINER_OF(h, struct tt_conn, poll);
+    if (c->closing)
+        return;
+    c->on_io(c, status, events);
+}
+
+static void rearm(struct tt_conn *c)
+{
+    if (c->closing)
+        return;
+    uint8_t ev = 0;
+    if (c->want_read && !c->eof)
+        ev |= UV_READABLE;
+    if (c->out_count || c->ssl_want_write)
+        ev |= UV_WRITABLE;
+    if (ev == c->armed)
+        return;
+    c->armed = ev;
+    if (ev)
+        uv_poll_start(&c->poll, ev, on_poll);
+    else
+        uv_poll_stop(&c->poll);
+}
+
+int tt_conn_init(uv_loop_t *loop, struct tt_conn *c, int fd, tt_conn_io_fn on_io)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = fd;
+    c->on_io = on_io;
+    int r = uv_poll_init_socket(loop, &c->poll, fd);
+    if (r)
+        return r;
+    return 0;
+}
+
+void tt_conn_set_read(struct tt_conn *c, bool on)
+{
+    c->want_read = on;
+    rearm(c);
+}
+
+ssize_t tt_conn_read(struct tt_conn *c, char *buf, size_t len)
+{
+    if (c->ssl) {
+        ERR_clear_error();
+        int n = SSL_read(c->ssl, buf, (int)TT_MIN(len, (size_t)INT32_MAX));
+        if (n > 0) {
+            c->ssl_want_write = false;
+            return n;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ) {
+            c->ssl_want_write = false;
+            return TT_EAGAIN;
+        }
+        if (e == SSL_ERROR_WANT_WRITE) {
+            c->ssl_want_write = true;
+            rearm(c);
+            return TT_EAGAIN;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            c->eof = true;
+            return 0;
+        }
+        return -EPROTO;
+    }
+    for (;;) {
+        ssize_t n = read(c->fd, buf, len);
+        if (n > 0)
+            return n;
+        if (n == 0) {
+            c->eof = true;
+            rearm(c);
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return TT_EAGAIN;
+        return -errno;
+    }
+}
+
+static struct tt_slice *push_slice(struct tt_conn *c)
+{
+    if (c->out_count == c->out_alloc) {
+        uint32_t n = c->out_alloc ? c->out_alloc * 2 : 4;
+        struct tt_slice *s = tt_malloc(n * sizeof(*s));
+        for (uint32_t i = 0; i < c->out_count; i++)
+            s[i] = c->out[(c->out_head + i) % c->out_alloc];
+        free(c->out);
+        c->out = s;
+        c->out_alloc = n;
+        c->out_head = 0;
+    }
+    struct tt_slice *s = &c->out[(c->out_head + c->out_count) % c->out_alloc];
+    c->out_count++;
+    return s;
+}
+
+void tt_conn_write_owned(struct tt_conn *c, char *block, const char *data, size_t len)
+{
+    if (len == 0) {
+        free(block);
+        return;
+    }
+    struct tt_slice *s = push_slice(c);
+    s->data = data;
+    s->len = len;
+    s->msg = NULL;
+    s->owned = block;
+    c->out_bytes += len;
+}
+
+void tt_conn_write(struct tt_conn *c, const void *data, size_t len)
+{
+    if (len == 0)
+        return;
+    char *b = tt_malloc(len);
+    memcpy(b, data, len);
+    tt_conn_write_owned(c, b, b, len);
+}
+
+void tt_conn_write_msg(struct tt_conn *c, struct tt_msg *m, const char *data, size_t len)
+{
+    if (len == 0)
+        return;
+    struct tt_slice *s = push_slice(c);
+    s->data = data;
+    s->len = len;
+    s->msg = tt_msg_ref(m);
+    s->owned = NULL;
+    c->out_bytes += len;
+}
+
+static void release(struct tt_slice *s)
+{
+    if (s->msg)
+        tt_msg_unref(s->msg);
+    free(s->owned);
+    s->msg = NULL;
+    s->owned = NULL;
+}
+
+static void pop_bytes(struct tt_conn *c, size_t n)
+{
+    c->out_bytes -= n;
+    while (n && c->out_count) {
+        struct tt_slice *s = &c->out[c->out_head];
+        if (n < s->len) {
+            s->data += n;
+            s->len -= n;
+            return;
+        }
+        n -= s->len;
+        release(s);
+        c->out_head = (c->out_head + 1) % c->out_alloc;
+        c->out_count--;
+    }
+}
+
+static ssize_t ssl_write_some(struct tt_conn *c)
+{
+    struct tt_slice *s = &c->out[c->out_head];
+    ERR_clear_error();
+    int n = SSL_write(c->ssl, s->data, (int)TT_MIN(s->len, (size_t)INT32_MAX));
+    if (n > 0)
+        return n;
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+        return TT_EAGAIN;
+    return -EPIPE;
+}
+
+int tt_conn_flush(struct tt_conn *c)
+{
+    while (c->out_count) {
+        ssize_t n;
+        if (c->ssl) {
+            n = ssl_write_some(c);
+        } else {
+            struct iovec iov[64];
+            int cnt = 0;
+            for (uint32_t i = 0; i < c->out_count && cnt < 64; i++, cnt++) {
+                struct tt_slice *s = &c->out[(c->out_head + i) % c->out_alloc];
+                iov[cnt].iov_base = (void *)s->data;
+                iov[cnt].iov_len = s->len;
+            }
+            n = writev(c->fd, iov, cnt);
+            if (n < 0)
+                n = (errno == EAGAIN || errno == EWOULDBLOCK) ? TT_EAGAIN : -errno;
+            if (n == -EINTR)
+                continue;
+        }
+        if (n == TT_EAGAIN) {
+            rearm(c);
+            return TT_EAGAIN;
+        }
+        if (n < 0)
+            return (int)n;
+        pop_bytes(c, (size_t)n);
+    }
+    rearm(c);
+    return 0;
+}
+
+void tt_conn_discard_output(struct tt_conn *c)
+{
+    while (c->out_count) {
+        release(&c->out[c->out_head]);
+        c->out_head = (c->out_head + 1) % c->out_alloc;
+        c->out_count--;
+    }
+    c->out_bytes = 0;
+    rearm(c);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct tt_conn *c = TT_CONTAINER_OF(h, struct tt_conn, poll);
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    tt_conn_discard_output(c);
+    free(c->out);
+    c->out = NULL;
+    if (c->on_close)
+        c->on_close(c);
+}
+
+void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->on_close = on_close;
+    uv_close((uv_handle_t *)&c->poll, on_closed);
+}
+
+int tt_socket_connect(const struct sockaddr *addr, socklen_t len)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, addr, len) < 0 && errno != EINPROGRESS) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    return fd;
+}
+
+int tt_conn_connect_result(struct tt_conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
+    return -err;
+}

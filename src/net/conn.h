@@ -1,0 +1,70 @@
+/* conn.h: a non-blocking socket driven by a uv_poll_t, with an output queue of slices.
+ *
+ * Reads go into a caller buffer (the worker's scratch buffer), so an idle connection holds
+ * no input buffer. Writes are attempted at once with writev; only on EAGAIN is the rest kept
+ * and UV_WRITABLE armed; the owner's io callback then calls tt_conn_flush. A slice may
+ * reference a shared tt_msg (one reference held until written) or own a malloc'd block.
+ * Owner: the struct is embedded in its owner (client or backend connection); tt_conn_close
+ * closes the fd and calls close_cb once libuv has released the handle -- free the owner
+ * there, never inside an io callback. Thread: the worker that created it. */
+#ifndef TT_CONN_H
+#define TT_CONN_H
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "pubsub/msg.h"
+
+struct tt_slice {
+    const char *data;
+    size_t len;
+    struct tt_msg *msg; /* reference held, or NULL */
+    char *owned;        /* freed after write, or NULL */
+};
+
+struct tt_conn;
+/* events: UV_READABLE / UV_WRITABLE bits; status < 0 on a poll error. */
+typedef void (*tt_conn_io_fn)(struct tt_conn *c, int status, int events);
+typedef void (*tt_conn_close_fn)(struct tt_conn *c);
+
+struct tt_conn {
+    uv_poll_t poll; /* poll.data is free for the owner */
+    int fd;
+    uint8_t armed;   /* events currently armed */
+    bool want_read;  /* owner wants UV_READABLE */
+    bool closing;
+    bool eof;        /* read side saw EOF */
+    SSL *ssl;        /* TLS when not NULL (owned) */
+    bool ssl_want_write; /* TLS handshake/read needs writability */
+    tt_conn_io_fn on_io;
+    tt_conn_close_fn on_close;
+    /* output queue: ring of slices */
+    struct tt_slice *out;
+    uint32_t out_head, out_count, out_alloc;
+    size_t out_bytes;
+};
+
+int tt_conn_init(uv_loop_t *loop, struct tt_conn *c, int fd, tt_conn_io_fn on_io);
+/* Arm or disarm reading. */
+void tt_conn_set_read(struct tt_conn *c, bool on);
+/* read() into buf. Returns bytes (>0), 0 at EOF, TT_EAGAIN, or -errno. */
+ssize_t tt_conn_read(struct tt_conn *c, char *buf, size_t len);
+/* Queue bytes: copied (tt_conn_write), borrowed from a message (ref taken), or a malloc'd
+ * block whose ownership passes to the queue. Nothing is written until tt_conn_flush. */
+void tt_conn_write(struct tt_conn *c, const void *data, size_t len);
+void tt_conn_write_msg(struct tt_conn *c, struct tt_msg *m, const char *data, size_t len);
+void tt_conn_write_owned(struct tt_conn *c, char *block, const char *data, size_t len);
+/* Write as much as the socket takes. 0 = queue empty; TT_EAGAIN = data left and
+ * UV_WRITABLE armed; -errno on a write error (queue left for close to free). */
+int tt_conn_flush(struct tt_conn *c);
+/* Drop every queued slice (e.g. a stalled subscriber being cut). */
+void tt_conn_discard_output(struct tt_conn *c);
+void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close);
+
+/* Create a non-blocking, close-on-exec TCP socket and start connect(). Returns fd or
+ * -errno; the connect completes (or fails) when the socket becomes writable: then call
+ * tt_conn_connect_result. */
+int tt_socket_connect(const struct sockaddr *addr, socklen_t len);
+int tt_conn_connect_result(struct tt_conn *c);
+
+#endif

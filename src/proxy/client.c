@@ -1,0 +1,984 @@
+#include "proxy/client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+#include "proxy/cors.h"
+#include "proxy/forward.h"
+#include "proxy/hold.h"
+#include "proxy/testhandler.h"
+#include "proxy/upstream.h"
+
+#define CLIENT_OUT_HIGH (256 * 1024) /* pause the backend above this much queued output */
+#define BODY_COPY_MAX 100000
+
+static void process_input(struct tt_client *c);
+static void process_input_loop(struct tt_client *c);
+
+static void on_handle_closed(struct tt_client *c)
+{
+    if (--c->handles == 0) {
+        tt_buf_deinit(&c->in);
+        free(c);
+    }
+}
+
+static void on_conn_closed(struct tt_conn *conn)
+{
+    on_handle_closed(TT_CONTAINER_OF(conn, struct tt_client, conn));
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    on_handle_closed(h->data);
+}
+
+static void req_free(struct tt_req *r)
+{
+    if (!r)
+        return;
+    if (r->up)
+        tt_upstream_abort(r->up);
+    if (r->routes)
+        tt_routes_unref(r->routes);
+    free(r->path);
+    free(r->host);
+    free(r->bk_head);
+    free(r->origin);
+    free(r->acr_method);
+    free(r->acr_headers);
+    tt_buf_deinit(&r->body_copy);
+    free(r->grip_head);
+    free(r->grip_head_raw);
+    tt_buf_deinit(&r->grip_body);
+    free(r);
+}
+
+static void access_log(struct tt_client *c)
+{
+    struct tt_req *r = c->req;
+    if (!r || r->logged || !TT_LOG_ON(TT_LOG_INFO))
+        return;
+    r->logged = true;
+    char path[512];
+    tt_log_escape(r->path ? r->path : "", r->path ? strlen(r->path) : 0, path, sizeof(path));
+    tt_info("c%llu %s %s %s -> %s status=%d bytes=%llu time=%llums", (unsigned long long)c->id,
+            c->peer, r->method, path, r->route_name ? r->route_name : "-", r->status,
+            (unsigned long long)r->bytes_out, (unsigned long long)(tt_now_ms() - r->start_ms));
+}
+
+void tt_client_close(struct tt_client *c)
+{
+    if (c->state == TT_C_CLOSING)
+        return;
+    access_log(c);
+    c->state = TT_C_CLOSING;
+    if (c->hold) {
+        tt_hold_free(c->hold);
+        c->hold = NULL;
+    }
+    req_free(c->req);
+    c->req = NULL;
+    tt_list_remove(&c->link);
+    struct tt_worker *w = c->w;
+    w->num_clients--;
+    if (w->accept_paused && w->num_clients < w->max_clients)
+        tt_worker_resume_accept(w);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    tt_conn_close(&c->conn, on_conn_closed);
+}
+
+bool tt_client_flush(struct tt_client *c)
+{
+    if (c->state == TT_C_CLOSING)
+        return false;
+    int r = tt_conn_flush(&c->conn);
+    if (r < 0 && r != TT_EAGAIN) {
+        tt_debug("c%llu: write failed: %s", (unsigned long long)c->id, tt_strerror(r));
+        tt_client_close(c);
+        return false;
+    }
+    return true;
+}
+
+static void on_head_timeout(uv_timer_t *t)
+{
+    struct tt_client *c = t->data;
+    if (c->state == TT_C_HEAD) {
+        tt_debug("c%llu: request head timeout, closing", (unsigned long long)c->id);
+        tt_client_close(c);
+    }
+}
+
+static void arm_head_timer(struct tt_client *c)
+{
+    uv_timer_start(&c->timer, on_head_timeout, (uint64_t)c->w->srv->cfg.head_timeout_ms, 0);
+}
+
+/* The current request is complete on our side: log, reset, go on with the next. */
+static void end_request(struct tt_client *c, bool keep_alive)
+{
+    access_log(c);
+    bool ka = keep_alive && c->req && c->req->keep_alive && c->req->body_done;
+    req_free(c->req);
+    c->req = NULL;
+    if (!ka) {
+        /* Let queued output go out, then close (see on_io). */
+        if (tt_conn_flush(&c->conn) == TT_EAGAIN) {
+            c->state = TT_C_RESP;
+            c->close_after_flush = true;
+            c->read_paused = true;
+            tt_conn_set_read(&c->conn, false);
+            return;
+        }
+        tt_client_close(c);
+        return;
+    }
+    c->state = TT_C_HEAD;
+    arm_head_timer(c);
+    c->read_paused = false;
+    tt_conn_set_read(&c->conn, true);
+    if (c->in.len && !c->in_process)
+        process_input(c);
+}
+
+static void write_and_flush(struct tt_client *c, const char *data, size_t len)
+{
+    if (c->req)
+        c->req->bytes_out += len;
+    tt_conn_write(&c->conn, data, len);
+}
+
+void tt_client_send_resp(struct tt_client *c, const struct tt_resp *r)
+{
+    struct tt_req *q = c->req;
+    struct tt_buf out;
+    tt_buf_init(&out, 0);
+    bool ka = q && q->keep_alive && q->body_done;
+    struct tt_resp tmp;
+    const struct tt_resp *send = r;
+    if (q && q->route && (q->route->aco || c->w->srv->cfg.auto_cross_origin)) {
+        tt_resp_copy(&tmp, r);
+        tt_cors_apply(&tmp, q->origin, q->acr_method, q->acr_headers);
+        send = &tmp;
+    }
+    tt_resp_render(send, q ? q->minor_version : 1, ka, q && q->is_head, &out);
+    if (send == &tmp)
+        tt_resp_deinit(&tmp);
+    if (q) {
+        q->status = r->status;
+        q->head_sent = true;
+    }
+    size_t len;
+    char *b = tt_buf_steal(&out, &len);
+    if (q)
+        q->bytes_out += len;
+    tt_conn_write_owned(&c->conn, b, b, len);
+    if (!tt_client_flush(c))
+        return;
+    end_request(c, ka);
+}
+
+static void send_error(struct tt_client *c, int status, const char *body, bool close_after)
+{
+    struct tt_resp r;
+    tt_resp_text(&r, status, body);
+    if (close_after && c->req)
+        c->req->keep_alive = false;
+    if (!c->req) {
+        struct tt_buf out;
+        tt_buf_init(&out, 0);
+        tt_resp_render(&r, 1, false, false, &out);
+        size_t len;
+        char *b = tt_buf_steal(&out, &len);
+        tt_conn_write_owned(&c->conn, b, b, len);
+        tt_resp_deinit(&r);
+        if (tt_client_flush(c)) {
+            c->state = TT_C_RESP;
+            end_request(c, false);
+        }
+        return;
+    }
+    tt_client_send_resp(c, &r);
+    tt_resp_deinit(&r);
+}
+
+bool tt_client_stream_chunked(const struct tt_client *c)
+{
+    return c->req && c->req->resp_chunked;
+}
+
+static void render_stream_head(struct tt_client *c, const struct tt_resp *r, struct tt_buf *out,
+                               bool with_body)
+{
+    struct tt_req *q = c->req;
+    q->resp_chunked = q->minor_version >= 1;
+    q->resp_close = !q->resp_chunked;
+    if (q->resp_close)
+        q->keep_alive = false;
+    tt_buf_appendf(out, "HTTP/1.%d %d %s\r\n", q->minor_version, r->status,
+                   r->reason ? r->reason : tt_h1_reason(r->status));
+    for (size_t i = 0; i < r->num_headers; i++)
+        tt_buf_appendf(out, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
+    if (q->resp_chunked)
+        tt_buf_appends(out, "Transfer-Encoding: chunked\r\n");
+    if (!q->keep_alive)
+        tt_buf_appends(out, "Connection: close\r\n");
+    tt_buf_appends(out, "\r\n");
+    if (with_body && r->body.len && !q->is_head) {
+        if (q->resp_chunked)
+            tt_buf_appendf(out, "%zx\r\n", r->body.len);
+        tt_buf_append(out, r->body.data, r->body.len);
+        if (q->resp_chunked)
+            tt_buf_appends(out, "\r\n");
+    }
+    q->status = r->status;
+    q->head_sent = true;
+}
+
+void tt_client_stream_start(struct tt_client *c, const struct tt_resp *r)
+{
+    struct tt_req *q = c->req;
+    struct tt_resp tmp;
+    const struct tt_resp *send = r;
+    if (q->route && (q->route->aco || c->w->srv->cfg.auto_cross_origin)) {
+        tt_resp_copy(&tmp, r);
+        tt_cors_apply(&tmp, q->origin, q->acr_method, q->acr_headers);
+        send = &tmp;
+    }
+    struct tt_buf out;
+    tt_buf_init(&out, 0);
+    render_stream_head(c, send, &out, true);
+    if (send == &tmp)
+        tt_resp_deinit(&tmp);
+    size_t len;
+    char *b = tt_buf_steal(&out, &len);
+    q->bytes_out += len;
+    tt_conn_write_owned(&c->conn, b, b, len);
+    tt_client_flush(c);
+}
+
+void tt_client_stream_write(struct tt_client *c, struct tt_msg *msg, const char *data,
+                            size_t len)
+{
+    if (c->req)
+        c->req->bytes_out += len;
+    if (msg)
+        tt_conn_write_msg(&c->conn, msg, data, len);
+    else
+        tt_conn_write(&c->conn, data, len);
+}
+
+void tt_client_stream_end(struct tt_client *c)
+{
+    struct tt_req *q = c->req;
+    if (q && q->resp_chunked)
+        write_and_flush(c, "0\r\n\r\n", 5);
+    if (!tt_client_flush(c))
+        return;
+    end_request(c, q && !q->resp_close);
+}
+
+/* ---- pass-through responses ------------------------------------------------------- */
+
+static int up_on_head(void *ctx, const struct tt_h1_response *resp);
+static void up_on_data(void *ctx, const char *data, size_t len);
+static void up_on_end(void *ctx);
+static void up_on_error(void *ctx, bool connect_failed, bool truncated, const char *tried);
+static void up_on_drain(void *ctx);
+
+static const struct tt_upstream_cbs up_cbs = {
+    .on_head = up_on_head,
+    .on_data = up_on_data,
+    .on_end = up_on_end,
+    .on_error = up_on_error,
+    .on_drain = up_on_drain,
+};
+
+static void grip_complete(struct tt_client *c)
+{
+    struct tt_req *q = c->req;
+    struct tt_grip g;
+    char err[256];
+    memset(&g, 0, sizeof(g));
+    const char *prefix = q->route ? q->route->prefix : NULL;
+    int r = tt_grip_parse(q->grip_head, q->grip_body.data, q->grip_body.len, prefix,
+                          (size_t)c->w->srv->cfg.connection_subscription_max, &g, err,
+                          sizeof(err));
+    if (r != 0) {
+        tt_warn("c%llu: failed to parse accept instructions: %s", (unsigned long long)c->id,
+                err);
+        char msg[400];
+        bool debug = c->w->srv->cfg.debug || (q->route && q->route->debug);
+        snprintf(msg, sizeof(msg), "%s\n",
+                 debug ? "" : "Error while proxying to origin.");
+        if (debug)
+            snprintf(msg, sizeof(msg), "Failed to parse accept instructions: %s\n", err);
+        tt_grip_deinit(&g);
+        send_error(c, 502, msg, false);
+        return;
+    }
+    struct tt_resp resp;
+    tt_resp_init(&resp, 200);
+    tt_resp_from_h1(&resp, q->grip_head);
+    /* Grip-* headers never reach the client. */
+    size_t o = 0;
+    for (size_t i = 0; i < resp.num_headers; i++) {
+        if (tt_strihas_prefix(resp.headers[i].name, strlen(resp.headers[i].name), "Grip-")) {
+            free(resp.headers[i].name);
+            free(resp.headers[i].value);
+        } else {
+            resp.headers[o++] = resp.headers[i];
+        }
+    }
+    resp.num_headers = o;
+    tt_buf_append(&resp.body, q->grip_body.data, q->grip_body.len);
+    free(q->grip_head);
+    q->grip_head = NULL;
+    free(q->grip_head_raw);
+    q->grip_head_raw = NULL;
+    tt_buf_deinit(&q->grip_body);
+    tt_hold_start(c, &g, &resp);
+    tt_grip_deinit(&g);
+    tt_resp_deinit(&resp);
+}
+
+/* Deep-copy a parsed response head so it survives the upstream's buffer. */
+static struct tt_h1_response *copy_head(const struct tt_h1_response *h, char **raw_out)
+{
+    size_t total = h->reason_len;
+    for (size_t i = 0; i < h->num_headers; i++)
+        total += h->headers[i].name_len + h->headers[i].value_len;
+    char *raw = tt_malloc(total + 1);
+    struct tt_h1_response *c = tt_malloc(sizeof(*c));
+    *c = *h;
+    size_t off = 0;
+    memcpy(raw + off, h->reason, h->reason_len);
+    c->reason = raw + off;
+    off += h->reason_len;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        memcpy(raw + off, h->headers[i].name, h->headers[i].name_len);
+        c->headers[i].name = raw + off;
+        off += h->headers[i].name_len;
+        memcpy(raw + off, h->headers[i].value, h->headers[i].value_len);
+        c->headers[i].value = raw + off;
+        off += h->headers[i].value_len;
+    }
+    *raw_out = raw;
+    return c;
+}
+
+static int up_on_head(void *ctx, const struct tt_h1_response *resp)
+{
+    struct tt_client *c = ctx;
+    struct tt_req *q = c->req;
+    if (q->grip && tt_grip_detect(resp)) {
+        if (q->body_too_big) {
+            q->up = NULL;
+            send_error(c, 400, "Request too large to accept GRIP instruct.\n", true);
+            return 1;
+        }
+        q->buffering = true;
+        q->grip_head = copy_head(resp, &q->grip_head_raw);
+        tt_buf_init(&q->grip_body, TT_GRIP_MAX_BODY);
+        return 0;
+    }
+    /* Pass-through. */
+    c->state = TT_C_RESP;
+    struct tt_resp r;
+    tt_resp_init(&r, resp->status);
+    tt_resp_from_h1(&r, resp);
+    if (q->route && (q->route->aco || c->w->srv->cfg.auto_cross_origin))
+        tt_cors_apply(&r, q->origin, q->acr_method, q->acr_headers);
+    struct tt_buf out;
+    tt_buf_init(&out, 0);
+    bool bodyless = q->is_head || resp->status == 204 || resp->status == 304;
+    if (!bodyless && resp->framing.content_length >= 0 && !resp->framing.chunked) {
+        /* Known length: keep it. */
+        tt_buf_appendf(&out, "HTTP/1.%d %d %s\r\n", q->minor_version, r.status,
+                       r.reason ? r.reason : tt_h1_reason(r.status));
+        for (size_t i = 0; i < r.num_headers; i++)
+            tt_buf_appendf(&out, "%s: %s\r\n", r.headers[i].name, r.headers[i].value);
+        tt_buf_appendf(&out, "Content-Length: %lld\r\n",
+                       (long long)resp->framing.content_length);
+        if (!q->keep_alive || !q->body_done)
+            tt_buf_appends(&out, "Connection: close\r\n");
+        else if (q->minor_version == 0)
+            tt_buf_appends(&out, "Connection: keep-alive\r\n");
+        tt_buf_appends(&out, "\r\n");
+        q->status = r.status;
+        q->head_sent = true;
+    } else if (bodyless) {
+        tt_buf_appendf(&out, "HTTP/1.%d %d %s\r\n", q->minor_version, r.status,
+                       r.reason ? r.reason : tt_h1_reason(r.status));
+        for (size_t i = 0; i < r.num_headers; i++)
+            tt_buf_appendf(&out, "%s: %s\r\n", r.headers[i].name, r.headers[i].value);
+        if (q->is_head && resp->framing.content_length >= 0)
+            tt_buf_appendf(&out, "Content-Length: %lld\r\n",
+                           (long long)resp->framing.content_length);
+        if (!q->keep_alive || !q->body_done)
+            tt_buf_appends(&out, "Connection: close\r\n");
+        tt_buf_appends(&out, "\r\n");
+        q->status = r.status;
+        q->head_sent = true;
+    } else {
+        if (!q->body_done)
+            q->keep_alive = false;
+        render_stream_head(c, &r, &out, false);
+    }
+    tt_resp_deinit(&r);
+    size_t len;
+    char *b = tt_buf_steal(&out, &len);
+    q->bytes_out += len;
+    tt_conn_write_owned(&c->conn, b, b, len);
+    return tt_client_flush(c) ? 0 : 1;
+}
+
+static void up_on_data(void *ctx, const char *data, size_t len)
+{
+    struct tt_client *c = ctx;
+    struct tt_req *q = c->req;
+    if (q->buffering) {
+        if (tt_buf_append(&q->grip_body, data, len) != 0) {
+            tt_warn("c%llu: GRIP instruct response too large", (unsigned long long)c->id);
+            tt_upstream_abort(q->up);
+            q->up = NULL;
+            bool debug = c->w->srv->cfg.debug || (q->route && q->route->debug);
+            send_error(c, 502,
+                       debug ? "GRIP instruct response too large.\n"
+                             : "Error while proxying to origin.\n",
+                       false);
+        }
+        return;
+    }
+    if (q->resp_chunked) {
+        char hex[24];
+        int n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
+        char *b = tt_malloc((size_t)n + len + 2);
+        memcpy(b, hex, (size_t)n);
+        memcpy(b + n, data, len);
+        memcpy(b + n + len, "\r\n", 2);
+        tt_conn_write_owned(&c->conn, b, b, (size_t)n + len + 2);
+        q->bytes_out += (size_t)n + len + 2;
+    } else {
+        write_and_flush(c, data, len);
+    }
+    if (!tt_client_flush(c))
+        return;
+    if (c->conn.out_bytes > CLIENT_OUT_HIGH && q->up)
+        tt_upstream_pause(q->up, true);
+}
+
+static void up_on_end(void *ctx)
+{
+    struct tt_client *c = ctx;
+    struct tt_req *q = c->req;
+    q->up = NULL;
+    if (q->buffering) {
+        q->buffering = false;
+        grip_complete(c);
+        return;
+    }
+    if (q->resp_chunked)
+        write_and_flush(c, "0\r\n\r\n", 5);
+    if (!tt_client_flush(c))
+        return;
+    end_request(c, !q->resp_close);
+}
+
+static void up_on_error(void *ctx, bool connect_failed, bool truncated, const char *tried)
+{
+    struct tt_client *c = ctx;
+    struct tt_req *q = c->req;
+    q->up = NULL;
+    bool debug = c->w->srv->cfg.debug || (q->route && q->route->debug);
+    if (q->head_sent && !q->buffering) {
+        (void)truncated;
+        tt_info("c%llu: backend failed mid-response; closing client without clean end",
+                (unsigned long long)c->id);
+        q->status = q->status ? q->status : 502;
+        tt_client_close(c);
+        return;
+    }
+    char msg[700];
+    if (connect_failed) {
+        tt_warn("c%llu: unable to connect to any targets. Tried: %s", (unsigned long long)c->id,
+                tried);
+        if (debug)
+            snprintf(msg, sizeof(msg), "Unable to connect to any targets. Tried: %s\n", tried);
+        else
+            snprintf(msg, sizeof(msg), "Error while proxying to origin.\n");
+    } else {
+        tt_warn("c%llu: error while proxying to origin %s", (unsigned long long)c->id, tried);
+        snprintf(msg, sizeof(msg), "Error while proxying to origin.\n");
+    }
+    q->buffering = false;
+    send_error(c, 502, msg, !q->body_done);
+}
+
+static void resume_client_read(struct tt_client *c)
+{
+    if (c->read_paused && c->state == TT_C_BODY) {
+        c->read_paused = false;
+        tt_conn_set_read(&c->conn, true);
+        if (c->in.len)
+            process_input(c);
+    }
+}
+
+static void up_on_drain(void *ctx)
+{
+    resume_client_read(ctx);
+}
+
+/* ---- request body ------------------------------------------------------------------ */
+
+static void body_data(struct tt_client *c, const char *p, size_t n)
+{
+    struct tt_req *q = c->req;
+    if (!q->body_too_big) {
+        if (q->body_copy.len + n <= BODY_COPY_MAX)
+            tt_buf_append(&q->body_copy, p, n);
+        else
+            q->body_too_big = true;
+    }
+    if (q->up) {
+        if (q->body_left < 0) {
+            char hex[24];
+            int hl = snprintf(hex, sizeof(hex), "%zx\r\n", n);
+            tt_upstream_send(q->up, hex, (size_t)hl);
+            tt_upstream_send(q->up, p, n);
+            tt_upstream_send(q->up, "\r\n", 2);
+        } else {
+            tt_upstream_send(q->up, p, n);
+        }
+    }
+}
+
+static void body_finished(struct tt_client *c)
+{
+    struct tt_req *q = c->req;
+    q->body_done = true;
+    if (q->up && q->body_left < 0)
+        tt_upstream_send(q->up, "0\r\n\r\n", 5);
+    if (!q->up && q->route && q->route->num_targets &&
+        q->route->targets[0].type == TT_TARGET_TEST && !q->head_sent) {
+        struct tt_resp r;
+        tt_testhandler_respond(q->route, q->method, q->path, q->body_copy.data, q->body_copy.len,
+                               q->body_too_big, &r);
+        if (q->grip && tt_resp_get_header(&r, "Grip-Hold")) {
+            struct tt_grip g;
+            memset(&g, 0, sizeof(g));
+            char err[128];
+            /* Build the instruction set straight from the test response headers. */
+            tt_testhandler_grip(&r, q->route->prefix, &g);
+            (void)err;
+            tt_resp_set_header(&r, "Grip-Hold", NULL);
+            tt_resp_set_header(&r, "Grip-Channel", NULL);
+            tt_hold_start(c, &g, &r);
+            tt_grip_deinit(&g);
+        } else {
+            tt_resp_set_header(&r, "Grip-Hold", NULL);
+            tt_resp_set_header(&r, "Grip-Channel", NULL);
+            tt_client_send_resp(c, &r);
+        }
+        tt_resp_deinit(&r);
+    }
+}
+
+/* Consume body bytes from [p, p+n); returns bytes used, or -1 if the client was closed. */
+static ssize_t consume_body(struct tt_client *c, const char *p, size_t n)
+{
+    struct tt_req *q = c->req;
+    size_t used = 0;
+    while (used < n && !q->body_done) {
+        if (q->up && tt_upstream_pending(q->up) > CLIENT_OUT_HIGH) {
+            c->read_paused = true;
+            tt_conn_set_read(&c->conn, false);
+            break;
+        }
+        if (q->body_left > 0) {
+            size_t take = (size_t)TT_MIN((int64_t)(n - used), q->body_left);
+            body_data(c, p + used, take);
+            used += take;
+            q->body_left -= (int64_t)take;
+            if (q->body_left == 0) {
+                body_finished(c);
+                if (c->state == TT_C_CLOSING)
+                    return -1;
+            }
+        } else {
+            const char *d;
+            size_t dl;
+            ssize_t k = tt_h1_chunked_step(&q->ch, p + used, n - used, &d, &dl);
+            if (k < 0) {
+                tt_info("c%llu: invalid chunked request body", (unsigned long long)c->id);
+                if (q->up) {
+                    tt_upstream_abort(q->up);
+                    q->up = NULL;
+                }
+                if (!q->head_sent) {
+                    q->keep_alive = false;
+                    send_error(c, 400, "Failed to parse request: invalid chunked body\n", true);
+                } else {
+                    tt_client_close(c);
+                }
+                return -1;
+            }
+            used += (size_t)k;
+            if (dl)
+                body_data(c, d, dl);
+            if (q->ch.done) {
+                body_finished(c);
+                if (c->state == TT_C_CLOSING)
+                    return -1;
+            }
+            if (k == 0)
+                break;
+        }
+    }
+    return (ssize_t)used;
+}
+
+/* ---- request head ------------------------------------------------------------------ */
+
+static void reject(struct tt_client *c, int status, const char *body)
+{
+    tt_info("c%llu %s rejected request: %d %.*s", (unsigned long long)c->id, c->peer, status,
+            (int)strcspn(body, "\n"), body);
+    tt_buf_reset(&c->in);
+    c->read_paused = true;
+    tt_conn_set_read(&c->conn, false);
+    send_error(c, status, body, true);
+}
+
+static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
+{
+    struct tt_worker *w = c->w;
+    struct tt_server *srv = w->srv;
+    struct tt_req *q = tt_calloc(1, sizeof(*q));
+    c->req = q;
+    c->state = TT_C_BODY;
+    uv_timer_stop(&c->timer);
+    q->start_ms = tt_now_ms();
+    q->routes = w->routes;
+    tt_routes_ref(q->routes);
+    snprintf(q->method, sizeof(q->method), "%.*s", (int)TT_MIN(h->method_len, 15), h->method);
+    q->path = tt_strndup(h->target, h->target_len);
+    q->minor_version = h->minor_version;
+    q->keep_alive = h->framing.keep_alive && !w->stopping;
+    q->is_head = tt_strieq(h->method, h->method_len, "HEAD");
+    tt_buf_init(&q->body_copy, 0);
+    q->body_left = h->framing.chunked ? -1 : TT_MAX(h->framing.content_length, 0);
+    if (h->framing.chunked)
+        tt_h1_chunked_init(&q->ch);
+    q->body_done = q->body_left == 0;
+    w->stats.requests++;
+
+    int i;
+    if ((i = tt_h1_find_header(h->headers, h->num_headers, "Origin", 0)) >= 0)
+        q->origin = tt_strndup(h->headers[i].value, h->headers[i].value_len);
+    if ((i = tt_h1_find_header(h->headers, h->num_headers, "Access-Control-Request-Method", 0)) >= 0)
+        q->acr_method = tt_strndup(h->headers[i].value, h->headers[i].value_len);
+    if ((i = tt_h1_find_header(h->headers, h->num_headers, "Access-Control-Request-Headers", 0)) >= 0)
+        q->acr_headers = tt_strndup(h->headers[i].value, h->headers[i].value_len);
+
+    /* absolute-form target: take the path part. */
+    const char *path = h->target;
+    size_t path_len = h->target_len;
+    if (path_len > 7 && (tt_strihas_prefix(path, path_len, "http://") ||
+                         tt_strihas_prefix(path, path_len, "https://"))) {
+        const char *s = memchr(path + 8, '/', path_len - 8);
+        size_t skip = s ? (size_t)(s - path) : path_len;
+        path += skip;
+        path_len -= skip;
+        if (path_len == 0) {
+            path = "/";
+            path_len = 1;
+        }
+    }
+    const char *host = h->host ? h->host : "localhost";
+    size_t host_len = h->host ? h->host_len : 9;
+    q->host = tt_strndup(host, host_len);
+    size_t hn = host_len;
+    if (hn && host[0] == '[') {
+        const char *e = memchr(host, ']', hn);
+        hn = e ? (size_t)(e - host) + 1 : hn;
+    } else {
+        const char *colon = memchr(host, ':', hn);
+        if (colon)
+            hn = (size_t)(colon - host);
+    }
+    bool ssl = false;
+    if (srv->cfg.accept_x_forwarded_protocol) {
+        int k = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-Proto", 0);
+        if (k < 0)
+            k = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-Protocol", 0);
+        if (k >= 0 && (tt_strieq(h->headers[k].value, h->headers[k].value_len, "https") ||
+                       tt_strieq(h->headers[k].value, h->headers[k].value_len, "wss")))
+            ssl = true;
+    }
+    const struct tt_route *route = NULL;
+    int pr = -1;
+    if (srv->cfg.accept_pushpin_route &&
+        (pr = tt_h1_find_header(h->headers, h->num_headers, "Pushpin-Route", 0)) >= 0)
+        route = tt_routes_find_id(q->routes, h->headers[pr].value, h->headers[pr].value_len,
+                                  path, path_len);
+    else
+        route = tt_routes_match(q->routes, host, hn, path, path_len, false, ssl);
+    q->route = route;
+    if (!route) {
+        q->route_name = NULL;
+        tt_info("c%llu: no route for host %.*s", (unsigned long long)c->id, (int)TT_MIN(hn, 200),
+                host);
+        send_error(c, 502, "Route not found\n", !q->body_done);
+        return;
+    }
+    q->route_name = route->id ? route->id : "";
+    if (route->num_targets == 0) {
+        send_error(c, 502, "Route not found\n", !q->body_done);
+        return;
+    }
+    const struct tt_route_target *t = &route->targets[0];
+    if (h->expect_continue && !q->body_done && h->minor_version >= 1)
+        tt_conn_write(&c->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    q->trusted = tt_forward_is_trusted(srv, h);
+    q->grip = !route->no_grip && !q->trusted;
+    if (t->type == TT_TARGET_TEST) {
+        q->route_name = route->id ? route->id : "test";
+        if (q->body_done)
+            body_finished(c);
+        return;
+    }
+    if (t->type != TT_TARGET_HTTP) {
+        tt_warn("c%llu: route line %d: %s targets are not supported yet", (unsigned long long)c->id,
+                route->line, t->type == TT_TARGET_ZHTTP ? "zhttp" : "zhttpreq");
+        bool debug = srv->cfg.debug || route->debug;
+        send_error(c, 502,
+                   debug ? "Error: zhttp service for route is unreachable.\n"
+                         : "Error while proxying to origin.\n",
+                   !q->body_done);
+        return;
+    }
+    struct tt_buf head;
+    tt_buf_init(&head, 0);
+    tt_forward_build_head(srv, c, h, route, t, path, path_len, q->trusted, &head);
+    q->bk_head = tt_buf_steal(&head, &q->bk_head_len);
+    struct tt_buf full;
+    tt_buf_init(&full, 0);
+    tt_buf_append(&full, q->bk_head, q->bk_head_len);
+    if (q->body_left > 0)
+        tt_buf_appendf(&full, "Content-Length: %lld\r\n", (long long)q->body_left);
+    else if (q->body_left < 0)
+        tt_buf_appends(&full, "Transfer-Encoding: chunked\r\n");
+    else if (h->framing.content_length == 0)
+        tt_buf_appends(&full, "Content-Length: 0\r\n");
+    tt_buf_appends(&full, "\r\n");
+    q->up = tt_upstream_start(w, route->targets, route->num_targets, full.data, full.len,
+                              q->is_head, &up_cbs, c);
+    tt_buf_deinit(&full);
+}
+
+bool tt_client_retry(struct tt_client *c, const char *extra_headers)
+{
+    struct tt_req *q = c->req;
+    if (!q || !q->bk_head || q->body_too_big || !q->route)
+        return false;
+    struct tt_buf full;
+    tt_buf_init(&full, 0);
+    tt_buf_append(&full, q->bk_head, q->bk_head_len);
+    if (extra_headers)
+        tt_buf_appends(&full, extra_headers);
+    if (q->body_copy.len)
+        tt_buf_appendf(&full, "Content-Length: %zu\r\n", q->body_copy.len);
+    tt_buf_appends(&full, "\r\n");
+    q->buffering = false;
+    q->head_sent = false;
+    q->up = tt_upstream_start(c->w, q->route->targets, q->route->num_targets, full.data, full.len,
+                              q->is_head, &up_cbs, c);
+    tt_buf_deinit(&full);
+    if (q->up && q->body_copy.len)
+        tt_upstream_send(q->up, q->body_copy.data, q->body_copy.len);
+    return q->up != NULL;
+}
+
+static void process_input(struct tt_client *c)
+{
+    c->in_process = true;
+    process_input_loop(c);
+    if (c->state != TT_C_CLOSING)
+        c->in_process = false;
+}
+
+static void process_input_loop(struct tt_client *c)
+{
+    while (c->state == TT_C_HEAD || (c->state == TT_C_BODY && c->req && !c->req->body_done)) {
+        if (c->in.len == 0)
+            return;
+        if (c->state == TT_C_BODY) {
+            if (c->read_paused)
+                return;
+            ssize_t used = consume_body(c, c->in.data, c->in.len);
+            if (used < 0)
+                return;
+            tt_buf_consume(&c->in, (size_t)used);
+            if (used == 0)
+                return;
+            continue;
+        }
+        struct tt_h1_request h;
+        struct tt_h1_error err;
+        size_t max = c->w->srv->cfg.client_buffer_size;
+        int r = tt_h1_parse_request(c->in.data, c->in.len, max, &h, &err);
+        if (r == TT_EAGAIN)
+            return;
+        if (r == TT_ETOOBIG) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "Request header size exceeded limit of %zu bytes.\n", max);
+            reject(c, 400, msg);
+            return;
+        }
+        if (r < 0) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "Failed to parse request: %s\n",
+                     err.reason ? err.reason : "invalid request");
+            reject(c, err.status >= 400 ? err.status : 400, msg);
+            return;
+        }
+        if (h.target_len > 4096) {
+            reject(c, 500, "Failed to process request.\n");
+            return;
+        }
+        /* The parsed head points into c->in: dispatch before consuming it. */
+        dispatch(c, &h);
+        if (c->state == TT_C_CLOSING)
+            return;
+        tt_buf_consume(&c->in, (size_t)r);
+        if (c->req == NULL)
+            continue; /* answered at once; next pipelined request */
+        if (c->state == TT_C_BODY && c->req->body_done)
+            return;
+    }
+}
+
+static void on_readable(struct tt_client *c)
+{
+    struct tt_worker *w = c->w;
+    for (int rounds = 0; rounds < 8; rounds++) {
+        if (c->read_paused || c->state == TT_C_CLOSING)
+            return;
+        ssize_t n = tt_conn_read(&c->conn, w->scratch, w->scratch_size);
+        if (n == TT_EAGAIN)
+            return;
+        if (n <= 0) {
+            /* Client gone (or half-closed): a hold or request in flight dies with it. */
+            if (c->state == TT_C_HEAD && c->in.len == 0) {
+                tt_client_close(c);
+                return;
+            }
+            if (c->state == TT_C_BODY && c->req && c->req->body_done && n == 0) {
+                /* Half-close after a full request: let the response finish. */
+                tt_conn_set_read(&c->conn, false);
+                return;
+            }
+            tt_client_close(c);
+            return;
+        }
+        if (c->state == TT_C_HOLD || c->state == TT_C_RESP ||
+            (c->state == TT_C_BODY && c->req && c->req->body_done)) {
+            /* Pipelined bytes behind the current request: keep them for later, capped. */
+            if (tt_buf_append(&c->in, w->scratch, (size_t)n) != 0) {
+                tt_client_close(c);
+                return;
+            }
+            if (c->in.len > w->srv->cfg.client_buffer_size) {
+                c->read_paused = true;
+                tt_conn_set_read(&c->conn, false);
+            }
+            continue;
+        }
+        if (c->in.len == 0 && c->state == TT_C_BODY) {
+            /* Body bytes go straight from the scratch buffer to the backend. */
+            ssize_t used = consume_body(c, w->scratch, (size_t)n);
+            if (used < 0)
+                return;
+            if ((size_t)used < (size_t)n)
+                tt_buf_append(&c->in, w->scratch + used, (size_t)n - (size_t)used);
+        } else {
+            tt_buf_append(&c->in, w->scratch, (size_t)n);
+        }
+        process_input(c);
+    }
+}
+
+static void on_io(struct tt_conn *conn, int status, int events)
+{
+    struct tt_client *c = TT_CONTAINER_OF(conn, struct tt_client, conn);
+    if (status < 0) {
+        tt_client_close(c);
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        if (!tt_client_flush(c))
+            return;
+        if (c->conn.out_count == 0 && c->close_after_flush) {
+            tt_client_close(c); /* response done, connection not reusable */
+            return;
+        }
+        if (c->conn.out_bytes < CLIENT_OUT_HIGH / 2) {
+            if (c->req && c->req->up && c->state == TT_C_RESP)
+                tt_upstream_pause(c->req->up, false);
+            if (c->hold)
+                tt_hold_on_drain(c->hold);
+        }
+    }
+    if ((events & UV_READABLE) && c->state != TT_C_CLOSING)
+        on_readable(c);
+}
+
+void tt_client_accept(struct tt_worker *w, int fd)
+{
+    struct tt_client *c = tt_calloc(1, sizeof(*c));
+    c->w = w;
+    c->id = ++w->next_conn_id * 64 + (uint64_t)w->index;
+    tt_buf_init(&c->in, 0);
+    if (tt_conn_init(&w->loop, &c->conn, fd, on_io) != 0) {
+        close(fd);
+        free(c);
+        return;
+    }
+    uv_timer_init(&w->loop, &c->timer);
+    c->timer.data = c;
+    c->handles = 2;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof(c->peer));
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer,
+                      sizeof(c->peer));
+    }
+    tt_list_insert_tail(&w->clients, &c->link);
+    w->num_clients++;
+    c->state = TT_C_HEAD;
+    arm_head_timer(c);
+    tt_conn_set_read(&c->conn, true);
+}
+
+void tt_client_shutdown(struct tt_client *c)
+{
+    if (c->hold) {
+        tt_hold_shutdown(c->hold);
+        return;
+    }
+    if (c->state == TT_C_HEAD && c->in.len == 0)
+        tt_client_close(c);
+    else if (c->req)
+        c->req->keep_alive = false;
+}

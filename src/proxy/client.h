@@ -1,0 +1,109 @@
+/* client.h: one client connection on a worker: request parsing, routing, forwarding to
+ * the backend (or the test handler), pass-through responses, and the hand-off of GRIP
+ * responses to a hold (proxy/hold.h).
+ *
+ * Owner: the worker (clients list); freed in the conn close callback, never inside a
+ * callback. A client serves one request at a time; pipelined requests wait in `in` and
+ * are parsed after the current response ends, so answers keep their order.
+ * Thread: the worker's. */
+#ifndef TT_CLIENT_H
+#define TT_CLIENT_H
+
+#include "core/buf.h"
+#include "net/conn.h"
+#include "proxy/resp.h"
+#include "proxy/server.h"
+
+struct tt_hold;
+struct tt_upstream;
+
+enum tt_client_state {
+    TT_C_HEAD,    /* waiting for a request head */
+    TT_C_BODY,    /* request in progress (body to backend / waiting for the response) */
+    TT_C_RESP,    /* pass-through response streaming */
+    TT_C_HOLD,    /* held by GRIP */
+    TT_C_CLOSING,
+};
+
+/* Everything about the request in progress that outlives the input buffer. */
+struct tt_req {
+    struct tt_routes *routes; /* ref held for the request's life */
+    const struct tt_route *route;
+    char method[16];
+    char *path;     /* path+query as received */
+    char *host;     /* Host header value (with port) */
+    char *bk_head;  /* head sent to the backend, without the final CRLF */
+    size_t bk_head_len;
+    char *origin, *acr_method, *acr_headers; /* for auto cross-origin */
+    int minor_version;
+    bool keep_alive;
+    bool is_head;
+    bool trusted;
+    bool grip; /* route GRIP-enabled and client untrusted */
+    /* request body */
+    int64_t body_left; /* Content-Length bytes still to read, -1 chunked, 0 none */
+    struct tt_h1_chunked ch;
+    bool body_done;
+    struct tt_buf body_copy; /* up to 100000 bytes for replay; */
+    bool body_too_big;       /* did not fit body_copy */
+    /* response */
+    struct tt_upstream *up;
+    int status;
+    bool head_sent;
+    bool resp_chunked;  /* client response framed chunked */
+    bool resp_close;    /* close-delimited client response */
+    bool buffering;     /* collecting a GRIP response */
+    struct tt_h1_response *grip_head; /* copied GRIP response head (owned) */
+    char *grip_head_raw;
+    struct tt_buf grip_body;
+    uint64_t start_ms;
+    uint64_t bytes_out;
+    uint64_t bytes_out_before;
+    bool logged;
+    const char *route_name;
+};
+
+struct tt_client {
+    struct tt_conn conn;
+    struct tt_worker *w;
+    struct tt_list link;
+    uv_timer_t timer;
+    struct tt_buf in; /* unparsed input, kept only while a request is partial or waiting */
+    uint64_t id;
+    char peer[64];
+    enum tt_client_state state;
+    struct tt_req *req;
+    struct tt_hold *hold;
+    bool read_paused;
+    bool in_process; /* inside process_input: do not re-enter from end_request */
+    bool close_after_flush; /* response done, connection not reusable */
+    int handles; /* open libuv handles (conn, timer) */
+};
+
+/* Accept a new connection on a worker (takes the fd). */
+void tt_client_accept(struct tt_worker *w, int fd);
+
+/* Used by holds (proxy/hold.c). */
+/* Send a complete response and end the request (keep-alive goes on). Takes nothing. */
+void tt_client_send_resp(struct tt_client *c, const struct tt_resp *r);
+/* Start a stream: head with chunked (1.1) or close-delimited (1.0) framing and the body
+ * so far. */
+void tt_client_stream_start(struct tt_client *c, const struct tt_resp *r);
+/* Queue stream bytes; data borrowed from msg (ref taken) when msg is not NULL, else
+ * copied. Chunk framing is the caller's (see tt_client_stream_chunked). */
+void tt_client_stream_write(struct tt_client *c, struct tt_msg *msg, const char *data,
+                            size_t len);
+bool tt_client_stream_chunked(const struct tt_client *c);
+/* End the stream cleanly (terminal chunk or close). */
+void tt_client_stream_end(struct tt_client *c);
+/* Flush output; on error the client is closed. Returns false if closed. */
+bool tt_client_flush(struct tt_client *c);
+void tt_client_close(struct tt_client *c);
+/* Re-send the original request to the backend (hint, prev-id recovery, first-subscription
+ * update), with extra header lines (each ending CRLF) added. The response goes through
+ * GRIP processing again. Returns false if the request cannot be replayed. */
+bool tt_client_retry(struct tt_client *c, const char *extra_headers);
+/* Worker shutdown: end holds cleanly, close idle connections. */
+void tt_client_shutdown(struct tt_client *c);
+
+#endif

@@ -1,0 +1,108 @@
+#include "proxy/resp.h"
+
+#include <stdlib.h>
+
+void tt_resp_init(struct tt_resp *r, int status)
+{
+    memset(r, 0, sizeof(*r));
+    r->status = status;
+    tt_buf_init(&r->body, 0);
+}
+
+void tt_resp_deinit(struct tt_resp *r)
+{
+    free(r->reason);
+    for (size_t i = 0; i < r->num_headers; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    tt_buf_deinit(&r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+static void add_n(struct tt_resp *r, const char *n, size_t nl, const char *v, size_t vl)
+{
+    r->headers = tt_realloc(r->headers, (r->num_headers + 1) * sizeof(*r->headers));
+    r->headers[r->num_headers].name = tt_strndup(n, nl);
+    r->headers[r->num_headers].value = tt_strndup(v, vl);
+    r->num_headers++;
+}
+
+void tt_resp_add_header(struct tt_resp *r, const char *name, const char *value)
+{
+    add_n(r, name, strlen(name), value, strlen(value));
+}
+
+void tt_resp_set_header(struct tt_resp *r, const char *name, const char *value)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < r->num_headers; i++) {
+        if (tt_strieq(r->headers[i].name, strlen(r->headers[i].name), name)) {
+            free(r->headers[i].name);
+            free(r->headers[i].value);
+        } else {
+            r->headers[o++] = r->headers[i];
+        }
+    }
+    r->num_headers = o;
+    if (value)
+        tt_resp_add_header(r, name, value);
+}
+
+const char *tt_resp_get_header(const struct tt_resp *r, const char *name)
+{
+    for (size_t i = 0; i < r->num_headers; i++)
+        if (tt_strieq(r->headers[i].name, strlen(r->headers[i].name), name))
+            return r->headers[i].value;
+    return NULL;
+}
+
+void tt_resp_from_h1(struct tt_resp *r, const struct tt_h1_response *h)
+{
+    r->status = h->status;
+    free(r->reason);
+    r->reason = tt_strndup(h->reason, h->reason_len);
+    for (size_t i = 0; i < h->num_headers; i++) {
+        const struct tt_h1_header *x = &h->headers[i];
+        if (tt_h1_is_hop_by_hop(x->name, x->name_len) ||
+            tt_strieq(x->name, x->name_len, "Content-Length"))
+            continue;
+        add_n(r, x->name, x->name_len, x->value, x->value_len);
+    }
+}
+
+void tt_resp_copy(struct tt_resp *dst, const struct tt_resp *src)
+{
+    tt_resp_init(dst, src->status);
+    dst->reason = src->reason ? tt_strdup(src->reason) : NULL;
+    for (size_t i = 0; i < src->num_headers; i++)
+        tt_resp_add_header(dst, src->headers[i].name, src->headers[i].value);
+    tt_buf_append(&dst->body, src->body.data, src->body.len);
+}
+
+void tt_resp_render(const struct tt_resp *r, int minor_version, bool keep_alive, bool head_only,
+                    struct tt_buf *out)
+{
+    tt_buf_appendf(out, "HTTP/1.%d %d %s\r\n", minor_version, r->status,
+                   r->reason ? r->reason : tt_h1_reason(r->status));
+    for (size_t i = 0; i < r->num_headers; i++)
+        tt_buf_appendf(out, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
+    bool bodyless = r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
+    if (!bodyless)
+        tt_buf_appendf(out, "Content-Length: %zu\r\n", r->body.len);
+    if (!keep_alive)
+        tt_buf_appends(out, "Connection: close\r\n");
+    else if (minor_version == 0)
+        tt_buf_appends(out, "Connection: keep-alive\r\n");
+    tt_buf_appends(out, "\r\n");
+    if (!head_only && !bodyless)
+        tt_buf_append(out, r->body.data, r->body.len);
+}
+
+void tt_resp_text(struct tt_resp *r, int status, const char *body)
+{
+    tt_resp_init(r, status);
+    tt_resp_add_header(r, "Content-Type", "text/plain");
+    tt_buf_appends(&r->body, body);
+}

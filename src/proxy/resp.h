@@ -1,0 +1,39 @@
+/* resp.h: a complete HTTP response held in memory (test handler answers, error answers,
+ * GRIP responses kept as a long-poll's timeout response, published http-response items),
+ * and its rendering for a client.
+ *
+ * Owner: the struct owns its strings and body; tt_resp_deinit frees them. Thread: any. */
+#ifndef TT_RESP_H
+#define TT_RESP_H
+
+#include "core/buf.h"
+#include "http/h1.h"
+#include "pubsub/item.h"
+
+struct tt_resp {
+    int status;
+    char *reason; /* NULL = standard phrase */
+    struct tt_kv *headers;
+    size_t num_headers;
+    struct tt_buf body;
+};
+
+void tt_resp_init(struct tt_resp *r, int status);
+void tt_resp_deinit(struct tt_resp *r);
+void tt_resp_add_header(struct tt_resp *r, const char *name, const char *value);
+/* Replace every header of that name (case-insensitive) with one value; NULL removes. */
+void tt_resp_set_header(struct tt_resp *r, const char *name, const char *value);
+const char *tt_resp_get_header(const struct tt_resp *r, const char *name);
+/* Copy status, reason and headers from a parsed response, minus hop-by-hop headers,
+ * Content-Length and Transfer-Encoding (the body is framed again when rendered). */
+void tt_resp_from_h1(struct tt_resp *r, const struct tt_h1_response *h);
+void tt_resp_copy(struct tt_resp *dst, const struct tt_resp *src);
+/* Render head + body for a client: "HTTP/1.<minor> ..." with Content-Length and
+ * Connection: close when !keep_alive (or keep-alive for HTTP/1.0 keep-alive clients).
+ * head_only omits the body (HEAD requests). Appends to out. */
+void tt_resp_render(const struct tt_resp *r, int minor_version, bool keep_alive, bool head_only,
+                    struct tt_buf *out);
+/* A plain text answer (Pushpin's error style): Content-Type text/plain, body given. */
+void tt_resp_text(struct tt_resp *r, int status, const char *body);
+
+#endif

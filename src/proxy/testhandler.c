@@ -1,0 +1,124 @@
+#include "proxy/testhandler.h"
+
+#include <stdlib.h>
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static char *url_decode(const char *s, size_t n)
+{
+    char *o = tt_malloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            o[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else if (s[i] == '+') {
+            o[k++] = ' ';
+        } else {
+            o[k++] = s[i];
+        }
+    }
+    o[k] = '\0';
+    return o;
+}
+
+void tt_testhandler_respond(const struct tt_route *route, const char *method, const char *path,
+                            const char *body, size_t body_len, bool body_too_big,
+                            struct tt_resp *out)
+{
+    (void)method;
+    (void)body;
+    (void)body_len;
+    const char *q = strchr(path, '?');
+    size_t plen = q ? (size_t)(q - path) : strlen(path);
+    char p[1024];
+    snprintf(p, sizeof(p), "%.*s", (int)TT_MIN(plen, sizeof(p) - 1), path);
+    if (route && route->path_beg) {
+        size_t bl = strlen(route->path_beg);
+        if (bl && route->path_beg[bl - 1] == '/')
+            bl--;
+        if (strncmp(p, route->path_beg, bl) == 0)
+            memmove(p, p + bl, strlen(p + bl) + 1);
+    }
+    size_t l = strlen(p);
+    if (l > 0 && p[l - 1] == '/')
+        p[--l] = '\0';
+    if (body_too_big) {
+        tt_resp_text(out, 400, "request too large\n");
+        return;
+    }
+    if (l == 0) {
+        tt_resp_text(out, 200, "Hello from the Pushpin test handler!\n");
+        return;
+    }
+    bool response = strcmp(p, "/response") == 0, stream = strcmp(p, "/stream") == 0;
+    if (!response && !stream) {
+        tt_resp_text(out, 404, "no such test resource\n");
+        return;
+    }
+    struct tt_buf chans;
+    tt_buf_init(&chans, 0);
+    for (const char *s = q ? q + 1 : NULL; s && *s;) {
+        const char *e = strchr(s, '&');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n > 8 && memcmp(s, "channel=", 8) == 0) {
+            char *v = url_decode(s + 8, n - 8);
+            if (v[0] && !strchr(v, ',')) {
+                if (chans.len)
+                    tt_buf_appends(&chans, ", ");
+                tt_buf_appends(&chans, v);
+            }
+            free(v);
+        }
+        s = e ? e + 1 : NULL;
+    }
+    if (!chans.len)
+        tt_buf_appends(&chans, "test");
+    if (response) {
+        tt_resp_text(out, 200, "nothing for now\n");
+        tt_resp_add_header(out, "Grip-Hold", "response");
+    } else {
+        tt_resp_text(out, 200, "[stream opened]\n");
+        tt_resp_add_header(out, "Grip-Hold", "stream");
+    }
+    tt_resp_add_header(out, "Grip-Channel", chans.data);
+    tt_buf_deinit(&chans);
+}
+
+void tt_testhandler_grip(const struct tt_resp *r, const char *prefix, struct tt_grip *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->is_grip = true;
+    g->timeout = -1;
+    g->ka_timeout = 55;
+    const char *hold = tt_resp_get_header(r, "Grip-Hold");
+    g->hold = hold && strcmp(hold, "stream") == 0 ? TT_HOLD_STREAM : TT_HOLD_RESPONSE;
+    const char *ch = tt_resp_get_header(r, "Grip-Channel");
+    for (const char *s = ch; s && *s;) {
+        const char *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        const char *t = s;
+        tt_trim(&t, &n);
+        if (n && g->num_channels < 20) {
+            g->channels = tt_realloc(g->channels, (g->num_channels + 1) * sizeof(*g->channels));
+            struct tt_grip_channel *c = &g->channels[g->num_channels++];
+            memset(c, 0, sizeof(*c));
+            size_t pl = prefix ? strlen(prefix) : 0;
+            c->name = tt_malloc(pl + n + 1);
+            if (pl)
+                memcpy(c->name, prefix, pl);
+            memcpy(c->name + pl, t, n);
+            c->name[pl + n] = '\0';
+        }
+        s = e ? e + 1 : NULL;
+    }
+}

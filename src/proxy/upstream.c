@@ -1,0 +1,628 @@
+#include "proxy/upstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "net/conn.h"
+
+#define UP_HEAD_MAX 65536
+#define UP_CONNECT_TIMEOUT_MS 10000
+#define UP_DRAIN_MARK 262144
+#define UP_POOL_MAX 64
+
+enum up_state { UP_RESOLVING, UP_CONNECTING, UP_TLS, UP_ACTIVE, UP_IDLE, UP_DEAD };
+
+struct tt_upstream {
+    struct tt_conn *c; /* current connection (owned; closed and freed on its own) */
+    struct tt_worker *w;
+    const struct tt_upstream_cbs *cbs;
+    void *ctx;
+    const struct tt_route_target *targets;
+    size_t num_targets, ti;
+    enum up_state state;
+    bool aborted;
+    bool is_head;
+    bool head_done;
+    bool paused;
+    bool resp_keepalive;
+    bool got_bytes;
+    int64_t remaining;   /* Content-Length left, -1 none */
+    bool chunked;
+    bool until_close;
+    struct tt_h1_chunked ch;
+    struct tt_buf in;
+    char *head;
+    size_t head_len;
+    struct tt_buf body; /* request body queued before the connection is up */
+    char tried[512];
+    char pool_key[300];
+    struct tt_list pool_link;
+    uv_getaddrinfo_t *gai;
+    uv_timer_t timer;
+    bool timer_open;
+};
+
+static SSL_CTX *ssl_ctx_verify, *ssl_ctx_insecure;
+static uv_once_t ssl_once = UV_ONCE_INIT;
+
+static void ssl_init(void)
+{
+    ssl_ctx_verify = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_default_verify_paths(ssl_ctx_verify);
+    SSL_CTX_set_verify(ssl_ctx_verify, SSL_VERIFY_PEER, NULL);
+    ssl_ctx_insecure = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ssl_ctx_insecure, SSL_VERIFY_NONE, NULL);
+}
+
+static void up_free(struct tt_upstream *u)
+{
+    tt_buf_deinit(&u->in);
+    tt_buf_deinit(&u->body);
+    free(u->head);
+    free(u);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct tt_upstream *u = h->data;
+    u->timer_open = false;
+    if (!u->gai)
+        up_free(u);
+}
+
+static void on_conn_closed(struct tt_conn *c)
+{
+    free(c);
+}
+
+static void close_conn(struct tt_upstream *u)
+{
+    if (u->c) {
+        u->c->poll.data = NULL;
+        tt_conn_close(u->c, on_conn_closed);
+        u->c = NULL;
+    }
+}
+
+/* Tear down for good; frees once every handle has closed. */
+static void up_destroy(struct tt_upstream *u)
+{
+    u->state = UP_DEAD;
+    u->cbs = NULL;
+    if (!tt_list_empty(&u->pool_link))
+        tt_list_remove(&u->pool_link);
+    close_conn(u);
+    /* The timer's close callback frees u, unless getaddrinfo is still out: then its
+     * callback does. */
+    if (u->timer_open && !uv_is_closing((uv_handle_t *)&u->timer))
+        uv_close((uv_handle_t *)&u->timer, on_timer_closed);
+}
+
+static void try_target(struct tt_upstream *u);
+static void on_io(struct tt_conn *c, int status, int events);
+
+static void fail(struct tt_upstream *u, bool connect_failed, bool truncated)
+{
+    const struct tt_upstream_cbs *cbs = u->cbs;
+    void *ctx = u->ctx;
+    char tried[512];
+    snprintf(tried, sizeof(tried), "%s", u->tried);
+    up_destroy(u);
+    if (cbs && cbs->on_error)
+        cbs->on_error(ctx, connect_failed, truncated, tried);
+}
+
+static void next_target(struct tt_upstream *u)
+{
+    close_conn(u);
+    u->ti++;
+    if (u->ti >= u->num_targets) {
+        fail(u, true, false);
+        return;
+    }
+    try_target(u);
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+    struct tt_upstream *u = t->data;
+    if (u->state == UP_CONNECTING || u->state == UP_TLS || u->state == UP_RESOLVING) {
+        tt_debug("upstream: connect to target %zu timed out", u->ti);
+        next_target(u);
+    }
+}
+
+static void start_connect(struct tt_upstream *u, const struct sockaddr *sa, socklen_t len)
+{
+    const struct tt_route_target *t = &u->targets[u->ti];
+    int fd = tt_socket_connect(sa, len);
+    if (fd < 0) {
+        tt_debug("upstream: connect %s:%u: %s", t->host, t->port, tt_strerror(fd));
+        next_target(u);
+        return;
+    }
+    u->c = tt_malloc(sizeof(*u->c));
+    if (tt_conn_init(&u->w->loop, u->c, fd, on_io) != 0) {
+        close(fd);
+        free(u->c);
+        u->c = NULL;
+        next_target(u);
+        return;
+    }
+    u->c->poll.data = u;
+    u->state = UP_CONNECTING;
+    /* writable = connected (or failed) */
+    u->c->ssl_want_write = true;
+    tt_conn_set_read(u->c, false);
+    uv_timer_start(&u->timer, on_connect_timeout, UP_CONNECT_TIMEOUT_MS, 0);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct tt_upstream *u = req->data;
+    free(req);
+    u->gai = NULL;
+    if (u->state == UP_DEAD) {
+        if (res)
+            uv_freeaddrinfo(res);
+        if (!u->timer_open)
+            up_free(u);
+        return;
+    }
+    if (status != 0 || !res) {
+        tt_debug("upstream: resolve %s: %s", u->targets[u->ti].host, uv_strerror(status));
+        if (res)
+            uv_freeaddrinfo(res);
+        next_target(u);
+        return;
+    }
+    start_connect(u, res->ai_addr, res->ai_addrlen);
+    uv_freeaddrinfo(res);
+}
+
+static struct tt_upstream *pool_take(struct tt_worker *w, const char *key)
+{
+    struct tt_list *head = tt_map_get(&w->pool, key, strlen(key));
+    while (head && !tt_list_empty(head)) {
+        struct tt_upstream *p = TT_CONTAINER_OF(head->next, struct tt_upstream, pool_link);
+        tt_list_remove(&p->pool_link);
+        char b;
+        ssize_t n = recv(p->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return p;
+        up_destroy(p); /* closed or sent junk while idle */
+    }
+    return NULL;
+}
+
+static void send_request(struct tt_upstream *u)
+{
+    u->state = UP_ACTIVE;
+    tt_conn_write(u->c, u->head, u->head_len);
+    if (u->body.len) {
+        size_t len;
+        char *b = tt_buf_steal(&u->body, &len);
+        tt_conn_write_owned(u->c, b, b, len);
+    }
+    tt_conn_set_read(u->c, !u->paused);
+    int r = tt_conn_flush(u->c);
+    if (r < 0 && r != TT_EAGAIN) {
+        fail(u, false, false);
+        return;
+    }
+    if (u->cbs && u->cbs->on_connected)
+        u->cbs->on_connected(u->ctx);
+}
+
+static void try_target(struct tt_upstream *u)
+{
+    const struct tt_route_target *t = &u->targets[u->ti];
+    size_t tl = strlen(u->tried);
+    snprintf(u->tried + tl, sizeof(u->tried) - tl, "%s%s:%u", tl ? ", " : "",
+             t->host ? t->host : "?", t->port);
+    if (t->type != TT_TARGET_HTTP || !t->host) {
+        next_target(u);
+        return;
+    }
+    snprintf(u->pool_key, sizeof(u->pool_key), "%s:%u/%d%d", t->host, t->port, t->ssl,
+             t->insecure);
+    struct tt_upstream *p = pool_take(u->w, u->pool_key);
+    if (p) {
+        /* Adopt the pooled connection. */
+        u->c = p->c;
+        p->c = NULL;
+        u->c->poll.data = u;
+        up_destroy(p);
+        send_request(u);
+        return;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, t->host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(t->port);
+        start_connect(u, (struct sockaddr *)s4, sizeof(*s4));
+        return;
+    }
+    if (inet_pton(AF_INET6, t->host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(t->port);
+        start_connect(u, (struct sockaddr *)s6, sizeof(*s6));
+        return;
+    }
+    u->state = UP_RESOLVING;
+    u->gai = tt_malloc(sizeof(*u->gai));
+    u->gai->data = u;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", t->port);
+    if (uv_getaddrinfo(&u->w->loop, u->gai, on_resolved, t->host, port, &hints) != 0) {
+        free(u->gai);
+        u->gai = NULL;
+        next_target(u);
+        return;
+    }
+    uv_timer_start(&u->timer, on_connect_timeout, UP_CONNECT_TIMEOUT_MS, 0);
+}
+
+struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route_target *targets,
+                                      size_t num_targets, const char *head, size_t head_len,
+                                      bool is_head, const struct tt_upstream_cbs *cbs, void *ctx)
+{
+    if (num_targets == 0)
+        return NULL;
+    uv_once(&ssl_once, ssl_init);
+    struct tt_upstream *u = tt_calloc(1, sizeof(*u));
+    u->w = w;
+    u->cbs = cbs;
+    u->ctx = ctx;
+    u->targets = targets;
+    u->num_targets = num_targets;
+    u->is_head = is_head;
+    u->remaining = -1;
+    u->head = tt_malloc(head_len);
+    memcpy(u->head, head, head_len);
+    u->head_len = head_len;
+    tt_buf_init(&u->in, UP_HEAD_MAX);
+    tt_buf_init(&u->body, 0);
+    tt_list_init(&u->pool_link);
+    uv_timer_init(&w->loop, &u->timer);
+    u->timer.data = u;
+    u->timer_open = true;
+    try_target(u);
+    return u;
+}
+
+void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len)
+{
+    if (u->state == UP_DEAD || len == 0)
+        return;
+    if (u->state != UP_ACTIVE) {
+        tt_buf_append(&u->body, data, len);
+        return;
+    }
+    tt_conn_write(u->c, data, len);
+    int r = tt_conn_flush(u->c);
+    if (r < 0 && r != TT_EAGAIN)
+        tt_debug("upstream: write failed: %s", tt_strerror(r));
+}
+
+size_t tt_upstream_pending(const struct tt_upstream *u)
+{
+    return u->c ? u->c->out_bytes + u->body.len : u->body.len;
+}
+
+void tt_upstream_pause(struct tt_upstream *u, bool paused)
+{
+    u->paused = paused;
+    if (u->state == UP_ACTIVE && u->c)
+        tt_conn_set_read(u->c, !paused);
+}
+
+void tt_upstream_abort(struct tt_upstream *u)
+{
+    if (u)
+        up_destroy(u);
+}
+
+static void to_pool(struct tt_upstream *u)
+{
+    struct tt_worker *w = u->w;
+    struct tt_list *head = tt_map_get(&w->pool, u->pool_key, strlen(u->pool_key));
+    if (!head) {
+        head = tt_malloc(sizeof(*head));
+        tt_list_init(head);
+        tt_map_put(&w->pool, u->pool_key, strlen(u->pool_key), head);
+    }
+    size_t n = 0;
+    struct tt_list *p, *tmp;
+    tt_list_for_each_safe(p, tmp, head) n++;
+    if (n >= UP_POOL_MAX || w->stopping) {
+        up_destroy(u);
+        return;
+    }
+    u->state = UP_IDLE;
+    u->cbs = NULL;
+    u->ctx = NULL;
+    tt_buf_deinit(&u->in);
+    tt_list_insert_tail(head, &u->pool_link);
+    tt_conn_set_read(u->c, true); /* EOF or junk while idle closes it */
+}
+
+static void finish(struct tt_upstream *u)
+{
+    const struct tt_upstream_cbs *cbs = u->cbs;
+    void *ctx = u->ctx;
+    if (u->resp_keepalive && !u->until_close && u->c && u->c->out_count == 0 && !u->c->eof)
+        to_pool(u);
+    else
+        up_destroy(u);
+    if (cbs && cbs->on_end)
+        cbs->on_end(ctx);
+}
+
+/* Feed body bytes; returns false when the upstream is finished or gone. */
+static bool body_bytes(struct tt_upstream *u, const char *p, size_t n)
+{
+    while (n > 0 || (u->chunked && u->ch.done)) {
+        if (u->chunked) {
+            if (u->ch.done) {
+                finish(u);
+                return false;
+            }
+            const char *d;
+            size_t dl;
+            ssize_t used = tt_h1_chunked_step(&u->ch, p, n, &d, &dl);
+            if (used < 0) {
+                tt_warn("upstream: invalid chunked body from backend");
+                fail(u, false, true);
+                return false;
+            }
+            p += used;
+            n -= (size_t)used;
+            if (dl && u->cbs) {
+                u->cbs->on_data(u->ctx, d, dl);
+                if (u->aborted || u->state == UP_DEAD)
+                    return false;
+            }
+            if (u->ch.done) {
+                finish(u);
+                return false;
+            }
+            if (used == 0)
+                break;
+        } else if (u->until_close) {
+            u->cbs->on_data(u->ctx, p, n);
+            return u->state != UP_DEAD;
+        } else {
+            size_t take = (size_t)TT_MIN((int64_t)n, u->remaining);
+            if (take) {
+                u->remaining -= (int64_t)take;
+                u->cbs->on_data(u->ctx, p, take);
+                if (u->state == UP_DEAD)
+                    return false;
+            }
+            p += take;
+            n -= take;
+            if (u->remaining == 0) {
+                if (n)
+                    u->resp_keepalive = false; /* junk after the body */
+                finish(u);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static bool got_head(struct tt_upstream *u)
+{
+    struct tt_h1_response resp;
+    struct tt_h1_error err;
+    int r = tt_h1_parse_response(u->in.data, u->in.len, UP_HEAD_MAX, &resp, &err);
+    if (r == TT_EAGAIN)
+        return true;
+    if (r < 0) {
+        tt_warn("upstream: invalid response head from backend: %s", err.reason);
+        fail(u, false, false);
+        return false;
+    }
+    if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+        tt_buf_consume(&u->in, (size_t)r); /* skip interim responses */
+        return got_head(u);
+    }
+    u->head_done = true;
+    u->resp_keepalive = resp.framing.keep_alive;
+    bool no_body = u->is_head || resp.status == 204 || resp.status == 304;
+    if (no_body) {
+        u->remaining = 0;
+    } else if (resp.framing.chunked) {
+        u->chunked = true;
+        tt_h1_chunked_init(&u->ch);
+    } else if (resp.framing.content_length >= 0) {
+        u->remaining = resp.framing.content_length;
+    } else {
+        u->until_close = true;
+        u->resp_keepalive = false;
+    }
+    if (u->cbs->on_head(u->ctx, &resp) != 0 || u->state == UP_DEAD) {
+        if (u->state != UP_DEAD)
+            up_destroy(u);
+        return false;
+    }
+    size_t rest = u->in.len - (size_t)r;
+    if (no_body) {
+        if (rest)
+            u->resp_keepalive = false;
+        finish(u);
+        return false;
+    }
+    if (rest) {
+        /* Copy: the callbacks may pause us, and in is reused. */
+        char *tmp = tt_malloc(rest);
+        memcpy(tmp, u->in.data + r, rest);
+        tt_buf_deinit(&u->in);
+        bool alive = body_bytes(u, tmp, rest);
+        free(tmp);
+        return alive;
+    }
+    tt_buf_deinit(&u->in);
+    if (u->remaining == 0 && !u->chunked && !u->until_close) {
+        finish(u);
+        return false;
+    }
+    return true;
+}
+
+static void on_readable(struct tt_upstream *u)
+{
+    struct tt_worker *w = u->w;
+    for (int rounds = 0; rounds < 16 && !u->paused; rounds++) {
+        ssize_t n = tt_conn_read(u->c, w->scratch, w->scratch_size);
+        if (n == TT_EAGAIN)
+            return;
+        if (n <= 0) {
+            if (!u->head_done) {
+                fail(u, false, u->got_bytes);
+                return;
+            }
+            if (u->until_close) {
+                finish(u);
+                return;
+            }
+            tt_debug("upstream: backend closed mid-response");
+            fail(u, false, true);
+            return;
+        }
+        u->got_bytes = true;
+        if (!u->head_done) {
+            if (tt_buf_append(&u->in, w->scratch, (size_t)n) != 0) {
+                tt_warn("upstream: response head from backend too large");
+                fail(u, false, false);
+                return;
+            }
+            if (!got_head(u))
+                return;
+        } else if (!body_bytes(u, w->scratch, (size_t)n)) {
+            return;
+        }
+        if (u->state != UP_ACTIVE)
+            return;
+    }
+}
+
+static void tls_step(struct tt_upstream *u)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(u->c->ssl);
+    if (r == 1) {
+        u->c->ssl_want_write = false;
+        uv_timer_stop(&u->timer);
+        send_request(u);
+        return;
+    }
+    int e = SSL_get_error(u->c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        u->c->ssl_want_write = false;
+        tt_conn_set_read(u->c, true);
+    } else if (e == SSL_ERROR_WANT_WRITE) {
+        u->c->ssl_want_write = true;
+        tt_conn_set_read(u->c, true);
+    } else {
+        char buf[256];
+        ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+        tt_warn("upstream: TLS handshake with %s:%u failed: %s", u->targets[u->ti].host,
+                u->targets[u->ti].port, buf);
+        next_target(u);
+    }
+}
+
+static void on_io(struct tt_conn *c, int status, int events)
+{
+    struct tt_upstream *u = c->poll.data;
+    if (!u)
+        return;
+    if (u->state == UP_IDLE) {
+        up_destroy(u);
+        return;
+    }
+    if (u->state == UP_CONNECTING) {
+        int r = status < 0 ? status : tt_conn_connect_result(c);
+        if (r != 0) {
+            tt_debug("upstream: connect %s:%u failed: %s", u->targets[u->ti].host,
+                     u->targets[u->ti].port, tt_strerror(r));
+            next_target(u);
+            return;
+        }
+        c->ssl_want_write = false;
+        const struct tt_route_target *t = &u->targets[u->ti];
+        if (t->ssl) {
+            u->state = UP_TLS;
+            SSL *ssl = SSL_new(t->insecure ? ssl_ctx_insecure : ssl_ctx_verify);
+            const char *name = t->host_header ? t->host_header : t->host;
+            char sni[256];
+            snprintf(sni, sizeof(sni), "%s", name);
+            char *colon = strrchr(sni, ':');
+            if (colon && sni[0] != '[')
+                *colon = '\0';
+            SSL_set_tlsext_host_name(ssl, sni);
+            if (!t->insecure)
+                SSL_set1_host(ssl, t->trust_connect_host ? t->host : sni);
+            SSL_set_fd(ssl, c->fd);
+            c->ssl = ssl;
+            tls_step(u);
+            return;
+        }
+        uv_timer_stop(&u->timer);
+        send_request(u);
+        return;
+    }
+    if (u->state == UP_TLS) {
+        tls_step(u);
+        return;
+    }
+    if (status < 0) {
+        fail(u, false, u->head_done);
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        size_t before = c->out_bytes;
+        int r = tt_conn_flush(c);
+        if (r < 0 && r != TT_EAGAIN) {
+            /* The backend may have answered early and closed: read what it said. */
+            tt_conn_discard_output(c);
+        } else if (before >= UP_DRAIN_MARK / 2 && c->out_bytes < UP_DRAIN_MARK / 2 && u->cbs &&
+                   u->cbs->on_drain) {
+            u->cbs->on_drain(u->ctx);
+            if (u->state != UP_ACTIVE)
+                return;
+        }
+    }
+    if (events & UV_READABLE)
+        on_readable(u);
+}
+
+void tt_upstream_pool_drain(struct tt_worker *w)
+{
+    size_t it;
+    for (struct tt_map_entry *e = tt_map_first(&w->pool, &it); e; e = tt_map_next(&w->pool, e, &it)) {
+        struct tt_list *head = e->value, *p, *tmp;
+        tt_list_for_each_safe(p, tmp, head)
+        {
+            up_destroy(TT_CONTAINER_OF(p, struct tt_upstream, pool_link));
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/* upstream.h: one HTTP/1.1 request to a backend, with ordered failover over a route's
+ * targets, keep-alive pooling per worker, TLS for ssl targets, and a streamed response.
+ *
+ * The owner (a client request, or a hold session's internal request) gets callbacks; the
+ * response head passed to on_head points into the upstream's buffer and is valid only
+ * during the call. on_data delivers de-chunked body bytes. Exactly one of on_end or
+ * on_error ends the exchange; after it the upstream is gone (returned to the pool or
+ * closed) and must not be touched. tt_upstream_abort ends it from the owner's side
+ * without any further callback. Thread: the worker's. */
+#ifndef TT_UPSTREAM_H
+#define TT_UPSTREAM_H
+
+#include "http/h1.h"
+#include "proxy/server.h"
+
+struct tt_upstream;
+
+struct tt_upstream_cbs {
+    /* Connected (after failover); the request head is on its way. */
+    void (*on_connected)(void *ctx);
+    /* Response head. Return 0 to go on, non-zero to abort (no further callbacks). */
+    int (*on_head)(void *ctx, const struct tt_h1_response *resp);
+    void (*on_data)(void *ctx, const char *data, size_t len);
+    /* Whole response received (clean end). */
+    void (*on_end)(void *ctx);
+    /* connect_failed: no target could be reached (tried lists them, "h:p, h:p");
+     * truncated: the backend vanished mid-response. */
+    void (*on_error)(void *ctx, bool connect_failed, bool truncated, const char *tried);
+    /* Request body queue drained below the high-water mark. */
+    void (*on_drain)(void *ctx);
+};
+
+/* Start a request. head is the complete request head including the final CRLF (copied).
+ * targets/num_targets from the route (HTTP targets only). is_head: HEAD request (no body
+ * in the response). Returns NULL only if no target is usable (then nothing is called). */
+struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route_target *targets,
+                                      size_t num_targets, const char *head, size_t head_len,
+                                      bool is_head, const struct tt_upstream_cbs *cbs,
+                                      void *ctx);
+/* Queue request body bytes (already framed for the backend). */
+void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len);
+/* Bytes of request body queued and not yet written. */
+size_t tt_upstream_pending(const struct tt_upstream *u);
+/* Stop/resume reading the response (client backpressure). */
+void tt_upstream_pause(struct tt_upstream *u, bool paused);
+void tt_upstream_abort(struct tt_upstream *u);
+
+/* Close every pooled idle connection of the worker. */
+void tt_upstream_pool_drain(struct tt_worker *w);
+
+#endif

@@ -1,0 +1,321 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/client.h"
+#include "proxy/hold.h"
+#include "proxy/server.h"
+#include "proxy/upstream.h"
+
+#define SCRATCH_SIZE 65536
+#define ACCEPT_BATCH 64
+#define DRAIN_TIMEOUT_MS 10000
+
+static int listen_socket(const struct tt_listen_addr *a, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    const char *addr = a->addr[0] ? a->addr : "0.0.0.0";
+    if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(a->port);
+        len = sizeof(*s4);
+    } else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(a->port);
+        len = sizeof(*s6);
+    } else {
+        snprintf(err, errlen, "invalid listen address %s", addr);
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -errno;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "bind/listen %s:%u: %s", addr, a->port, strerror(e));
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct tt_worker *w = h->data;
+    if (status < 0 || w->stopping)
+        return;
+    int lfd = w->listen_fds[h - w->listeners];
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (w->num_clients >= w->max_clients) {
+            /* At the cap new connections wait in the kernel's backlog: no CPU spin. */
+            if (!w->accept_paused) {
+                tt_warn("worker %d: client_maxconn reached (%d), pausing accept", w->index,
+                        w->max_clients);
+                w->accept_paused = true;
+                for (int k = 0; k < w->num_listeners; k++)
+                    uv_poll_stop(&w->listeners[k]);
+            }
+            return;
+        }
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                tt_warn("worker %d: accept: %s", w->index, strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        tt_client_accept(w, fd);
+    }
+}
+
+void tt_worker_resume_accept(struct tt_worker *w)
+{
+    if (w->stopping)
+        return;
+    w->accept_paused = false;
+    for (int k = 0; k < w->num_listeners; k++)
+        uv_poll_start(&w->listeners[k], UV_READABLE, on_accept);
+    tt_info("worker %d: accepting again", w->index);
+}
+
+void tt_worker_post(struct tt_worker *w, enum tt_inbox_kind kind, void *ptr)
+{
+    struct tt_inbox_item *it = tt_malloc(sizeof(*it));
+    it->next = NULL;
+    it->kind = kind;
+    it->ptr = ptr;
+    uv_mutex_lock(&w->inbox_lock);
+    if (w->inbox_tail)
+        w->inbox_tail->next = it;
+    else
+        w->inbox_head = it;
+    w->inbox_tail = it;
+    uv_mutex_unlock(&w->inbox_lock);
+    uv_async_send(&w->inbox_async);
+}
+
+static void close_listeners(struct tt_worker *w)
+{
+    for (int i = 0; i < w->num_listeners; i++) {
+        if (w->listen_fds[i] < 0)
+            continue;
+        uv_close((uv_handle_t *)&w->listeners[i], NULL);
+        close(w->listen_fds[i]);
+        w->listen_fds[i] = -1;
+    }
+}
+
+static void finish_stop(struct tt_worker *w)
+{
+    tt_upstream_pool_drain(w);
+    uv_close((uv_handle_t *)&w->tick, NULL);
+    uv_close((uv_handle_t *)&w->inbox_async, NULL);
+}
+
+static void begin_stop(struct tt_worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    w->stop_deadline = tt_now_ms() + DRAIN_TIMEOUT_MS;
+    close_listeners(w);
+    struct tt_list *p, *tmp;
+    tt_list_for_each_safe(p, tmp, &w->clients)
+    {
+        tt_client_shutdown(TT_CONTAINER_OF(p, struct tt_client, link));
+    }
+}
+
+static void on_inbox(uv_async_t *a)
+{
+    struct tt_worker *w = a->data;
+    uv_mutex_lock(&w->inbox_lock);
+    struct tt_inbox_item *it = w->inbox_head;
+    w->inbox_head = w->inbox_tail = NULL;
+    uv_mutex_unlock(&w->inbox_lock);
+    while (it) {
+        struct tt_inbox_item *next = it->next;
+        switch (it->kind) {
+        case TT_INBOX_MSG:
+            tt_hold_fanout(w, it->ptr);
+            tt_msg_unref(it->ptr);
+            break;
+        case TT_INBOX_ROUTES:
+            tt_routes_unref(w->routes);
+            w->routes = it->ptr;
+            break;
+        case TT_INBOX_RECOVER:
+            tt_hold_recover_all(w);
+            break;
+        case TT_INBOX_STOP:
+            begin_stop(w);
+            break;
+        }
+        free(it);
+        it = next;
+    }
+    if (w->stopping && w->num_clients == 0 && !uv_is_closing((uv_handle_t *)&w->tick))
+        finish_stop(w);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct tt_worker *w = t->data;
+    if (!w->stopping)
+        return;
+    if (w->num_clients > 0 && tt_now_ms() >= w->stop_deadline) {
+        tt_warn("worker %d: %d connections still open at shutdown deadline; closing them",
+                w->index, w->num_clients);
+        struct tt_list *p, *tmp;
+        tt_list_for_each_safe(p, tmp, &w->clients)
+        {
+            tt_client_close(TT_CONTAINER_OF(p, struct tt_client, link));
+        }
+    }
+    if (w->num_clients == 0)
+        finish_stop(w);
+}
+
+static void worker_main(void *arg)
+{
+    struct tt_worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Close whatever is left (closing callbacks), then the loop. */
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&w->loop) != 0)
+        tt_debug("worker %d: loop closed with handles open", w->index);
+}
+
+int tt_workers_start(struct tt_server *srv)
+{
+    const struct tt_config *cfg = &srv->cfg;
+    int n = srv->num_workers;
+    srv->workers = tt_calloc((size_t)n, sizeof(*srv->workers));
+    for (int i = 0; i < n; i++) {
+        struct tt_worker *w = &srv->workers[i];
+        w->index = i;
+        w->srv = srv;
+        uv_loop_init(&w->loop);
+        uv_mutex_init(&w->inbox_lock);
+        uv_async_init(&w->loop, &w->inbox_async, on_inbox);
+        w->inbox_async.data = w;
+        uv_timer_init(&w->loop, &w->tick);
+        w->tick.data = w;
+        uv_timer_start(&w->tick, on_tick, 1000, 1000);
+        uv_unref((uv_handle_t *)&w->tick);
+        w->scratch_size = SCRATCH_SIZE;
+        w->scratch = tt_malloc(SCRATCH_SIZE);
+        tt_list_init(&w->clients);
+        tt_map_init(&w->pool);
+        tt_map_init(&w->chans);
+        w->max_clients = (cfg->client_maxconn + n - 1) / n;
+        uv_mutex_lock(&srv->routes_lock);
+        w->routes = srv->routes;
+        tt_routes_ref(w->routes);
+        uv_mutex_unlock(&srv->routes_lock);
+        w->num_listeners = cfg->num_http_ports;
+        w->listeners = tt_calloc((size_t)w->num_listeners, sizeof(*w->listeners));
+        w->listen_fds = tt_calloc((size_t)w->num_listeners, sizeof(int));
+        for (int k = 0; k < w->num_listeners; k++) {
+            char err[256];
+            int fd = listen_socket(&cfg->http_ports[k], err, sizeof(err));
+            if (fd < 0) {
+                tt_err("cannot listen: %s", err);
+                return fd;
+            }
+            w->listen_fds[k] = fd;
+            uv_poll_init_socket(&w->loop, &w->listeners[k], fd);
+            w->listeners[k].data = w;
+            uv_poll_start(&w->listeners[k], UV_READABLE, on_accept);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
+    return 0;
+}
+
+void tt_workers_stop(struct tt_server *srv)
+{
+    for (int i = 0; i < srv->num_workers; i++)
+        tt_worker_post(&srv->workers[i], TT_INBOX_STOP, NULL);
+    for (int i = 0; i < srv->num_workers; i++) {
+        struct tt_worker *w = &srv->workers[i];
+        uv_thread_join(&w->thread);
+        /* Drop messages that arrived after the loop ended. */
+        struct tt_inbox_item *it = w->inbox_head;
+        while (it) {
+            struct tt_inbox_item *next = it->next;
+            if (it->kind == TT_INBOX_MSG)
+                tt_msg_unref(it->ptr);
+            else if (it->kind == TT_INBOX_ROUTES)
+                tt_routes_unref(it->ptr);
+            free(it);
+            it = next;
+        }
+        tt_routes_unref(w->routes);
+        free(w->scratch);
+        free(w->listeners);
+        free(w->listen_fds);
+        size_t iter;
+        for (struct tt_map_entry *e = tt_map_first(&w->pool, &iter); e;
+             e = tt_map_next(&w->pool, e, &iter))
+            free(e->value);
+        tt_map_deinit(&w->pool);
+        tt_map_deinit(&w->chans);
+        uv_mutex_destroy(&w->inbox_lock);
+    }
+    free(srv->workers);
+    srv->workers = NULL;
+}
+
+char *tt_server_last_id(struct tt_server *srv, const char *channel)
+{
+    uv_mutex_lock(&srv->lastid_lock);
+    const char *v = tt_map_get(&srv->last_ids, channel, strlen(channel));
+    char *r = v ? tt_strdup(v) : NULL;
+    uv_mutex_unlock(&srv->lastid_lock);
+    return r;
+}
+
+void tt_server_set_last_id(struct tt_server *srv, const char *channel, const char *id)
+{
+    uv_mutex_lock(&srv->lastid_lock);
+    char *old = tt_map_remove(&srv->last_ids, channel, strlen(channel));
+    free(old);
+    if (id)
+        tt_map_put(&srv->last_ids, channel, strlen(channel), tt_strdup(id));
+    uv_mutex_unlock(&srv->lastid_lock);
+}
+
+void tt_server_clear_last_ids(struct tt_server *srv)
+{
+    uv_mutex_lock(&srv->lastid_lock);
+    size_t it;
+    for (struct tt_map_entry *e = tt_map_first(&srv->last_ids, &it); e;
+         e = tt_map_next(&srv->last_ids, e, &it))
+        free(e->value);
+    tt_map_deinit(&srv->last_ids);
+    tt_map_init(&srv->last_ids);
+    uv_mutex_unlock(&srv->lastid_lock);
+}

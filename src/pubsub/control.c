@@ -1,0 +1,335 @@
+#include "pubsub/control.h"
+
+#include <stdlib.h>
+#include <uv.h>
+
+#include "core/list.h"
+#include "core/log.h"
+#include "core/map.h"
+#include "proxy/server.h"
+#include "publish/api.h"
+#include "pubsub/msg.h"
+
+#define SEQ_MAX_PENDING 100
+
+struct report {
+    struct report *next;
+    bool subscribed;
+    char channel[];
+};
+
+struct pending {
+    struct pending *next;
+    struct tt_msg *msg;
+    uint64_t arrived_ms;
+};
+
+/* Per-channel state the sequencer needs. */
+struct chan_state {
+    int subscribers;       /* workers with at least one subscriber */
+    uint64_t linger_until; /* keep the last id until then after the last one left */
+    struct pending *pending;
+    int num_pending;
+};
+
+struct tt_control {
+    struct tt_server *srv;
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t tick;
+    uv_mutex_t lock;
+    struct report *reports;
+    bool stop;
+    struct tt_pub_api *api;
+    struct tt_map chans;    /* channel -> chan_state */
+    struct tt_map id_cache; /* "channel\nid" -> expiry ms (stored in the pointer) */
+    uint64_t seq;
+    int start_result;
+    uv_sem_t started;
+};
+
+static struct chan_state *chan_get(struct tt_control *ctl, const char *name, bool create)
+{
+    struct chan_state *cs = tt_map_get(&ctl->chans, name, strlen(name));
+    if (!cs && create) {
+        cs = tt_calloc(1, sizeof(*cs));
+        tt_map_put(&ctl->chans, name, strlen(name), cs);
+    }
+    return cs;
+}
+
+static void fan_out(struct tt_control *ctl, struct tt_msg *m)
+{
+    struct tt_server *srv = ctl->srv;
+    m->seq = ++ctl->seq;
+    for (int i = 0; i < srv->num_workers; i++)
+        tt_worker_post(&srv->workers[i], TT_INBOX_MSG, tt_msg_ref(m));
+}
+
+static void deliver(struct tt_control *ctl, struct tt_msg *m, struct chan_state *cs);
+
+/* After a delivery changed the last id, release a pending item that follows it. */
+static void release_followers(struct tt_control *ctl, const char *channel, struct chan_state *cs)
+{
+    for (;;) {
+        char *last = tt_server_last_id(ctl->srv, channel);
+        if (!last)
+            return;
+        struct pending **pp = &cs->pending, *found = NULL;
+        for (; *pp; pp = &(*pp)->next) {
+            if ((*pp)->msg->item.prev_id && strcmp((*pp)->msg->item.prev_id, last) == 0) {
+                found = *pp;
+                *pp = found->next;
+                cs->num_pending--;
+                break;
+            }
+        }
+        free(last);
+        if (!found)
+            return;
+        struct tt_msg *m = found->msg;
+        free(found);
+        deliver(ctl, m, cs);
+    }
+}
+
+/* Deliver now and move the channel's last id on (only while it has subscribers). */
+static void deliver(struct tt_control *ctl, struct tt_msg *m, struct chan_state *cs)
+{
+    const struct tt_pub_item *it = &m->item;
+    bool tracked = cs && (cs->subscribers > 0 || cs->linger_until > tt_now_ms());
+    if (tracked && !it->no_seq)
+        tt_server_set_last_id(ctl->srv, it->channel, it->id);
+    fan_out(ctl, m);
+    tt_msg_unref(m);
+    if (tracked && !it->no_seq && it->id)
+        release_followers(ctl, it->channel, cs);
+}
+
+static bool seen_before(struct tt_control *ctl, const struct tt_pub_item *it)
+{
+    int ttl = ctl->srv->cfg.id_cache_ttl;
+    if (ttl <= 0 || !it->id)
+        return false;
+    char key[1024];
+    int n = snprintf(key, sizeof(key), "%s\n%s", it->channel, it->id);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return false;
+    uint64_t now = tt_now_ms();
+    uintptr_t exp = (uintptr_t)tt_map_get(&ctl->id_cache, key, (size_t)n);
+    if (exp && exp > now)
+        return true;
+    tt_map_put(&ctl->id_cache, key, (size_t)n, (void *)(uintptr_t)(now + (uint64_t)ttl * 1000));
+    return false;
+}
+
+static void publish_item(struct tt_control *ctl, struct tt_pub_item *it)
+{
+    if (seen_before(ctl, it)) {
+        tt_debug("publish: duplicate id %s on channel %s dropped", it->id, it->channel);
+        tt_pub_item_deinit(it);
+        return;
+    }
+    struct chan_state *cs = chan_get(ctl, it->channel, false);
+    bool has_subs = cs && cs->subscribers > 0;
+    struct tt_msg *m = tt_msg_new(it);
+    if (has_subs && !m->item.no_seq && m->item.prev_id) {
+        char *last = tt_server_last_id(ctl->srv, m->item.channel);
+        bool gap = last && strcmp(last, m->item.prev_id) != 0;
+        free(last);
+        if (gap) {
+            /* Hold until its predecessor arrives or message_wait passes. */
+            for (struct pending *p = cs->pending; p; p = p->next) {
+                if (p->msg->item.prev_id && strcmp(p->msg->item.prev_id, m->item.prev_id) == 0) {
+                    tt_debug("publish: duplicate prev-id on channel %s dropped", m->item.channel);
+                    tt_msg_unref(m);
+                    return;
+                }
+            }
+            if (cs->num_pending >= SEQ_MAX_PENDING) {
+                tt_warn("publish: channel %s has %d items waiting; delivering out of order",
+                        m->item.channel, cs->num_pending);
+            } else {
+                struct pending *p = tt_calloc(1, sizeof(*p));
+                p->msg = m;
+                p->arrived_ms = tt_now_ms();
+                struct pending **pp = &cs->pending;
+                while (*pp)
+                    pp = &(*pp)->next;
+                *pp = p;
+                cs->num_pending++;
+                return;
+            }
+        }
+    }
+    deliver(ctl, m, cs);
+}
+
+static void on_items(void *ctx, struct tt_pub_item *items, size_t n)
+{
+    struct tt_control *ctl = ctx;
+    for (size_t i = 0; i < n; i++)
+        publish_item(ctl, &items[i]);
+    tt_pub_items_free(items, n);
+}
+
+static void on_recover(void *ctx)
+{
+    struct tt_control *ctl = ctx;
+    tt_server_clear_last_ids(ctl->srv);
+    for (int i = 0; i < ctl->srv->num_workers; i++)
+        tt_worker_post(&ctl->srv->workers[i], TT_INBOX_RECOVER, NULL);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct tt_control *ctl = t->data;
+    uint64_t now = tt_now_ms();
+    uint64_t wait = (uint64_t)ctl->srv->cfg.message_wait;
+    size_t it;
+    /* Expired waits: deliver in arrival order. Collect channel names first because
+     * delivery may add or remove map entries. */
+    char **names = NULL;
+    size_t nn = 0;
+    for (struct tt_map_entry *e = tt_map_first(&ctl->chans, &it); e;
+         e = tt_map_next(&ctl->chans, e, &it)) {
+        struct chan_state *cs = e->value;
+        if ((cs->pending && now - cs->pending->arrived_ms >= wait) ||
+            (!cs->pending && cs->subscribers == 0 && cs->linger_until <= now)) {
+            names = tt_realloc(names, (nn + 1) * sizeof(*names));
+            names[nn++] = tt_strdup(e->key);
+        }
+    }
+    for (size_t i = 0; i < nn; i++) {
+        struct chan_state *cs = tt_map_get(&ctl->chans, names[i], strlen(names[i]));
+        while (cs && cs->pending && now - cs->pending->arrived_ms >= wait) {
+            struct pending *p = cs->pending;
+            cs->pending = p->next;
+            cs->num_pending--;
+            struct tt_msg *m = p->msg;
+            free(p);
+            deliver(ctl, m, cs);
+        }
+        if (cs && !cs->pending && cs->subscribers == 0 && cs->linger_until <= now) {
+            tt_server_set_last_id(ctl->srv, names[i], NULL);
+            tt_map_remove(&ctl->chans, names[i], strlen(names[i]));
+            free(cs);
+        }
+        free(names[i]);
+    }
+    free(names);
+    /* Drop expired id-cache entries. */
+    for (;;) {
+        char *victim = NULL;
+        for (struct tt_map_entry *e = tt_map_first(&ctl->id_cache, &it); e;
+             e = tt_map_next(&ctl->id_cache, e, &it)) {
+            if ((uintptr_t)e->value <= now) {
+                victim = tt_strdup(e->key);
+                break;
+            }
+        }
+        if (!victim)
+            break;
+        tt_map_remove(&ctl->id_cache, victim, strlen(victim));
+        free(victim);
+    }
+}
+
+static void on_wake(uv_async_t *a)
+{
+    struct tt_control *ctl = a->data;
+    uv_mutex_lock(&ctl->lock);
+    struct report *r = ctl->reports;
+    ctl->reports = NULL;
+    bool stop = ctl->stop;
+    uv_mutex_unlock(&ctl->lock);
+    /* Reports were pushed LIFO; apply oldest first. */
+    struct report *rev = NULL;
+    while (r) {
+        struct report *n = r->next;
+        r->next = rev;
+        rev = r;
+        r = n;
+    }
+    while (rev) {
+        struct report *n = rev->next;
+        struct chan_state *cs = chan_get(ctl, rev->channel, true);
+        if (rev->subscribed) {
+            cs->subscribers++;
+        } else if (cs->subscribers > 0 && --cs->subscribers == 0) {
+            cs->linger_until = tt_now_ms() + (uint64_t)ctl->srv->cfg.subscription_linger * 1000;
+        }
+        free(rev);
+        rev = n;
+    }
+    if (stop) {
+        if (ctl->api) {
+            tt_pub_api_stop(ctl->api);
+            ctl->api = NULL;
+        }
+        uv_close((uv_handle_t *)&ctl->tick, NULL);
+        uv_close((uv_handle_t *)&ctl->wake, NULL);
+    }
+}
+
+static void control_main(void *arg)
+{
+    struct tt_control *ctl = arg;
+    int r = tt_pub_api_start(&ctl->loop, &ctl->srv->cfg, on_items, on_recover, ctl, &ctl->api);
+    ctl->start_result = r;
+    uv_sem_post(&ctl->started);
+    if (r != 0)
+        return;
+    uv_run(&ctl->loop, UV_RUN_DEFAULT);
+}
+
+int tt_control_start(struct tt_server *srv, struct tt_control **out)
+{
+    struct tt_control *ctl = tt_calloc(1, sizeof(*ctl));
+    ctl->srv = srv;
+    uv_loop_init(&ctl->loop);
+    uv_mutex_init(&ctl->lock);
+    uv_async_init(&ctl->loop, &ctl->wake, on_wake);
+    ctl->wake.data = ctl;
+    uv_timer_init(&ctl->loop, &ctl->tick);
+    ctl->tick.data = ctl;
+    uv_timer_start(&ctl->tick, on_tick, 1000, 1000);
+    tt_map_init(&ctl->chans);
+    tt_map_init(&ctl->id_cache);
+    uv_sem_init(&ctl->started, 0);
+    srv->control = ctl;
+    if (uv_thread_create(&ctl->thread, control_main, ctl) != 0)
+        return -EAGAIN;
+    uv_sem_wait(&ctl->started);
+    if (ctl->start_result != 0) {
+        uv_thread_join(&ctl->thread);
+        return ctl->start_result;
+    }
+    *out = ctl;
+    return 0;
+}
+
+void tt_control_stop(struct tt_control *ctl)
+{
+    uv_mutex_lock(&ctl->lock);
+    ctl->stop = true;
+    uv_mutex_unlock(&ctl->lock);
+    uv_async_send(&ctl->wake);
+    uv_thread_join(&ctl->thread);
+}
+
+void tt_control_report_sub(struct tt_control *ctl, const char *channel, bool subscribed)
+{
+    if (!ctl)
+        return;
+    size_t n = strlen(channel);
+    struct report *r = tt_malloc(sizeof(*r) + n + 1);
+    r->subscribed = subscribed;
+    memcpy(r->channel, channel, n + 1);
+    uv_mutex_lock(&ctl->lock);
+    r->next = ctl->reports;
+    ctl->reports = r;
+    uv_mutex_unlock(&ctl->lock);
+    uv_async_send(&ctl->wake);
+}

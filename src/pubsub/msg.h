@@ -1,0 +1,33 @@
+/* msg.h: tt_msg, one published item rendered once and shared by reference.
+ *
+ * The control thread builds a message from a parsed item, renders the wire bytes that are
+ * the same for every subscriber (the http-stream chunk with its chunked framing, whose
+ * middle is also the raw content for close-delimited HTTP/1.0 streams), and hands one
+ * reference to each worker. Subscribers queue slices that point into the message and hold
+ * a reference until written; the last unref frees it. Immutable after tt_msg_new.
+ * Thread: any (refcount is atomic). */
+#ifndef TT_MSG_H
+#define TT_MSG_H
+
+#include "pubsub/item.h"
+
+struct tt_msg {
+    int refs;
+    struct tt_pub_item item; /* owned; channel, id, prev-id, meta, formats */
+    uint64_t seq;            /* control-thread sequence number, for logs */
+    uint64_t created_ms;     /* tt_now_ms() at publish, for latency stats */
+    /* http-stream send: "<hex>\r\n<content>\r\n" */
+    char *stream_chunk;
+    size_t stream_chunk_len;
+    size_t stream_raw_off; /* content inside stream_chunk */
+};
+
+/* Takes the item's contents (the item is left zeroed). One reference. */
+struct tt_msg *tt_msg_new(struct tt_pub_item *item);
+struct tt_msg *tt_msg_ref(struct tt_msg *m);
+void tt_msg_unref(struct tt_msg *m);
+
+/* Get the meta value for name from the message, or NULL. */
+const char *tt_msg_meta(const struct tt_msg *m, const char *name);
+
+#endif
