@@ -11,6 +11,9 @@
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/list.h"
@@ -574,14 +577,38 @@ int tt_pub_api_start(uv_loop_t *loop, const struct tt_config *cfg, tt_pub_items_
         api->basic_password = tt_strdup(cfg->publish_key);
     }
 
+    /* Bind and listen on a plain socket first, so that a failure leaves no libuv handle
+     * behind (nothing to close, no loop run needed to free). */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        int r = -errno;
+        tt_err("control: socket: %s", strerror(errno));
+        tt_key_free(api->key);
+        free(api->basic_password);
+        free(api);
+        return r;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    socklen_t sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                               : sizeof(struct sockaddr_in);
+    if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, API_BACKLOG) < 0) {
+        int r = -errno;
+        tt_err("control: cannot listen on %s:%d: %s", addr, port, strerror(errno));
+        close(fd);
+        tt_key_free(api->key);
+        free(api->basic_password);
+        free(api);
+        return r;
+    }
     uv_tcp_init(loop, &api->listener);
     api->listener.data = api;
     api->listener_open = true;
-    /* libuv sets SO_REUSEADDR on TCP binds. */
-    int r = uv_tcp_bind(&api->listener, (const struct sockaddr *)&ss, 0);
+    int r = uv_tcp_open(&api->listener, fd);
     if (r == 0)
         r = uv_listen((uv_stream_t *)&api->listener, API_BACKLOG, on_connection);
     if (r < 0) {
+        /* Not expected once listen(2) worked; the handle must still be closed. */
         tt_err("control: cannot listen on %s:%d: %s", addr, port, uv_strerror(r));
         api->stopping = true;
         uv_close((uv_handle_t *)&api->listener, listener_closed);
