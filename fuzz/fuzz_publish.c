@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (items[i].http_response.body_patch) {
             size_t len = 0;
-            char *out = tt_json_patch_apply(doc, sizeof(doc) - 1,
-                                            items[i].http_response.body_patch, &len);
+            char *out =
+                tt_json_patch_apply(doc, sizeof(doc) - 1, items[i].http_response.body_patch, &len);
             if (out && strlen(out) > len)
                 abort();
             free(out);

@@ -38,7 +38,7 @@ struct tt_pub_api {
     size_t max_head;
     size_t max_body;
     uint64_t timeout_ms;
-    struct tt_key *key; /* Bearer verification; NULL when auth is off */
+    struct tt_key *key;   /* Bearer verification; NULL when auth is off */
     char *basic_password; /* the publish_key string, for Basic auth */
     tt_pub_items_fn on_items;
     tt_pub_recover_fn on_recover;
@@ -162,8 +162,9 @@ static void respond(struct api_conn *c, int code, const char *reason, const char
 {
     struct tt_buf b;
     tt_buf_init(&b, 0);
-    tt_buf_appendf(&b, "HTTP/1.%d %d %s\r\n%sContent-Type: %s\r\nConnection: close\r\n"
-                       "Content-Length: %zu\r\n\r\n",
+    tt_buf_appendf(&b,
+                   "HTTP/1.%d %d %s\r\n%sContent-Type: %s\r\nConnection: close\r\n"
+                   "Content-Length: %zu\r\n\r\n",
                    c->minor_version == 0 ? 0 : 1, code, reason, extra_headers ? extra_headers : "",
                    content_type, body_len);
     tt_buf_append(&b, body, body_len);
@@ -189,8 +190,8 @@ static void respond_text(struct api_conn *c, int code, const char *reason, const
 }
 
 /* An answer before the request could be read whole (head or framing problems). */
-static void respond_bad_input(struct api_conn *c, int code, const char *reason,
-                              const char *body, const char *why)
+static void respond_bad_input(struct api_conn *c, int code, const char *reason, const char *body,
+                              const char *why)
 {
     char m[128], t[256];
     tt_info("control: bad request %s %s: %s", log_str(c->method, m, sizeof(m)),
@@ -389,16 +390,14 @@ static void parse_head(struct api_conn *c)
     if (r == TT_EAGAIN)
         return;
     if (r == TT_ETOOBIG) {
-        respond_bad_input(c, 400, "Bad Request", "Request header too large.\n",
-                          "header too large");
+        respond_bad_input(c, 400, "Bad Request", "Request header too large.\n", "header too large");
         return;
     }
     if (r < 0) {
         const char *why = err.reason ? err.reason : "invalid request";
         /* Pushpin wants a Content-Length whenever a Transfer-Encoding is sent. */
         if (err.status == 501 || strcmp(why, "unsupported transfer encoding") == 0)
-            respond_bad_input(c, 411, "Length Required", "Request requires Content-Length.\n",
-                              why);
+            respond_bad_input(c, 411, "Length Required", "Request requires Content-Length.\n", why);
         else if (strcmp(why, "invalid content length") == 0)
             respond_bad_input(c, 400, "Bad Request", "Bad Content-Length.\n", why);
         else
@@ -414,9 +413,8 @@ static void parse_head(struct api_conn *c)
     c->content_length = req.framing.content_length;
 
     /* Method names are case-sensitive, as in Pushpin: "get" is assumed to carry a body. */
-    bool assumes_body =
-        strcmp(c->method, "HEAD") != 0 && strcmp(c->method, "GET") != 0 &&
-        strcmp(c->method, "DELETE") != 0;
+    bool assumes_body = strcmp(c->method, "HEAD") != 0 && strcmp(c->method, "GET") != 0 &&
+                        strcmp(c->method, "DELETE") != 0;
     bool has_te = tt_h1_find_header(req.headers, req.num_headers, "Transfer-Encoding", 0) >= 0;
     if (c->content_length < 0) {
         if (has_te || assumes_body) {
@@ -558,8 +556,7 @@ int tt_pub_api_start(uv_loop_t *loop, const struct tt_config *cfg, tt_pub_items_
 
     struct tt_pub_api *api = tt_calloc(1, sizeof(*api));
     api->loop = loop;
-    api->max_head = cfg->push_in_http_max_headers_size ? cfg->push_in_http_max_headers_size
-                                                       : 10000;
+    api->max_head = cfg->push_in_http_max_headers_size ? cfg->push_in_http_max_headers_size : 10000;
     api->max_body = cfg->push_in_http_max_body_size;
     api->timeout_ms =
         cfg->head_timeout_ms > 0 ? (uint64_t)cfg->head_timeout_ms : API_DEFAULT_TIMEOUT_MS;
@@ -590,8 +587,8 @@ int tt_pub_api_start(uv_loop_t *loop, const struct tt_config *cfg, tt_pub_items_
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    socklen_t sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                               : sizeof(struct sockaddr_in);
+    socklen_t sslen =
+        ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, API_BACKLOG) < 0) {
         int r = -errno;
         tt_err("control: cannot listen on %s:%d: %s", addr, port, strerror(errno));

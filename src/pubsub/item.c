@@ -122,8 +122,8 @@ static bool qt_to_int(json_t *v, int *out)
 
 static bool is_b64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 static int b64_value(char c)
@@ -242,9 +242,8 @@ static int parse_headers(json_t *v, const char *pn, struct tt_pub_item *it, char
                          size_t errlen)
 {
     if (json_is_object(v)) {
-        return parse_string_map(v, "headers",
-                                &it->http_response.headers, &it->http_response.num_headers,
-                                err, errlen);
+        return parse_string_map(v, "headers", &it->http_response.headers,
+                                &it->http_response.num_headers, err, errlen);
     }
     if (!json_is_array(v)) {
         set_err(err, errlen, "%s contains 'headers' with wrong type", pn);
@@ -282,8 +281,8 @@ static int parse_headers(json_t *v, const char *pn, struct tt_pub_item *it, char
 
 enum fmt_type { FMT_HTTP_RESPONSE, FMT_HTTP_STREAM, FMT_WS_MESSAGE };
 
-static int parse_action(json_t *obj, const char *pn, enum fmt_type type,
-                        enum tt_pub_action *action, char *err, size_t errlen)
+static int parse_action(json_t *obj, const char *pn, enum fmt_type type, enum tt_pub_action *action,
+                        char *err, size_t errlen)
 {
     json_t *v;
     int r = get_string(obj, pn, "action", false, &v, err, errlen);
@@ -398,8 +397,7 @@ static int parse_http_stream(json_t *obj, struct tt_pub_item *it, char *err, siz
     if ((r = parse_filters(obj, pn, &it->http_stream.content_filters,
                            &it->http_stream.num_content_filters, err, errlen)) < 0)
         return r;
-    r = parse_content(obj, pn, &it->http_stream.content, &it->http_stream.content_len, err,
-                      errlen);
+    r = parse_content(obj, pn, &it->http_stream.content, &it->http_stream.content_len, err, errlen);
     if (r < 0)
         return r;
     if (r == 0) {
@@ -539,8 +537,7 @@ static int item_from_json(json_t *obj, bool require_channel, struct tt_pub_item 
             set_err(err, errlen, PN_ITEM " contains 'meta' with wrong type");
             return TT_EPARSE;
         }
-        if ((r = parse_string_map(v, "'meta'", &out->meta,
-                                  &out->num_meta, err, errlen)) < 0)
+        if ((r = parse_string_map(v, "'meta'", &out->meta, &out->num_meta, err, errlen)) < 0)
             return r;
     }
     if ((v = json_object_get(obj, "size"))) {
@@ -612,8 +609,8 @@ int tt_pub_parse_body(const char *body, size_t len, struct tt_pub_item **items, 
     for (size_t i = 0; i < count; i++) {
         char ierr[512];
         ierr[0] = '\0';
-        if (tt_pub_item_from_json(json_array_get(vitems, i), true, &arr[i], ierr,
-                                  sizeof(ierr)) < 0) {
+        if (tt_pub_item_from_json(json_array_get(vitems, i), true, &arr[i], ierr, sizeof(ierr)) <
+            0) {
             set_err(err, errlen, "Invalid format: %s", ierr);
             tt_pub_items_free(arr, i);
             goto out;

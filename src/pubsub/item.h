@@ -24,15 +24,15 @@ struct tt_pub_item {
     char *id;      /* NULL if absent */
     char *prev_id; /* NULL if absent */
     bool no_seq;
-    int size; /* "size" (only validated, as Pushpin), -1 when absent */
+    int size;           /* "size" (only validated, as Pushpin), -1 when absent */
     struct tt_kv *meta; /* sorted by name */
     size_t num_meta;
 
     bool has_http_response;
     struct {
         enum tt_pub_action action;
-        int code; /* default 200 */
-        char *reason; /* NULL = standard phrase */
+        int code;              /* default 200 */
+        char *reason;          /* NULL = standard phrase */
         struct tt_kv *headers; /* in list order, or sorted by name for the {n:v} form */
         size_t num_headers;
         char *body; /* body or decoded body-bin; NULL when body-patch */

@@ -51,8 +51,7 @@ static void test_body_errors(void)
     CHECK_STR(perr("{}"), "Invalid format: object does not contain 'items'");
     CHECK_STR(perr("{\"items\":1}"), "Invalid format: object contains 'items' with wrong type");
     CHECK_STR(perr("{\"items\":{}}"), "Invalid format: object contains 'items' with wrong type");
-    CHECK_STR(perr("{\"items\":null}"),
-              "Invalid format: object contains 'items' with wrong type");
+    CHECK_STR(perr("{\"items\":null}"), "Invalid format: object contains 'items' with wrong type");
     CHECK_STR(perr("{\"items\":[]}"), "OK");
     CHECK_STR(perr("  {\"items\":[]}\n"), "OK");
 }
@@ -86,8 +85,7 @@ static void test_item_errors(void)
               "OK");
     CHECK_STR(perr(ITEM("\"http-response\":1,\"http-stream\":1")),
               "Invalid format: 'http-response' is not an object");
-    CHECK_STR(perr(ITEM("\"http-stream\":null")),
-              "Invalid format: 'http-stream' is not an object");
+    CHECK_STR(perr(ITEM("\"http-stream\":null")), "Invalid format: 'http-stream' is not an object");
     CHECK_STR(perr(ITEM("\"meta\":1,\"ws-message\":{\"content\":\"x\"}")),
               "Invalid format: publish item object contains 'meta' with wrong type");
     CHECK_STR(perr(ITEM("\"meta\":{\"b\":\"x\",\"a\":1},\"ws-message\":{\"content\":\"x\"}")),
@@ -237,11 +235,11 @@ static void test_ws_message_errors(void)
 
 static void test_http_response_fields(void)
 {
-    struct tt_pub_item *it = one(
-        "{\"items\":[{\"channel\":\"ch\",\"id\":\"i1\",\"prev-id\":\"i0\",\"no-seq\":true,"
-        "\"meta\":{\"z\":\"1\",\"a\":\"2\"},\"formats\":{\"http-response\":{\"code\":404,"
-        "\"reason\":\"Nope\",\"headers\":[[\"X-A\",\"1\"],[\"X-B\",\"2\"]],\"body\":\"hi\\n\","
-        "\"content-filters\":[\"build-id\",\"var-subst\"]}}}]}");
+    struct tt_pub_item *it =
+        one("{\"items\":[{\"channel\":\"ch\",\"id\":\"i1\",\"prev-id\":\"i0\",\"no-seq\":true,"
+            "\"meta\":{\"z\":\"1\",\"a\":\"2\"},\"formats\":{\"http-response\":{\"code\":404,"
+            "\"reason\":\"Nope\",\"headers\":[[\"X-A\",\"1\"],[\"X-B\",\"2\"]],\"body\":\"hi\\n\","
+            "\"content-filters\":[\"build-id\",\"var-subst\"]}}}]}");
     CHECK(it != NULL);
     if (!it)
         return;
@@ -313,7 +311,8 @@ static void test_base64(void)
     tt_pub_items_free(it, 1);
     /* Unpadded, and with junk between characters (Qt skips it). */
     it = one(ITEM("\"http-stream\":{\"content-bin\":\"aGV s\\nbG8\"}"));
-    CHECK(it && it->http_stream.content_len == 5 && memcmp(it->http_stream.content, "hello", 5) == 0);
+    CHECK(it && it->http_stream.content_len == 5 &&
+          memcmp(it->http_stream.content, "hello", 5) == 0);
     tt_pub_items_free(it, 1);
     /* '=' is skipped like any other junk; a lone leftover character yields no byte. */
     it = one(ITEM("\"http-stream\":{\"content-bin\":\"aGk=aGk=\"}"));
@@ -462,10 +461,9 @@ static void test_json_patch(void)
     CHECK_STR(patch("{\"a\":1}", "[{\"op\":\"add\",\"path\":\"/b\"}]"), "FAIL");
     CHECK_STR(patch("{\"a\":1}", "[{\"op\":\"add\",\"path\":\"b\",\"value\":1}]"), "FAIL");
     /* ~0 and ~1 escapes */
-    CHECK_STR(patch("{}", "[{\"op\":\"add\",\"path\":\"/a~1b~0c\",\"value\":1}]"),
-              "{\"a/b~c\":1}");
+    CHECK_STR(patch("{}", "[{\"op\":\"add\",\"path\":\"/a~1b~0c\",\"value\":1}]"), "{\"a/b~c\":1}");
     CHECK_STR(patch("{\"a/b\":{\"~\":1}}", "[{\"op\":\"replace\",\"path\":\"/a~1b/~0\","
-                                            "\"value\":2}]"),
+                                           "\"value\":2}]"),
               "{\"a/b\":{\"~\":2}}");
     CHECK_STR(patch("{}", "[{\"op\":\"add\",\"path\":\"/a~2\",\"value\":1}]"), "FAIL");
     CHECK_STR(patch("{}", "[{\"op\":\"add\",\"path\":\"/a~\",\"value\":1}]"), "FAIL");
@@ -499,8 +497,7 @@ static void test_json_patch(void)
                     "[{\"op\":\"test\",\"path\":\"/a\",\"value\":[1.0,{\"b\":\"c\"}]}]"),
               "{\"a\":[1,{\"b\":\"c\"}]}");
     CHECK_STR(patch("{\"a\":1}", "[{\"op\":\"test\",\"path\":\"/a\",\"value\":2}]"), "FAIL");
-    CHECK_STR(patch("{\"a\":null}", "[{\"op\":\"test\",\"path\":\"/a\",\"value\":false}]"),
-              "FAIL");
+    CHECK_STR(patch("{\"a\":null}", "[{\"op\":\"test\",\"path\":\"/a\",\"value\":false}]"), "FAIL");
     CHECK_STR(patch("{\"a\":{\"x\":1,\"y\":2}}",
                     "[{\"op\":\"test\",\"path\":\"/a\",\"value\":{\"y\":2,\"x\":1}}]"),
               "{\"a\":{\"x\":1,\"y\":2}}");
@@ -525,7 +522,7 @@ static void test_json_patch(void)
     json_decref(obj);
 }
 
-TT_TEST_MAIN(test_body_errors, test_item_errors, test_http_response_errors,
-             test_http_stream_errors, test_ws_message_errors, test_http_response_fields,
-             test_base64, test_stream_and_ws_fields, test_multiple_items,
-             test_item_from_json_direct, test_json_patch)
+TT_TEST_MAIN(test_body_errors, test_item_errors, test_http_response_errors, test_http_stream_errors,
+             test_ws_message_errors, test_http_response_fields, test_base64,
+             test_stream_and_ws_fields, test_multiple_items, test_item_from_json_direct,
+             test_json_patch)

@@ -58,7 +58,8 @@ static int free_port(void)
 static int connect_to(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         close(fd);
@@ -120,7 +121,8 @@ static void *client_main(void *arg)
          "Content-Length: 12\r\n\r\nPushpin API\n");
     CASE("publish", port_open,
          "POST /publish/ HTTP/1.1\r\nContent-Length: 75\r\n\r\n"
-         "{\"items\":[{\"channel\":\"test\",\"formats\":{\"http-stream\":{\"content\":\"hi\\n\"}}}]}",
+         "{\"items\":[{\"channel\":\"test\",\"formats\":{\"http-stream\":{\"content\":\"hi\\n\"}}}]"
+         "}",
          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
          "Content-Length: 10\r\n\r\nPublished\n");
     CASE("publish json", port_open,
@@ -145,8 +147,7 @@ static void *client_main(void *arg)
     CASE("body too large", port_open, "POST /publish HTTP/1.1\r\nContent-Length: 101\r\n\r\n",
          "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
          "Content-Length: 24\r\n\r\nRequest body too large.\n");
-    CASE("body exceeded", port_open,
-         "POST /publish HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}xx",
+    CASE("body exceeded", port_open, "POST /publish HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}xx",
          "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
          "Content-Length: 38\r\n\r\nRequest body exceeded Content-Length.\n");
     CASE("100-continue 1.0", port_open,
@@ -157,8 +158,7 @@ static void *client_main(void *arg)
          "HTTP/1.1 406 Not Acceptable\r\nContent-Type: text/plain\r\nConnection: close\r\n"
          "Content-Length: 71\r\n\r\n"
          "Not Acceptable. Supported formats are text/plain and application/json.\n");
-    CASE("query not stripped", port_open,
-         "POST /publish?x HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    CASE("query not stripped", port_open, "POST /publish?x HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
          "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n"
          "Content-Length: 10\r\n\r\nNot Found\n");
 
