@@ -299,8 +299,7 @@ static void set_kv(struct tt_grip_kv **arr, size_t *n, const char *name, size_t 
 {
     if (replace) {
         for (size_t i = 0; i < *n; i++) {
-            if (strlen((*arr)[i].name) == name_len &&
-                memcmp((*arr)[i].name, name, name_len) == 0) {
+            if (strlen((*arr)[i].name) == name_len && memcmp((*arr)[i].name, name, name_len) == 0) {
                 free((*arr)[i].value);
                 (*arr)[i].value = tt_strndup(value, value_len);
                 return;
@@ -341,8 +340,8 @@ static int channel_item(void *ctx, const char *value, size_t value_len,
     return 0;
 }
 
-static int link_item(void *ctx, const char *value, size_t value_len,
-                     struct tt_grip_param *params, size_t num_params)
+static int link_item(void *ctx, const char *value, size_t value_len, struct tt_grip_param *params,
+                     size_t num_params)
 {
     struct parse_ctx *pc = ctx;
     struct tt_grip *g = pc->g;
@@ -376,8 +375,8 @@ static int link_item(void *ctx, const char *value, size_t value_len,
     return 0;
 }
 
-static int meta_item(void *ctx, const char *value, size_t value_len,
-                     struct tt_grip_param *params, size_t num_params)
+static int meta_item(void *ctx, const char *value, size_t value_len, struct tt_grip_param *params,
+                     size_t num_params)
 {
     struct parse_ctx *pc = ctx;
     (void)value;
@@ -385,8 +384,7 @@ static int meta_item(void *ctx, const char *value, size_t value_len,
     if (num_params == 0)
         return fail(pc->err, pc->errlen, "Grip-Set-Meta cannot be empty");
     const char *v = params[0].value ? params[0].value : "";
-    set_kv(&pc->g->meta, &pc->g->num_meta, params[0].name, params[0].name_len, v, strlen(v),
-           true);
+    set_kv(&pc->g->meta, &pc->g->num_meta, params[0].name, params[0].name_len, v, strlen(v), true);
     return 0;
 }
 
@@ -771,8 +769,7 @@ static int add_resp_header(struct parse_ctx *pc, const char *name, size_t name_l
     if (!ok || has_ctl(value, value_len))
         return fail(pc->err, pc->errlen, "headers contains invalid header '%s'",
                     esc(name, name_len, ebuf, sizeof(ebuf)));
-    set_kv(&pc->g->resp_headers, &pc->g->num_resp_headers, name, name_len, value, value_len,
-           false);
+    set_kv(&pc->g->resp_headers, &pc->g->num_resp_headers, name, name_len, value, value_len, false);
     return 0;
 }
 
@@ -812,8 +809,7 @@ static int json_response(struct parse_ctx *pc, json_t *r)
             if (!json_is_string(hn))
                 return fail(pc->err, pc->errlen, "header contains name element with wrong type");
             if (!json_is_string(hv))
-                return fail(pc->err, pc->errlen,
-                            "header contains value element with wrong type");
+                return fail(pc->err, pc->errlen, "header contains value element with wrong type");
             if (add_resp_header(pc, json_string_value(hn), json_string_length(hn),
                                 json_string_value(hv), json_string_length(hv)) < 0)
                 return TT_EPARSE;
@@ -827,8 +823,7 @@ static int json_response(struct parse_ctx *pc, json_t *r)
             if (!json_is_string(v))
                 return fail(pc->err, pc->errlen, "headers contains '%s' with wrong type",
                             esc(k, strlen(k), ebuf, sizeof(ebuf)));
-            if (add_resp_header(pc, k, strlen(k), json_string_value(v), json_string_length(v)) <
-                0)
+            if (add_resp_header(pc, k, strlen(k), json_string_value(v), json_string_length(v)) < 0)
                 return TT_EPARSE;
         }
     } else if (hs) {
@@ -894,8 +889,7 @@ bool tt_grip_detect(const struct tt_h1_response *resp)
     return is_instruct_type(resp);
 }
 
-static const struct tt_h1_header *first_header(const struct tt_h1_response *resp,
-                                               const char *name)
+static const struct tt_h1_header *first_header(const struct tt_h1_response *resp, const char *name)
 {
     for (size_t i = 0; i < resp->num_headers; i++)
         if (tt_strieq(resp->headers[i].name, resp->headers[i].name_len, name))
@@ -903,9 +897,8 @@ static const struct tt_h1_header *first_header(const struct tt_h1_response *resp
     return NULL;
 }
 
-static int each_header(struct parse_ctx *pc, const struct tt_h1_response *resp,
-                       const char *name, bool first_value, tt_grip_item_fn fn,
-                       const char *errtext)
+static int each_header(struct parse_ctx *pc, const struct tt_h1_response *resp, const char *name,
+                       bool first_value, tt_grip_item_fn fn, const char *errtext)
 {
     for (size_t i = 0; i < resp->num_headers; i++) {
         const struct tt_h1_header *h = &resp->headers[i];
@@ -927,6 +920,17 @@ static int each_header(struct parse_ctx *pc, const struct tt_h1_response *resp,
 static int parse_headers(struct parse_ctx *pc, const struct tt_h1_response *resp)
 {
     struct tt_grip *g = pc->g;
+    /* Names and values become C strings; a NUL would silently cut them. The HTTP parser
+     * already refuses NUL in a field value, so this only guards other callers. */
+    for (size_t i = 0; i < resp->num_headers; i++) {
+        const struct tt_h1_header *hh = &resp->headers[i];
+        if (tt_strihas_prefix(hh->name, hh->name_len, "Grip-") &&
+            memchr(hh->value, '\0', hh->value_len)) {
+            char ebuf[64];
+            return fail(pc->err, pc->errlen, "%s contains a NUL byte",
+                        esc(hh->name, hh->name_len, ebuf, sizeof(ebuf)));
+        }
+    }
     const struct tt_h1_header *h = first_header(resp, "Grip-Hold");
     if (h) {
         if (h->value_len == 8 && memcmp(h->value, "response", 8) == 0)
@@ -978,8 +982,8 @@ int tt_grip_parse(const struct tt_h1_response *resp, const char *body, size_t bo
     out->is_grip = tt_grip_detect(resp);
     if (!out->is_grip)
         return 0;
-    struct parse_ctx pc = {out, prefix ? prefix : "", prefix ? strlen(prefix) : 0,
-                           max_channels, err, errlen};
+    struct parse_ctx pc = {
+        out, prefix ? prefix : "", prefix ? strlen(prefix) : 0, max_channels, err, errlen};
     int rc = parse_headers(&pc, resp);
     if (rc == 0 && is_instruct_type(resp))
         rc = parse_instruct(&pc, resp->status, body, body_len);

@@ -205,8 +205,8 @@ static EVP_PKEY *decode_pem(const char *data, size_t len, int selection)
 static bool pkey_has_private(EVP_PKEY *pkey, bool is_ec)
 {
     BIGNUM *bn = NULL;
-    int ok = EVP_PKEY_get_bn_param(pkey, is_ec ? OSSL_PKEY_PARAM_PRIV_KEY : OSSL_PKEY_PARAM_RSA_D,
-                                   &bn);
+    int ok =
+        EVP_PKEY_get_bn_param(pkey, is_ec ? OSSL_PKEY_PARAM_PRIV_KEY : OSSL_PKEY_PARAM_RSA_D, &bn);
     BN_clear_free(bn);
     return ok == 1;
 }
@@ -228,8 +228,8 @@ static int key_from_pem(const char *data, size_t len, const char *path, struct t
     if (EVP_PKEY_is_a(pkey, "EC")) {
         char group[64] = "";
         size_t glen = 0;
-        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                            sizeof(group), &glen) ||
+        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                            &glen) ||
             (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)) {
             ERR_clear_error();
             EVP_PKEY_free(pkey);
@@ -392,8 +392,7 @@ int tt_key_parse(const char *spec, const char *basedir, struct tt_key **out, cha
 
 /* ---- signatures ---- */
 
-static int hmac_sha256(const struct tt_key *k, const char *data, size_t len,
-                       unsigned char mac[32])
+static int hmac_sha256(const struct tt_key *k, const char *data, size_t len, unsigned char mac[32])
 {
     size_t maclen = 0;
     if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k->secret, k->secret_len,
@@ -522,8 +521,7 @@ static int append_b64url(struct tt_buf *b, const void *data, size_t len)
     return w < 0 ? w : 0;
 }
 
-int tt_jwt_sign_grip(const struct tt_key *k, const char *iss, int64_t exp, char *out,
-                     size_t outlen)
+int tt_jwt_sign_grip(const struct tt_key *k, const char *iss, int64_t exp, char *out, size_t outlen)
 {
     if (k->alg != TT_ALG_HS256 && !k->can_sign)
         return TT_EUNSUPP;

@@ -54,8 +54,8 @@ static void test_detect(void)
 {
     CHECK(tt_grip_detect(resp(200, "Grip-Hold", "response", NULL)));
     CHECK(tt_grip_detect(resp(200, "X-A", "1", "grip-anything", "", NULL)));
-    CHECK(tt_grip_detect(resp(200, "Content-Type", "Application/Grip-Instruct ; charset=utf-8",
-                              NULL)));
+    CHECK(tt_grip_detect(
+        resp(200, "Content-Type", "Application/Grip-Instruct ; charset=utf-8", NULL)));
     CHECK(!tt_grip_detect(resp(200, "Content-Type", "application/grip-instructions", NULL)));
     CHECK(!tt_grip_detect(resp(200, "Content-Type", "application/json", NULL)));
     CHECK(!tt_grip_detect(resp(200, "X-Grip-Hold", "response", "Gripe", "x", NULL)));
@@ -172,8 +172,8 @@ static void test_channels(void)
 {
     struct tt_grip g;
     CHECK_INT(tt_grip_parse(resp(200, "Grip-Hold", "response", "Grip-Channel",
-                                 "a, b; prev-id=7; filter=skip-self; filter=\"x y\"",
-                                 "X-Other", "1", "grip-channel", "c; Prev-Id=\"q;r\"", NULL),
+                                 "a, b; prev-id=7; filter=skip-self; filter=\"x y\"", "X-Other",
+                                 "1", "grip-channel", "c; Prev-Id=\"q;r\"", NULL),
                             NULL, 0, "pre.", 20, &g, err, sizeof(err)),
               0);
     CHECK_INT(g.num_channels, 3);
@@ -198,8 +198,9 @@ static void test_channels(void)
     CHECK_INT(g.channels[0].num_filters, 5);
     CHECK_STR(g.channels[0].filters[4], "e");
     tt_grip_deinit(&g);
-    expect_error(resp(200, "Grip-Channel", "ok, c; filter=a; filter=b; filter=c; filter=d; "
-                                           "filter=e; filter=f",
+    expect_error(resp(200, "Grip-Channel",
+                      "ok, c; filter=a; filter=b; filter=c; filter=d; "
+                      "filter=e; filter=f",
                       NULL),
                  NULL, "too many filters for channel 'c'");
 
@@ -217,9 +218,16 @@ static void test_channels(void)
                  "Grip-Channel contains an empty channel name");
     expect_error(resp(200, "Grip-Channel", "a; prev-id=\"1", NULL), NULL,
                  "failed to parse Grip-Channel");
+    /* a NUL in any Grip-* value is refused rather than cutting a C string short */
+    static const char nul_value[] = "a\0b";
+    resp(200, "Grip-Channel", "x", NULL);
+    R.headers[0].value = nul_value;
+    R.headers[0].value_len = 3;
+    expect_error(&R, NULL, "Grip-Channel contains a NUL byte");
     /* channel names in errors are escaped */
-    expect_error(resp(200, "Grip-Channel", "\x01; filter=a; filter=b; filter=c; filter=d; "
-                                           "filter=e; filter=f",
+    expect_error(resp(200, "Grip-Channel",
+                      "\x01; filter=a; filter=b; filter=c; filter=d; "
+                      "filter=e; filter=f",
                       NULL),
                  NULL, "too many filters for channel '\\x01'");
 }
@@ -315,8 +323,7 @@ static void test_meta_status_expose(void)
 {
     struct tt_grip g;
     CHECK_INT(parse(resp(200, "Grip-Set-Meta", "user=alice, id_format=\"a;b,c\"", "Grip-Set-Meta",
-                         "user=bob; ignored=1, flag",
-                         NULL),
+                         "user=bob; ignored=1, flag", NULL),
                     NULL, &g),
               0);
     CHECK_INT(g.num_meta, 3);
@@ -361,8 +368,7 @@ static void test_meta_status_expose(void)
                  "Grip-Status contains invalid reason");
 
     CHECK_INT(parse(resp(200, "Grip-Expose-Headers", "Content-Type, X-Foo", "X-Foo", "1",
-                         "grip-expose-headers", "X-BAR,,",
-                         NULL),
+                         "grip-expose-headers", "X-BAR,,", NULL),
                     NULL, &g),
               0);
     CHECK_INT(g.num_expose, 3);
@@ -380,9 +386,8 @@ static void test_meta_status_expose(void)
 static void test_links(void)
 {
     struct tt_grip g;
-    CHECK_INT(parse(resp(200, "Grip-Link", "</next?x=1>; rel=next; timeout=30",
-                         "Grip-Link", "<https://h.example/gone>; rel=gone, </p>; rel=prev, </q>",
-                         NULL),
+    CHECK_INT(parse(resp(200, "Grip-Link", "</next?x=1>; rel=next; timeout=30", "Grip-Link",
+                         "<https://h.example/gone>; rel=gone, </p>; rel=prev, </q>", NULL),
                     NULL, &g),
               0);
     CHECK_STR(g.next_link, "/next?x=1");
@@ -471,8 +476,9 @@ static void test_json(void)
     tt_grip_deinit(&g);
 
     /* object headers, body-bin, content-bin, default mode/timeouts; code without reason */
-    const char *alt = "{\"hold\": {\"channels\": []}, \"response\": {\"code\": 404, "
-                      "\"headers\": {\"X-B\": \"v\"}, \"body-bin\": \"aGVsbG8=\", \"body\": \"no\"}}";
+    const char *alt =
+        "{\"hold\": {\"channels\": []}, \"response\": {\"code\": 404, "
+        "\"headers\": {\"X-B\": \"v\"}, \"body-bin\": \"aGVsbG8=\", \"body\": \"no\"}}";
     CHECK_INT(parse(resp(200, CT_INSTRUCT, "Grip-Status", "299 Foo", NULL), alt, &g), 0);
     CHECK_INT(g.hold, TT_HOLD_RESPONSE);
     CHECK_INT(g.num_channels, 0);
@@ -515,8 +521,7 @@ static void test_json(void)
     CHECK_INT(tt_grip_status_line(&g, 200, "OK", 2, &reason, &rlen), 299);
     CHECK(reason && rlen == 3 && memcmp(reason, "Foo", 3) == 0);
     tt_grip_deinit(&g);
-    CHECK_INT(parse(resp(200, CT_INSTRUCT, NULL), "{\"response\": {\"reason\": \"Fine\"}}", &g),
-              0);
+    CHECK_INT(parse(resp(200, CT_INSTRUCT, NULL), "{\"response\": {\"reason\": \"Fine\"}}", &g), 0);
     CHECK_INT(tt_grip_status_line(&g, 200, "OK", 2, &reason, &rlen), 200);
     CHECK(reason && rlen == 4 && memcmp(reason, "Fine", 4) == 0);
     tt_grip_deinit(&g);
@@ -539,16 +544,15 @@ static void test_json(void)
     CHECK_STR(meta(&g, "b"), "2");
     tt_grip_deinit(&g);
     /* the channel cap counts both sources */
-    CHECK_INT(tt_grip_parse(resp(200, CT_INSTRUCT, "Grip-Channel", "h", NULL), merge,
-                            strlen(merge), NULL, 1, &g, err, sizeof(err)),
+    CHECK_INT(tt_grip_parse(resp(200, CT_INSTRUCT, "Grip-Channel", "h", NULL), merge, strlen(merge),
+                            NULL, 1, &g, err, sizeof(err)),
               0);
     CHECK_INT(g.num_channels, 1);
     CHECK_STR(g.channels[0].name, "h");
     tt_grip_deinit(&g);
     /* reals are truncated like Qt's toInt */
-    CHECK_INT(parse(resp(200, CT_INSTRUCT, NULL), "{\"hold\":{\"channels\":[],\"timeout\":7.9}}",
-                    &g),
-              0);
+    CHECK_INT(
+        parse(resp(200, CT_INSTRUCT, NULL), "{\"hold\":{\"channels\":[],\"timeout\":7.9}}", &g), 0);
     CHECK_INT(g.timeout, 7);
     tt_grip_deinit(&g);
 }
@@ -663,11 +667,11 @@ static void test_deinit(void)
                        "\"meta\": {\"m\": \"v\"}, \"keep-alive\": {\"content\": \"k\"}}, "
                        "\"response\": {\"reason\": \"R\", \"headers\": {\"A\": \"b\"}, "
                        "\"body\": \"x\"}}";
-    CHECK_INT(parse(resp(200, CT_INSTRUCT, "Grip-Channel", "c; prev-id=1", "Grip-Status", "201 X",
-                         "Grip-Link", "</n>; rel=next, </g>; rel=gone", "Grip-Expose-Headers",
-                         "A", NULL),
-                    body, &g),
-              0);
+    CHECK_INT(
+        parse(resp(200, CT_INSTRUCT, "Grip-Channel", "c; prev-id=1", "Grip-Status", "201 X",
+                   "Grip-Link", "</n>; rel=next, </g>; rel=gone", "Grip-Expose-Headers", "A", NULL),
+              body, &g),
+        0);
     CHECK_INT(g.num_channels, 2);
     CHECK(g.next_link && g.gone_link && g.status_reason && g.resp_reason && g.expose);
     tt_grip_deinit(&g);

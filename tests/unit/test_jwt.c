@@ -12,71 +12,62 @@
 
 #include "tt_test.h"
 
-static const char EC_PRIV[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgDVTl6eCfU/OGot3P\n"
-    "x5rB+1f7GFPDif2PJqjYMjFmIgahRANCAAS7Uy+QjQEdoZjE6pr7OhjTQkl9qvER\n"
-    "8CYY2h48GHTjJRKOKFfo4VomBcRArl0idpkxKHJilkutrfxrYBK8XbSV\n"
-    "-----END PRIVATE KEY-----\n"
-    ;
+static const char EC_PRIV[] = "-----BEGIN PRIVATE KEY-----\n"
+                              "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgDVTl6eCfU/OGot3P\n"
+                              "x5rB+1f7GFPDif2PJqjYMjFmIgahRANCAAS7Uy+QjQEdoZjE6pr7OhjTQkl9qvER\n"
+                              "8CYY2h48GHTjJRKOKFfo4VomBcRArl0idpkxKHJilkutrfxrYBK8XbSV\n"
+                              "-----END PRIVATE KEY-----\n";
 
 static const char EC_PRIV_TRAD[] =
     "-----BEGIN EC PRIVATE KEY-----\n"
     "MHcCAQEEIA1U5engn1PzhqLdz8eawftX+xhTw4n9jyao2DIxZiIGoAoGCCqGSM49\n"
     "AwEHoUQDQgAEu1MvkI0BHaGYxOqa+zoY00JJfarxEfAmGNoePBh04yUSjihX6OFa\n"
     "JgXEQK5dInaZMShyYpZLra38a2ASvF20lQ==\n"
-    "-----END EC PRIVATE KEY-----\n"
-    ;
+    "-----END EC PRIVATE KEY-----\n";
 
-static const char EC_PUB[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEu1MvkI0BHaGYxOqa+zoY00JJfarx\n"
-    "EfAmGNoePBh04yUSjihX6OFaJgXEQK5dInaZMShyYpZLra38a2ASvF20lQ==\n"
-    "-----END PUBLIC KEY-----\n"
-    ;
+static const char EC_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
+                             "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEu1MvkI0BHaGYxOqa+zoY00JJfarx\n"
+                             "EfAmGNoePBh04yUSjihX6OFaJgXEQK5dInaZMShyYpZLra38a2ASvF20lQ==\n"
+                             "-----END PUBLIC KEY-----\n";
 
-static const char RSA_PRIV[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC6OyTG6soqY5XI\n"
-    "1aLskGCqDxbZ1IcNDYMOhWkLKtGcUeSvTUev3MgVGcrZSGN+naxlw/6h6e9vcw3V\n"
-    "OpDQ5yai9iUijGkTFmTqKGCLVg9YAyqzRKh0rQxS/+32zx++21pl3piQIRk5S03Y\n"
-    "BzGGMq4laM+APzIC4mNcMgAvViu83rDq1hA+7NWID2NBN76Ex3F4263MEw3PLrkp\n"
-    "ulTrf448m1pZvlUdN8QE5m5qTMNzO2lS6ApcMXavgtnUm6DnVZ9SPb/u99p2OGUw\n"
-    "apWj0GG7Eyk2oybmY1KEZeTfOozxgO7dX3uPzbOCkYA5TMiqIpYlqDDR6AQj7xMW\n"
-    "hbciPsp3AgMBAAECggEAHY2FKIvZySBEhLpiQGgo7tO2LJstU0TxpzxEjyEcYlIc\n"
-    "mDULSz0eAzs0lYaHQ3CCCyQvJEKbXHRFnbDNilkkKHgnLHRbuEu1d/MwXuwpQy49\n"
-    "eHVMxjcv3Xv/p0r3HrJwhfns+/JErnLkx4NcuI8SU51uUEu3A/4pBlho7xodlrr6\n"
-    "vcrcKSBTWUUFA385S9IRqozVgbRMERBB2DET5H1EvTjdnldJsZtia0owogH3wUcR\n"
-    "1ONnJ5txRLVO6mBb5PD5B3rJD4g/i8QW0J/rw4cT671/YXmghWkI6zz/6tOL410t\n"
-    "6ZkeM/4W1LqOI2mLRHh9aoL//n33nGFlDIYjymItAQKBgQDjJYmKWpmG80LSsrts\n"
-    "S+rBnmMckwUw8dqJd1VYIkGzQGEjzyvrI3UXmp5PBzbsHah6Mre8xm7XMKQq/LCQ\n"
-    "xBx3xZC98H1bq48gSXyOp4j5yAwF7cBMBxbrEiQxkaD+upXI8+Zn8G4yAo+w1H10\n"
-    "apeh1hRcTVvTdjFE6fzPVygauwKBgQDR4xflf5ZY+ploLLUdLMRUkHb9kQjMMOor\n"
-    "jOg8Dux+9fwcw48Qv1ihOSJp6uXyCTJdgI1ZIR4rs3u9B5dpzdX0iQmMX7ntXRUe\n"
-    "lTziqq7N4thj5pjDQ+NJzXu3DIeqy5G2rjkU4A4bbKyrNcDKDp0GWphMNdQdICEE\n"
-    "+EWMzU4JdQKBgQDDc2FOM3c3r8ooErNDFHAD+o294KPu4azx7ET7eT6fRx5O+c0I\n"
-    "n5H5pYni5opT0ZFO1KVVQknN0ITymEw1xQnZ5Z4OUgkMACs/1PvgpDgw9fmigFmf\n"
-    "EdqemxWZsX2esl6Ac54mgbPQRHPv7Gem7LFdCCCs68O/yUvLyKtIne5cUQKBgG4r\n"
-    "JX/xWJmb8KodzXNi7Cr3KX4vgs6rXj891yivLLP3qj3u6EmCJqN5ufaetdQ1v5oU\n"
-    "wBzopU2LCIhQU8nVoViaFcj49j8BfPRwoWTY8qhfSfYmNElKeSNkGGwcx5l/AR1C\n"
-    "lfO/J6h9gqTbsjZdNU8AfrCCELS5CJvzNY6StUOBAoGBAN/4RfO7m7JSXFaTm7WX\n"
-    "0DBjT3UMsBLsZmcWtqr3S7ETz/wj1X64zepkz4vwvjcjMVmy6QaJiZhSdJtBBibp\n"
-    "CYE7C1xSs0lw7lmxp7pRWnRMqGGplPulI///JFRcicfMNOe/wqypQEFTDflybUrW\n"
-    "tkuEJi1O22Kdt5TdsWuwZeYZ\n"
-    "-----END PRIVATE KEY-----\n"
-    ;
+static const char RSA_PRIV[] = "-----BEGIN PRIVATE KEY-----\n"
+                               "MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC6OyTG6soqY5XI\n"
+                               "1aLskGCqDxbZ1IcNDYMOhWkLKtGcUeSvTUev3MgVGcrZSGN+naxlw/6h6e9vcw3V\n"
+                               "OpDQ5yai9iUijGkTFmTqKGCLVg9YAyqzRKh0rQxS/+32zx++21pl3piQIRk5S03Y\n"
+                               "BzGGMq4laM+APzIC4mNcMgAvViu83rDq1hA+7NWID2NBN76Ex3F4263MEw3PLrkp\n"
+                               "ulTrf448m1pZvlUdN8QE5m5qTMNzO2lS6ApcMXavgtnUm6DnVZ9SPb/u99p2OGUw\n"
+                               "apWj0GG7Eyk2oybmY1KEZeTfOozxgO7dX3uPzbOCkYA5TMiqIpYlqDDR6AQj7xMW\n"
+                               "hbciPsp3AgMBAAECggEAHY2FKIvZySBEhLpiQGgo7tO2LJstU0TxpzxEjyEcYlIc\n"
+                               "mDULSz0eAzs0lYaHQ3CCCyQvJEKbXHRFnbDNilkkKHgnLHRbuEu1d/MwXuwpQy49\n"
+                               "eHVMxjcv3Xv/p0r3HrJwhfns+/JErnLkx4NcuI8SU51uUEu3A/4pBlho7xodlrr6\n"
+                               "vcrcKSBTWUUFA385S9IRqozVgbRMERBB2DET5H1EvTjdnldJsZtia0owogH3wUcR\n"
+                               "1ONnJ5txRLVO6mBb5PD5B3rJD4g/i8QW0J/rw4cT671/YXmghWkI6zz/6tOL410t\n"
+                               "6ZkeM/4W1LqOI2mLRHh9aoL//n33nGFlDIYjymItAQKBgQDjJYmKWpmG80LSsrts\n"
+                               "S+rBnmMckwUw8dqJd1VYIkGzQGEjzyvrI3UXmp5PBzbsHah6Mre8xm7XMKQq/LCQ\n"
+                               "xBx3xZC98H1bq48gSXyOp4j5yAwF7cBMBxbrEiQxkaD+upXI8+Zn8G4yAo+w1H10\n"
+                               "apeh1hRcTVvTdjFE6fzPVygauwKBgQDR4xflf5ZY+ploLLUdLMRUkHb9kQjMMOor\n"
+                               "jOg8Dux+9fwcw48Qv1ihOSJp6uXyCTJdgI1ZIR4rs3u9B5dpzdX0iQmMX7ntXRUe\n"
+                               "lTziqq7N4thj5pjDQ+NJzXu3DIeqy5G2rjkU4A4bbKyrNcDKDp0GWphMNdQdICEE\n"
+                               "+EWMzU4JdQKBgQDDc2FOM3c3r8ooErNDFHAD+o294KPu4azx7ET7eT6fRx5O+c0I\n"
+                               "n5H5pYni5opT0ZFO1KVVQknN0ITymEw1xQnZ5Z4OUgkMACs/1PvgpDgw9fmigFmf\n"
+                               "EdqemxWZsX2esl6Ac54mgbPQRHPv7Gem7LFdCCCs68O/yUvLyKtIne5cUQKBgG4r\n"
+                               "JX/xWJmb8KodzXNi7Cr3KX4vgs6rXj891yivLLP3qj3u6EmCJqN5ufaetdQ1v5oU\n"
+                               "wBzopU2LCIhQU8nVoViaFcj49j8BfPRwoWTY8qhfSfYmNElKeSNkGGwcx5l/AR1C\n"
+                               "lfO/J6h9gqTbsjZdNU8AfrCCELS5CJvzNY6StUOBAoGBAN/4RfO7m7JSXFaTm7WX\n"
+                               "0DBjT3UMsBLsZmcWtqr3S7ETz/wj1X64zepkz4vwvjcjMVmy6QaJiZhSdJtBBibp\n"
+                               "CYE7C1xSs0lw7lmxp7pRWnRMqGGplPulI///JFRcicfMNOe/wqypQEFTDflybUrW\n"
+                               "tkuEJi1O22Kdt5TdsWuwZeYZ\n"
+                               "-----END PRIVATE KEY-----\n";
 
-static const char RSA_PUB[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAujskxurKKmOVyNWi7JBg\n"
-    "qg8W2dSHDQ2DDoVpCyrRnFHkr01Hr9zIFRnK2Uhjfp2sZcP+oenvb3MN1TqQ0Ocm\n"
-    "ovYlIoxpExZk6ihgi1YPWAMqs0SodK0MUv/t9s8fvttaZd6YkCEZOUtN2AcxhjKu\n"
-    "JWjPgD8yAuJjXDIAL1YrvN6w6tYQPuzViA9jQTe+hMdxeNutzBMNzy65KbpU63+O\n"
-    "PJtaWb5VHTfEBOZuakzDcztpUugKXDF2r4LZ1Jug51WfUj2/7vfadjhlMGqVo9Bh\n"
-    "uxMpNqMm5mNShGXk3zqM8YDu3V97j82zgpGAOUzIqiKWJagw0egEI+8TFoW3Ij7K\n"
-    "dwIDAQAB\n"
-    "-----END PUBLIC KEY-----\n"
-    ;
+static const char RSA_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
+                              "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAujskxurKKmOVyNWi7JBg\n"
+                              "qg8W2dSHDQ2DDoVpCyrRnFHkr01Hr9zIFRnK2Uhjfp2sZcP+oenvb3MN1TqQ0Ocm\n"
+                              "ovYlIoxpExZk6ihgi1YPWAMqs0SodK0MUv/t9s8fvttaZd6YkCEZOUtN2AcxhjKu\n"
+                              "JWjPgD8yAuJjXDIAL1YrvN6w6tYQPuzViA9jQTe+hMdxeNutzBMNzy65KbpU63+O\n"
+                              "PJtaWb5VHTfEBOZuakzDcztpUugKXDF2r4LZ1Jug51WfUj2/7vfadjhlMGqVo9Bh\n"
+                              "uxMpNqMm5mNShGXk3zqM8YDu3V97j82zgpGAOUzIqiKWJagw0egEI+8TFoW3Ij7K\n"
+                              "dwIDAQAB\n"
+                              "-----END PUBLIC KEY-----\n";
 
 static const char RSA_PUB_PKCS1[] =
     "-----BEGIN RSA PUBLIC KEY-----\n"
@@ -86,8 +77,7 @@ static const char RSA_PUB_PKCS1[] =
     "iA9jQTe+hMdxeNutzBMNzy65KbpU63+OPJtaWb5VHTfEBOZuakzDcztpUugKXDF2\n"
     "r4LZ1Jug51WfUj2/7vfadjhlMGqVo9BhuxMpNqMm5mNShGXk3zqM8YDu3V97j82z\n"
     "gpGAOUzIqiKWJagw0egEI+8TFoW3Ij7KdwIDAQAB\n"
-    "-----END RSA PUBLIC KEY-----\n"
-    ;
+    "-----END RSA PUBLIC KEY-----\n";
 
 static const char EC384_PRIV[] =
     "-----BEGIN PRIVATE KEY-----\n"
@@ -95,14 +85,12 @@ static const char EC384_PRIV[] =
     "couuoCbqLwszhWRXbD6AArUaUr89HNMenYrGIFvXTw0gTTahZANiAAQcDtIla9x4\n"
     "u5hGgJNOi/piT3EX2Fi2rkOWIDeS4RrOZWlxid4AmHKqThYOg8l6Nb0p4JMh7nQu\n"
     "7nA5KwnLz1yTZTVncoGrjhd6lB2mnVknA4ddrFRmKSVohdpE19zLeAo=\n"
-    "-----END PRIVATE KEY-----\n"
-    ;
+    "-----END PRIVATE KEY-----\n";
 
 static const char ED25519_PRIV[] =
     "-----BEGIN PRIVATE KEY-----\n"
     "MC4CAQAwBQYDK2VwBCIEIKfFwJedyqirFjzGHHseH8sMJeM9wrRFhx4ugpEaj8j8\n"
-    "-----END PRIVATE KEY-----\n"
-    ;
+    "-----END PRIVATE KEY-----\n";
 
 /* {"typ":"JWT","alg":"HS256"} . {"iss":"pushpin","exp":2000000000}, key "changeme". */
 static const char HS_VECTOR[] =
@@ -189,9 +177,9 @@ static void setup_keys(void)
 
 static void cleanup_keys(void)
 {
-    const char *names[] = {"ec.pem",      "ec_trad.pem", "ec_pub.pem", "rsa.pem",
-                           "rsa_pub.pem", "rsa_pub1.pem", "ec384.pem", "ed.pem",
-                           "hex.key",     "badhex.key",  "nothex.key", "badpem.pem"};
+    const char *names[] = {"ec.pem",      "ec_trad.pem",  "ec_pub.pem", "rsa.pem",
+                           "rsa_pub.pem", "rsa_pub1.pem", "ec384.pem",  "ed.pem",
+                           "hex.key",     "badhex.key",   "nothex.key", "badpem.pem"};
     char path[256];
     for (size_t i = 0; i < TT_ARRAY_LEN(names); i++) {
         snprintf(path, sizeof(path), "%s/%s", keydir, names[i]);
@@ -273,8 +261,7 @@ static void test_hs256_vector(void)
     CHECK_INT(verify(k, HS_OTHER_ORDER), 0);
     /* too small an output buffer: exactly one byte short for the NUL */
     CHECK_INT(tt_jwt_sign_grip(k, "pushpin", EXP, tok, strlen(HS_VECTOR)), TT_ETOOBIG);
-    CHECK_INT(tt_jwt_sign_grip(k, "pushpin", EXP, tok, strlen(HS_VECTOR) + 1),
-              strlen(HS_VECTOR));
+    CHECK_INT(tt_jwt_sign_grip(k, "pushpin", EXP, tok, strlen(HS_VECTOR) + 1), strlen(HS_VECTOR));
 
     /* iss is JSON-escaped, and what we sign we verify */
     n = tt_jwt_sign_grip(k, "a\"b\\c\n", EXP, tok, sizeof(tok));
@@ -407,8 +394,7 @@ static void test_key_specs(void)
         CHECK(rc < 0);
         CHECK(x == NULL);
         if (!strstr(err, bad[i].needle)) {
-            fprintf(stderr, "spec %s: err \"%s\" lacks \"%s\"\n", bad[i].spec, err,
-                    bad[i].needle);
+            fprintf(stderr, "spec %s: err \"%s\" lacks \"%s\"\n", bad[i].spec, err, bad[i].needle);
             CHECK(0);
         }
     }
