@@ -8,10 +8,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define ENSURE(c)                                                                              \
-    do {                                                                                       \
-        if (!(c))                                                                              \
-            abort();                                                                           \
+#define ENSURE(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 struct outcome {

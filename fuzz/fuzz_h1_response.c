@@ -7,10 +7,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define ENSURE(c)                                                                              \
-    do {                                                                                       \
-        if (!(c))                                                                              \
-            abort();                                                                           \
+#define ENSURE(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 static struct tt_h1_response resp;

@@ -73,7 +73,8 @@ int tt_h1_parse_request(const char *buf, size_t len, size_t max_head, struct tt_
                         struct tt_h1_error *err);
 
 /* Parse a response head the same way. For 1xx, 204 and 304 the caller decides that no
- * body follows; framing still reports what the headers said. */
+ * body follows; framing still reports what the headers said. On error err->status is what
+ * the proxy answers its client: 502, or 500 for "too many headers" (as Pushpin). */
 int tt_h1_parse_response(const char *buf, size_t len, size_t max_head,
                          struct tt_h1_response *resp, struct tt_h1_error *err);
 
@@ -96,7 +97,9 @@ void tt_h1_chunked_init(struct tt_h1_chunked *c);
  * backpressure. *data_len is 0 when the call only consumed framing. Chunk extensions are
  * skipped; trailers are consumed and discarded. A size line or trailer line longer than
  * 4096 bytes, a chunk size over 2^62, or a non-hex size is TT_EPARSE. After done is set,
- * returns 0 and consumes nothing. */
+ * returns 0 and consumes nothing. The trailer section as a whole is capped at 64 KiB
+ * (TT_EPARSE beyond). Bytes after the final CRLF are not consumed: they are the next
+ * message. */
 ssize_t tt_h1_chunked_step(struct tt_h1_chunked *c, const char *in, size_t len, const char **data,
                            size_t *data_len);
 

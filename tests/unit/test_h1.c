@@ -58,18 +58,18 @@ static bool span_is(const char *p, size_t len, const char *want)
     return p && len == strlen(want) && memcmp(p, want, len) == 0;
 }
 
-#define CHECK_REQ_ERR(input, st, why)                                                          \
-    do {                                                                                       \
-        CHECK_INT(req(input), TT_EPARSE);                                                      \
-        CHECK_INT(er.status, st);                                                              \
-        CHECK_STR(er.reason, why);                                                             \
+#define CHECK_REQ_ERR(input, st, why)                                                              \
+    do {                                                                                           \
+        CHECK_INT(req(input), TT_EPARSE);                                                          \
+        CHECK_INT(er.status, st);                                                                  \
+        CHECK_STR(er.reason, why);                                                                 \
     } while (0)
 
-#define CHECK_RESP_ERR(input, st, why)                                                         \
-    do {                                                                                       \
-        CHECK_INT(resp(input), TT_EPARSE);                                                     \
-        CHECK_INT(er.status, st);                                                              \
-        CHECK_STR(er.reason, why);                                                             \
+#define CHECK_RESP_ERR(input, st, why)                                                             \
+    do {                                                                                           \
+        CHECK_INT(resp(input), TT_EPARSE);                                                         \
+        CHECK_INT(er.status, st);                                                                  \
+        CHECK_STR(er.reason, why);                                                                 \
     } while (0)
 
 static void test_simple_get(void)
@@ -180,6 +180,42 @@ static void test_header_errors(void)
     CHECK_STR(er.reason, "invalid header");
 }
 
+/* Values and targets are scanned a word at a time: a bad or unusual byte must be seen at
+ * every position of a long span, not only in the tail. */
+static void test_every_position(void)
+{
+    static const char good_value[] = {'\t', ' ', (char)0x80, (char)0xff, '~', '!'};
+    static const char bad_value[] = {0x00, 0x01, 0x1f, 0x7f, '\n', '\r'};
+    static const char bad_target[] = {0x00, 0x1f, ' ', 0x7f, '\t', '\n'};
+    char buf[128];
+    int wrong = 0;
+    for (size_t pos = 0; pos < 40; pos++) {
+        for (size_t k = 0; k < sizeof(good_value); k++) {
+            int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nX: a%040da\r\n\r\n", 0);
+            buf[20 + pos] = good_value[k];
+            if (req_n(buf, (size_t)n, MAX_HEAD) != n || rq.headers[0].value_len != 42)
+                wrong++;
+        }
+        for (size_t k = 0; k < sizeof(bad_value); k++) {
+            int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nX: a%040da\r\n\r\n", 0);
+            buf[20 + pos] = bad_value[k];
+            if (req_n(buf, (size_t)n, MAX_HEAD) != TT_EPARSE)
+                wrong++;
+        }
+        for (size_t k = 0; k < sizeof(bad_target); k++) {
+            int n = snprintf(buf, sizeof(buf), "GET /%040d HTTP/1.1\r\n\r\n", 0);
+            buf[5 + pos] = bad_target[k];
+            if (req_n(buf, (size_t)n, MAX_HEAD) != TT_EPARSE)
+                wrong++;
+        }
+        int n = snprintf(buf, sizeof(buf), "GET /%040d HTTP/1.1\r\n\r\n", 0);
+        buf[5 + pos] = (char)0xc3;
+        if (req_n(buf, (size_t)n, MAX_HEAD) != n || rq.target_len != 41)
+            wrong++;
+    }
+    CHECK_INT(wrong, 0);
+}
+
 static void test_content_length(void)
 {
     CHECK(req("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n") > 0);
@@ -197,17 +233,14 @@ static void test_content_length(void)
                   "invalid content length");
     CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400,
                   "invalid content length");
-    CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400,
-                  "invalid content length");
+    CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400, "invalid content length");
     CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400, "invalid content length");
     CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", 400, "invalid content length");
-    CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\n", 400,
-                  "invalid content length");
+    CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\n", 400, "invalid content length");
     CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n", 400, "invalid content length");
     CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", 400, "invalid content length");
     CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: 5,\r\n\r\n", 400, "invalid content length");
-    CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n", 400,
-                  "invalid content length");
+    CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n", 400, "invalid content length");
     CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400,
                   "invalid content length");
 }
@@ -234,10 +267,10 @@ static void test_transfer_encoding(void)
     CHECK_REQ_ERR("POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n", 501,
                   "unsupported transfer encoding");
     /* CL with TE is the classic smuggling vector, in either order. */
-    CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-                  400, "invalid framing");
-    CHECK_REQ_ERR("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
-                  400, "invalid framing");
+    CHECK_REQ_ERR("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+                  "invalid framing");
+    CHECK_REQ_ERR("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400,
+                  "invalid framing");
     CHECK_REQ_ERR("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
                   "unsupported transfer encoding");
 }
@@ -340,7 +373,7 @@ static void test_oversize_head(void)
 {
     const char *s = "GET / HTTP/1.1\r\nHost: example\r\n\r\n"; /* 33 bytes */
     size_t len = strlen(s);
-    CHECK_INT(req_n(s, len, len), len);          /* exactly max_head: fine */
+    CHECK_INT(req_n(s, len, len), len);            /* exactly max_head: fine */
     CHECK_INT(req_n(s, len, len - 1), TT_ETOOBIG); /* complete but one over */
     CHECK_INT(er.status, 400);
     CHECK_STR(er.reason, "header size exceeded");
@@ -462,9 +495,9 @@ static void test_find_header(void)
 
 static void test_hop_by_hop_and_reason(void)
 {
-    static const char *hop[] = {"Connection", "keep-alive", "TRANSFER-ENCODING", "te",
-                                "Trailer",    "upgrade",    "Proxy-Connection",  "Proxy-Authenticate",
-                                "proxy-authorization"};
+    static const char *hop[] = {
+        "Connection",       "keep-alive",         "TRANSFER-ENCODING",  "te", "Trailer", "upgrade",
+        "Proxy-Connection", "Proxy-Authenticate", "proxy-authorization"};
     for (size_t i = 0; i < TT_ARRAY_LEN(hop); i++)
         CHECK(tt_h1_is_hop_by_hop(hop[i], strlen(hop[i])));
     CHECK(!tt_h1_is_hop_by_hop("Content-Length", 14));
@@ -681,7 +714,7 @@ static void cleanup(void)
 }
 
 TT_TEST_MAIN(test_simple_get, test_pipelined_and_leading_crlf, test_request_line_errors,
-             test_header_errors, test_content_length, test_transfer_encoding,
+             test_header_errors, test_every_position, test_content_length, test_transfer_encoding,
              test_connection_rules, test_expect_and_host, test_split_input, test_oversize_head,
              test_header_count, test_response, test_find_header, test_hop_by_hop_and_reason,
              test_chunked, test_chunked_errors, cleanup)
