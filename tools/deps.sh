@@ -2,11 +2,13 @@
 # Installs the Debian packages thumbtack builds and tests with, when any is missing.
 set -e
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libjansson-dev libssl-dev \
-python3-pytest python3-websockets python3-zmq python3-aiohttp python3-requests curl"
+python3-pytest python3-websockets python3-zmq python3-aiohttp python3-requests curl chromium"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+# Node.js may come from elsewhere than Debian (with npm inside); only ask Debian when absent.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 if [ -n "$missing" ]; then
     echo "deps: installing$missing"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

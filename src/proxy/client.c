@@ -739,14 +739,17 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         send_error(c, 502, "Route not found\n", !q->body_done);
         return;
     }
-    q->route_name = route->id ? route->id : "";
+    q->route_name = route->id ? route->id : route->num_targets ? "-" : "";
     if (route->num_targets == 0) {
         send_error(c, 502, "Route not found\n", !q->body_done);
         return;
     }
     const struct tt_route_target *t = &route->targets[0];
-    if (h->expect_continue && !q->body_done && h->minor_version >= 1)
+    if (h->expect_continue && !q->body_done && h->minor_version >= 1) {
         tt_conn_write(&c->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        if (!tt_client_flush(c))
+            return;
+    }
     q->trusted = tt_forward_is_trusted(srv, h);
     q->grip = !route->no_grip && !q->trusted;
     if (t->type == TT_TARGET_TEST) {

@@ -134,10 +134,10 @@ static void add_grip_sig(struct tt_server *srv, struct tt_client *c, const struc
             tt_warn("route line %d: bad sig_key: %s", route->line, err);
         }
     } else if (srv->sig_key) {
-        /* The global token is the same for every request: sign it once a minute. */
+        /* The global token is the same for every request: sign it once a second. */
         struct tt_worker *w = c->w;
         int64_t now = tt_unix_now();
-        if (!w->sig_cache[0] || now - w->sig_cache_time >= 60 || route->sig_iss) {
+        if (!w->sig_cache[0] || now != w->sig_cache_time || route->sig_iss) {
             n = tt_jwt_sign_grip(srv->sig_key, iss ? iss : "pushpin", now + 3600, token,
                                  sizeof(token));
             if (n > 0 && !route->sig_iss && (size_t)n < sizeof(w->sig_cache)) {

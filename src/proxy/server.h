@@ -55,7 +55,7 @@ struct tt_worker {
     bool stopping;
     uint64_t stop_deadline;
     uint64_t next_conn_id;
-    char sig_cache[1024]; /* Grip-Sig token for the global key, re-signed each minute */
+    char sig_cache[1024]; /* Grip-Sig token for the global key, re-signed each second */
     int64_t sig_cache_time;
     struct tt_worker_stats stats;
 };
