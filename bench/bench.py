@@ -458,7 +458,7 @@ class Subs:
                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             self.procs.append(p)
             base += k
-        self.ok = self.fail = 0
+        self.ok = self.fail = self.retries = 0
         self.secs = 0.0
 
     def _readline(self, p, timeout):
@@ -480,6 +480,7 @@ class Subs:
             kv = dict(x.split("=") for x in line.split()[1:])
             self.ok += int(kv["ok"])
             self.fail += int(kv["fail"])
+            self.retries += int(kv.get("retries", 0))
             self.secs = max(self.secs, float(kv["secs"]))
         return self.ok
 
@@ -593,7 +594,7 @@ def broadcast(s, n, logdir, measure_mem=False):
     subs = Subs(s, n, s.stream_path(ch), logdir, "bc%d" % n)
     try:
         ok = subs.wait_ready(max(60, n / 100))
-        res.update(ok=ok, fail=subs.fail, connect_secs=subs.secs)
+        res.update(ok=ok, fail=subs.fail, retries=subs.retries, connect_secs=subs.secs)
         if ok == 0:
             raise RuntimeError("no subscriber connected")
         settle(s, 1.0)
@@ -642,7 +643,7 @@ def many_channels(s, logdir):
     subs = Subs(s, n, s.stream_path("m{i}"), logdir, "chan")
     try:
         ok = subs.wait_ready(max(60, n / 100))
-        res.update(ok=ok, fail=subs.fail, connect_secs=subs.secs)
+        res.update(ok=ok, fail=subs.fail, retries=subs.retries, connect_secs=subs.secs)
         settle(s, 1.0)
         pids = s.pids()
         c0 = cpu_of(pids)

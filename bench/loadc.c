@@ -3,7 +3,7 @@
  *
  * One epoll loop, non-blocking sockets to 127.0.0.1 only. Modes (args are key=value):
  *
- *   sub      port= n= path= [base=0] [inflight=256] [maxtime=600]
+ *   sub      port= n= path= [base=0] [inflight=100] [tries=4] [maxtime=600]
  *            Opens n held GET connections ("{i}" in path becomes base+i), prints
  *            "ready ok=.. fail=.. secs=.." once every connection got its response
  *            head (or failed), then counts the messages that arrive. A message is
@@ -381,6 +381,7 @@ struct conn {
     int ready; /* response head seen */
     int waiting; /* lp: request sent, response not complete */
     uint64_t t_start, t_req, last_pub;
+    int tries; /* sub: connection attempts so far */
     char *out;
     size_t out_len, out_off, out_cap;
     struct resp r;
@@ -522,7 +523,7 @@ static int mode_sub(void)
 {
     long n = arg_int("n", 1);
     long base = arg_int("base", 0);
-    long inflight_max = arg_int("inflight", 256);
+    long inflight_max = arg_int("inflight", 100);
     long maxtime = arg_int("maxtime", 600);
     const char *path = arg_str("path", "/stream");
     if (n < 1 || n > 19000)
@@ -537,8 +538,25 @@ static int mode_sub(void)
 
     uint64_t t0 = mono_ns();
     uint64_t deadline = t0 + (uint64_t)maxtime * 1000000000ull;
-    long next = 0, inflight = 0, ok = 0, fail = 0;
+    long next = 0, inflight = 0, ok = 0, fail = 0, retries = 0;
+    long max_tries = arg_int("tries", 4);
+    /* Failed attempts (Pushpin answers 500/502 when too many connections arrive at
+     * once) go back on a queue and are retried 100 ms later, up to max_tries. */
+    long *rq = calloc((size_t)n, sizeof *rq);
+    uint64_t *rq_at = calloc((size_t)n, sizeof *rq_at);
+    long rq_head = 0, rq_tail = 0;
     int announced = 0;
+#define SUB_FAILED(c)                                                                              \
+    do {                                                                                           \
+        if ((c)->tries < max_tries) {                                                              \
+            rq[rq_tail % n] = (c) - cs;                                                            \
+            rq_at[rq_tail % n] = mono_ns() + 100000000ull;                                         \
+            rq_tail++;                                                                             \
+            retries++;                                                                             \
+        } else {                                                                                   \
+            fail++;                                                                                \
+        }                                                                                          \
+    } while (0)
     char line[256];
     size_t line_len = 0;
     struct epoll_event evs[1024];
@@ -546,10 +564,11 @@ static int mode_sub(void)
     char pbuf[1024];
 
     while (mono_ns() < deadline) {
-        while (next < n && inflight < inflight_max) {
-            struct conn *c = &cs[next++];
+        while (inflight < inflight_max && (next < n || (rq_head < rq_tail && rq_at[rq_head % n] <= mono_ns()))) {
+            struct conn *c = next < n ? &cs[next++] : &cs[rq[rq_head++ % n]];
+            c->tries++;
             if (conn_open(c, g_port) < 0) {
-                fail++;
+                SUB_FAILED(c);
                 continue;
             }
             expand(pbuf, sizeof pbuf, path, c->idx);
@@ -557,7 +576,8 @@ static int mode_sub(void)
             inflight++;
         }
         if (!announced && ok + fail == n) {
-            printf("ready ok=%ld fail=%ld secs=%.3f\n", ok, fail, (double)(mono_ns() - t0) / 1e9);
+            printf("ready ok=%ld fail=%ld retries=%ld secs=%.3f\n", ok, fail, retries,
+                   (double)(mono_ns() - t0) / 1e9);
             fflush(stdout);
             announced = 1;
         }
@@ -591,7 +611,9 @@ static int mode_sub(void)
             if (c->state == C_CONNECTING) {
                 if (conn_connected(c) < 0) {
                     conn_close(c, 0);
-                    fail++;
+                    SUB_FAILED(c);
+                    if (fail + retries <= 5)
+                        fprintf(stderr, "loadc: %ld: connect failed\n", c->idx);
                     inflight--;
                 }
                 continue;
@@ -623,8 +645,12 @@ static int mode_sub(void)
                         if (c->r.status == 200) {
                             ok++;
                         } else {
-                            fail++;
-                            c->ready = 2;
+                            SUB_FAILED(c);
+                            if (fail + retries <= 5)
+                                fprintf(stderr, "loadc: %ld: answered %.*s\n", c->idx,
+                                        (int)(memchr(c->r.head, '\r', c->r.hlen) ? (char *)memchr(c->r.head, '\r', c->r.hlen) - c->r.head : 0),
+                                        c->r.head);
+                            c->ready = 0;
                             conn_close(c, 0);
                             break;
                         }
@@ -642,7 +668,10 @@ static int mode_sub(void)
             continue;
         dead:
             if (!c->ready) {
-                fail++;
+                SUB_FAILED(c);
+                if (fail + retries <= 5)
+                    fprintf(stderr, "loadc: %ld: closed before the response head (%s)\n", c->idx,
+                            strerror(errno));
                 inflight--;
             } else {
                 g_closed_by_peer++;
