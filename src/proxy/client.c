@@ -853,6 +853,10 @@ static void process_input_loop(struct tt_client *c)
             reject(c, err.status >= 400 ? err.status : 400, msg);
             return;
         }
+        if (!h.host && h.minor_version >= 1) {
+            reject(c, 400, "Failed to parse request: missing host\n");
+            return;
+        }
         if (h.target_len > 4096) {
             reject(c, 500, "Failed to process request.\n");
             return;

@@ -109,39 +109,10 @@ static const char *meta_get(const struct tt_hold *h, const char *name)
     return NULL;
 }
 
-static bool resp_is_instruct(const struct tt_resp *r)
-{
-    const char *ct = tt_resp_get_header(r, "Content-Type");
-    return ct && tt_strihas_prefix(ct, strlen(ct), "application/grip-instruct");
-}
 
 static void apply_instructions(const struct tt_grip *g, struct tt_resp *resp)
 {
-    if (g->has_response) {
-        if (g->resp_code) {
-            resp->status = g->resp_code;
-            free(resp->reason);
-            resp->reason = g->resp_reason ? tt_strdup(g->resp_reason) : NULL;
-        }
-        for (size_t i = 0; i < resp->num_headers; i++) {
-            free(resp->headers[i].name);
-            free(resp->headers[i].value);
-        }
-        resp->num_headers = 0;
-        for (size_t i = 0; i < g->num_resp_headers; i++)
-            tt_resp_add_header(resp, g->resp_headers[i].name, g->resp_headers[i].value);
-        tt_buf_reset(&resp->body);
-        tt_buf_append(&resp->body, g->resp_body, g->resp_body_len);
-    } else if (resp->status == 200 && resp_is_instruct(resp)) {
-        /* grip-instruct without a response: an empty 200 */
-        tt_resp_set_header(resp, "Content-Type", NULL);
-        tt_buf_reset(&resp->body);
-    }
-    if (g->status) {
-        resp->status = g->status;
-        free(resp->reason);
-        resp->reason = g->status_reason ? tt_strdup(g->status_reason) : NULL;
-    }
+    /* Grip-Expose-Headers filters the real response's headers only. */
     if (g->expose) {
         size_t o = 0;
         for (size_t i = 0; i < resp->num_headers; i++) {
@@ -157,6 +128,27 @@ static void apply_instructions(const struct tt_grip *g, struct tt_resp *resp)
             }
         }
         resp->num_headers = o;
+    }
+    const char *reason;
+    size_t reason_len;
+    int code = tt_grip_status_line(g, resp->status, resp->reason,
+                                   resp->reason ? strlen(resp->reason) : 0, &reason, &reason_len);
+    char *new_reason = reason ? tt_strndup(reason, reason_len) : NULL;
+    free(resp->reason);
+    resp->reason = new_reason;
+    resp->status = code;
+    if (g->has_response) {
+        /* grip-instruct replaces the real headers and body. */
+        for (size_t i = 0; i < resp->num_headers; i++) {
+            free(resp->headers[i].name);
+            free(resp->headers[i].value);
+        }
+        resp->num_headers = 0;
+        for (size_t i = 0; i < g->num_resp_headers; i++)
+            tt_resp_add_header(resp, g->resp_headers[i].name, g->resp_headers[i].value);
+        tt_buf_reset(&resp->body);
+        if (g->resp_body_len)
+            tt_buf_append(&resp->body, g->resp_body, g->resp_body_len);
     }
 }
 
