@@ -97,8 +97,10 @@ class _Closed(Exception):
 
 
 class Backend:
-    def __init__(self, host="127.0.0.1"):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def __init__(self, host="127.0.0.1", tls_context=None):
+        self.tls = tls_context
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, 0))
         self.sock.listen(512)
@@ -119,6 +121,8 @@ class Backend:
 
     @property
     def addr(self):
+        if ":" in self.host:
+            return "[%s]:%d" % (self.host, self.port)
         return "%s:%d" % (self.host, self.port)
 
     # ---- programming ----
@@ -219,9 +223,12 @@ class Backend:
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
+        raw = c
         c.settimeout(60)
         buf = bytearray()
         try:
+            if self.tls is not None:
+                c = self.tls.wrap_socket(c, server_side=True)
             while not self.stopped:
                 req, buf = self._read_request(c, buf)
                 if req is None:
@@ -242,7 +249,7 @@ class Backend:
             pass
         finally:
             with self.lock:
-                self.conns.discard(c)
+                self.conns.discard(raw)
             try:
                 c.close()
             except OSError:

@@ -1,8 +1,6 @@
 """Issue 3: broadcast to many subscribers; a stalled subscriber never delays the others."""
 
 import json
-import selectors
-import socket
 import threading
 import time
 

@@ -108,7 +108,7 @@ def _rejected(c, backend, body=None, prefix=None):
         assert IS_PUSHPIN, "connection closed without a 400 response"
         r = None
     if r is not None:
-        assert r.status in (400, 413, 431, 501), r
+        assert r.status in (400, 413, 431, 501, 505), r
         if not IS_PUSHPIN:
             assert r.header("Content-Type") == "text/plain"
             if body is not None:
