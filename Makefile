@@ -62,7 +62,7 @@ fuzz-replay: $(FUZZ_REPLAY)
 	@for f in $(FUZZ_REPLAY); do n=$$(basename $$f); $$f fuzz/corpus/$${n#fuzz_} || exit 1; done
 
 integration: $(BUILD)/thumbtack
-	cd tests/integration && THUMBTACK=$(abspath $(BUILD)/thumbtack) $(PY) -m pytest -q -x -p no:cacheprovider $(PYTEST_ARGS)
+	cd tests/integration && THUMBTACK=$(abspath $(BUILD)/thumbtack) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The whole suite: normal build, then the same under ASan+UBSan.
 check: deps

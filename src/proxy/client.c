@@ -87,8 +87,7 @@ void tt_client_close(struct tt_client *c)
     tt_list_remove(&c->link);
     struct tt_worker *w = c->w;
     w->num_clients--;
-    if (w->accept_paused && w->num_clients < w->max_clients)
-        tt_worker_resume_accept(w);
+    tt_worker_client_closed(w);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
     tt_conn_close(&c->conn, on_conn_closed);
 }
@@ -957,6 +956,7 @@ void tt_client_accept(struct tt_worker *w, int fd)
     if (tt_conn_init(&w->loop, &c->conn, fd, on_io) != 0) {
         close(fd);
         free(c);
+        tt_worker_client_closed(w);
         return;
     }
     uv_timer_init(&w->loop, &c->timer);

@@ -19,7 +19,7 @@
 struct tt_server;
 struct tt_control;
 
-enum tt_inbox_kind { TT_INBOX_MSG, TT_INBOX_ROUTES, TT_INBOX_STOP, TT_INBOX_RECOVER };
+enum tt_inbox_kind { TT_INBOX_MSG, TT_INBOX_ROUTES, TT_INBOX_STOP, TT_INBOX_RECOVER, TT_INBOX_RESUME };
 
 struct tt_inbox_item {
     struct tt_inbox_item *next;
@@ -45,10 +45,9 @@ struct tt_worker {
     uv_poll_t *listeners;
     int *listen_fds;
     int num_listeners;
-    bool accept_paused;
+    int accept_paused; /* atomic: listeners stopped at client_maxconn */
     struct tt_list clients; /* every tt_client of this worker */
-    int num_clients;
-    int max_clients;
+    int num_clients; /* this worker's */
     struct tt_map pool;     /* "host:port/ssl" -> struct tt_list of idle backends */
     struct tt_map chans;    /* channel name -> struct tt_chan */
     uv_timer_t tick;        /* 1 s housekeeping */
@@ -74,6 +73,7 @@ struct tt_server {
     struct tt_control *control;
     const char *grip_feature;
     int stop_requested; /* atomic */
+    int num_clients;    /* atomic: client connections of every worker (client_maxconn) */
     /* Known last id per channel for prev-id checks at hold accept (under lastid_lock). */
     uv_mutex_t lastid_lock;
     struct tt_map last_ids; /* channel -> char* id */
@@ -83,8 +83,9 @@ struct tt_server {
 int tt_workers_start(struct tt_server *srv);
 /* Post an item to a worker's inbox (takes ownership of ptr's reference). Any thread. */
 void tt_worker_post(struct tt_worker *w, enum tt_inbox_kind kind, void *ptr);
-/* Listening was paused at max_clients; start again. Worker thread. */
-void tt_worker_resume_accept(struct tt_worker *w);
+/* A client connection closed on worker w: count it and wake workers whose listeners were
+ * paused at client_maxconn. Worker thread. */
+void tt_worker_client_closed(struct tt_worker *w);
 /* Ask every worker to drain and stop, then join them. Main thread. */
 void tt_workers_stop(struct tt_server *srv);
 

@@ -63,13 +63,13 @@ static void on_accept(uv_poll_t *h, int status, int events)
     if (status < 0 || w->stopping)
         return;
     int lfd = w->listen_fds[h - w->listeners];
+    struct tt_server *srv = w->srv;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        if (w->num_clients >= w->max_clients) {
+        if (__atomic_load_n(&srv->num_clients, __ATOMIC_ACQUIRE) >= srv->cfg.client_maxconn) {
             /* At the cap new connections wait in the kernel's backlog: no CPU spin. */
-            if (!w->accept_paused) {
+            if (!__atomic_exchange_n(&w->accept_paused, 1, __ATOMIC_ACQ_REL)) {
                 tt_warn("worker %d: client_maxconn reached (%d), pausing accept", w->index,
-                        w->max_clients);
-                w->accept_paused = true;
+                        srv->cfg.client_maxconn);
                 for (int k = 0; k < w->num_listeners; k++)
                     uv_poll_stop(&w->listeners[k]);
             }
@@ -85,18 +85,35 @@ static void on_accept(uv_poll_t *h, int status, int events)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        __atomic_add_fetch(&srv->num_clients, 1, __ATOMIC_ACQ_REL);
         tt_client_accept(w, fd);
     }
 }
 
-void tt_worker_resume_accept(struct tt_worker *w)
+static void resume_accept(struct tt_worker *w)
 {
-    if (w->stopping)
+    if (w->stopping || !__atomic_exchange_n(&w->accept_paused, 0, __ATOMIC_ACQ_REL))
         return;
-    w->accept_paused = false;
     for (int k = 0; k < w->num_listeners; k++)
         uv_poll_start(&w->listeners[k], UV_READABLE, on_accept);
     tt_info("worker %d: accepting again", w->index);
+}
+
+void tt_worker_client_closed(struct tt_worker *w)
+{
+    struct tt_server *srv = w->srv;
+    int n = __atomic_sub_fetch(&srv->num_clients, 1, __ATOMIC_ACQ_REL);
+    if (n >= srv->cfg.client_maxconn)
+        return;
+    for (int i = 0; i < srv->num_workers; i++) {
+        struct tt_worker *o = &srv->workers[i];
+        if (!__atomic_load_n(&o->accept_paused, __ATOMIC_ACQUIRE))
+            continue;
+        if (o == w)
+            resume_accept(w);
+        else
+            tt_worker_post(o, TT_INBOX_RESUME, NULL);
+    }
 }
 
 void tt_worker_post(struct tt_worker *w, enum tt_inbox_kind kind, void *ptr)
@@ -171,6 +188,9 @@ static void on_inbox(uv_async_t *a)
         case TT_INBOX_STOP:
             begin_stop(w);
             break;
+        case TT_INBOX_RESUME:
+            resume_accept(w);
+            break;
         }
         free(it);
         it = next;
@@ -182,8 +202,13 @@ static void on_inbox(uv_async_t *a)
 static void on_tick(uv_timer_t *t)
 {
     struct tt_worker *w = t->data;
-    if (!w->stopping)
+    if (!w->stopping) {
+        /* A pause that raced with a close elsewhere is lifted here at the latest. */
+        if (__atomic_load_n(&w->accept_paused, __ATOMIC_ACQUIRE) &&
+            __atomic_load_n(&w->srv->num_clients, __ATOMIC_ACQUIRE) < w->srv->cfg.client_maxconn)
+            resume_accept(w);
         return;
+    }
     if (w->num_clients > 0 && tt_now_ms() >= w->stop_deadline) {
         tt_warn("worker %d: %d connections still open at shutdown deadline; closing them",
                 w->index, w->num_clients);
@@ -229,7 +254,6 @@ int tt_workers_start(struct tt_server *srv)
         tt_list_init(&w->clients);
         tt_map_init(&w->pool);
         tt_map_init(&w->chans);
-        w->max_clients = (cfg->client_maxconn + n - 1) / n;
         uv_mutex_lock(&srv->routes_lock);
         w->routes = srv->routes;
         tt_routes_ref(w->routes);
