@@ -107,6 +107,7 @@ class Backend:
         self.host = host
         self.port = self.sock.getsockname()[1]
         self.requests = []
+        self.errors = []  # parse errors on what the proxy sent us
         self.connections = 0
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
@@ -247,6 +248,8 @@ class Backend:
                     break
         except (_Closed, OSError):
             pass
+        except Exception as e:  # malformed input from the proxy: drop the connection
+            self.errors.append(repr(e))
         finally:
             with self.lock:
                 self.conns.discard(raw)
