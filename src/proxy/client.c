@@ -347,31 +347,6 @@ static void grip_complete(struct tt_client *c)
     tt_resp_deinit(&resp);
 }
 
-/* Deep-copy a parsed response head so it survives the upstream's buffer. */
-static struct tt_h1_response *copy_head(const struct tt_h1_response *h, char **raw_out)
-{
-    size_t total = h->reason_len;
-    for (size_t i = 0; i < h->num_headers; i++)
-        total += h->headers[i].name_len + h->headers[i].value_len;
-    char *raw = tt_malloc(total + 1);
-    struct tt_h1_response *c = tt_malloc(sizeof(*c));
-    *c = *h;
-    size_t off = 0;
-    memcpy(raw + off, h->reason, h->reason_len);
-    c->reason = raw + off;
-    off += h->reason_len;
-    for (size_t i = 0; i < h->num_headers; i++) {
-        memcpy(raw + off, h->headers[i].name, h->headers[i].name_len);
-        c->headers[i].name = raw + off;
-        off += h->headers[i].name_len;
-        memcpy(raw + off, h->headers[i].value, h->headers[i].value_len);
-        c->headers[i].value = raw + off;
-        off += h->headers[i].value_len;
-    }
-    *raw_out = raw;
-    return c;
-}
-
 static int up_on_head(void *ctx, const struct tt_h1_response *resp)
 {
     struct tt_client *c = ctx;
@@ -383,7 +358,7 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
             return 1;
         }
         q->buffering = true;
-        q->grip_head = copy_head(resp, &q->grip_head_raw);
+        q->grip_head = tt_h1_response_dup(resp, &q->grip_head_raw);
         tt_buf_init(&q->grip_body, TT_GRIP_MAX_BODY);
         return 0;
     }

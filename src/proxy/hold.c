@@ -4,6 +4,8 @@
 #include <stdlib.h>
 
 #include "core/log.h"
+#include "proxy/forward.h"
+#include "proxy/upstream.h"
 #include "pubsub/control.h"
 
 #define HOLD_QUEUE_ITEMS 100 /* Pushpin's per-session queue */
@@ -22,6 +24,7 @@ struct tt_sub {
     char *prev_id;
     char *filters[TT_GRIP_MAX_FILTERS];
     int num_filters;
+    bool got; /* received a message since the last next-link poll */
 };
 
 struct tt_hold {
@@ -37,6 +40,18 @@ struct tt_hold {
     uint64_t last_write_ms;
     struct tt_grip_kv *meta;
     size_t num_meta;
+    /* next link (Grip-Link rel=next) */
+    char *link;               /* URL as the backend gave it, or NULL */
+    uint64_t link_timeout_ms; /* poll period, 0 = only on hint, gap or no-hold */
+    bool link_only;           /* no hold: the stream ends when the links run out */
+    struct tt_upstream *link_up;
+    struct tt_h1_response *link_head;
+    char *link_head_raw;
+    struct tt_buf link_body;
+    char *link_extra; /* Grip-Last lines for the fetch in flight / retried */
+    int link_retries;
+    uv_timer_t *link_timer; /* heap; closed with free */
+    struct tt_route_target link_target; /* for a link to another host */
 };
 
 static void chan_release(struct tt_worker *w, struct tt_chan *ch)
@@ -70,10 +85,8 @@ static void subscribe(struct tt_hold *h, const struct tt_grip_channel *gc, struc
     ch->count++;
 }
 
-void tt_hold_free(struct tt_hold *h)
+static void unsubscribe_all(struct tt_hold *h)
 {
-    if (!h)
-        return;
     struct tt_worker *w = h->c->w;
     for (size_t i = 0; i < h->num_subs; i++) {
         struct tt_sub *s = &h->subs[i];
@@ -87,6 +100,53 @@ void tt_hold_free(struct tt_hold *h)
             free(s->filters[k]);
     }
     free(h->subs);
+    h->subs = NULL;
+    h->num_subs = 0;
+}
+
+static void subscribe_all(struct tt_hold *h, const struct tt_grip *g)
+{
+    size_t n = TT_MIN(g->num_channels, (size_t)h->c->w->srv->cfg.connection_subscription_max);
+    h->subs = tt_calloc(n ? n : 1, sizeof(*h->subs));
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < i && !dup; k++)
+            dup = strcmp(g->channels[k].name, g->channels[i].name) == 0;
+        if (!dup)
+            subscribe(h, &g->channels[i], &h->subs[h->num_subs++]);
+    }
+}
+
+static void free_timer(uv_handle_t *t)
+{
+    free(t);
+}
+
+static void link_reset(struct tt_hold *h)
+{
+    if (h->link_up) {
+        tt_upstream_abort(h->link_up);
+        h->link_up = NULL;
+    }
+    free(h->link_head);
+    free(h->link_head_raw);
+    h->link_head = NULL;
+    h->link_head_raw = NULL;
+    tt_buf_deinit(&h->link_body);
+}
+
+void tt_hold_free(struct tt_hold *h)
+{
+    if (!h)
+        return;
+    struct tt_worker *w = h->c->w;
+    unsubscribe_all(h);
+    link_reset(h);
+    free(h->link);
+    free(h->link_extra);
+    free(h->link_target.host);
+    if (h->link_timer)
+        uv_close((uv_handle_t *)h->link_timer, free_timer);
     tt_resp_deinit(&h->resp);
     free(h->ka_chunk);
     for (size_t i = 0; i < h->num_meta; i++) {
@@ -214,6 +274,244 @@ static void arm_keepalive(struct tt_hold *h)
     uv_timer_start(&h->c->timer, on_keepalive, h->ka_ms - jitter, 0);
 }
 
+
+/* ---- next links -------------------------------------------------------------------- */
+
+#define LINK_MAX_RETRIES 5
+
+static void link_fetch(struct tt_hold *h, const char *extra);
+static void stream_finish(struct tt_hold *h, bool clean);
+
+static void link_on_timer(uv_timer_t *t)
+{
+    struct tt_hold *h = t->data;
+    if (h->link_retries > 0 && !h->link_up) {
+        link_fetch(h, h->link_extra);
+        return;
+    }
+    if (!h->link || h->link_up || !h->link_timeout_ms)
+        return;
+    /* Poll when some channel went quiet for a whole period. */
+    bool all = h->num_subs > 0;
+    for (size_t i = 0; i < h->num_subs; i++) {
+        all = all && h->subs[i].got;
+        h->subs[i].got = false;
+    }
+    if (!all)
+        link_fetch(h, NULL);
+}
+
+static void link_timer_start(struct tt_hold *h, uint64_t ms, bool repeat)
+{
+    if (!h->link_timer) {
+        h->link_timer = tt_malloc(sizeof(*h->link_timer));
+        uv_timer_init(&h->c->w->loop, h->link_timer);
+        h->link_timer->data = h;
+    }
+    uv_timer_start(h->link_timer, link_on_timer, ms, repeat ? ms : 0);
+}
+
+static void link_poll_arm(struct tt_hold *h)
+{
+    if (h->link && h->link_timeout_ms && !h->link_only)
+        link_timer_start(h, h->link_timeout_ms, true);
+    else if (h->link_timer)
+        uv_timer_stop(h->link_timer);
+}
+
+static void link_failed(struct tt_hold *h, const char *why)
+{
+    tt_warn("c%llu: next link %s: %s", (unsigned long long)h->c->id, h->link ? h->link : "-", why);
+    link_reset(h);
+    if (h->link_retries < LINK_MAX_RETRIES) {
+        uint64_t ms = 1000ULL << h->link_retries;
+        h->link_retries++;
+        link_timer_start(h, ms + (uint64_t)(rand() % 1000), false);
+        return;
+    }
+    stream_finish(h, false);
+}
+
+static void link_write_body(struct tt_hold *h, const char *data, size_t len)
+{
+    if (!len)
+        return;
+    struct tt_client *c = h->c;
+    if (tt_client_stream_chunked(c)) {
+        char hex[24];
+        int hl = snprintf(hex, sizeof(hex), "%zx\r\n", len);
+        tt_client_stream_write(c, NULL, hex, (size_t)hl);
+        tt_client_stream_write(c, NULL, data, len);
+        tt_client_stream_write(c, NULL, "\r\n", 2);
+    } else {
+        tt_client_stream_write(c, NULL, data, len);
+    }
+    h->last_write_ms = tt_now_ms();
+}
+
+static int link_on_head(void *ctx, const struct tt_h1_response *resp)
+{
+    struct tt_hold *h = ctx;
+    h->link_head = tt_h1_response_dup(resp, &h->link_head_raw);
+    tt_buf_init(&h->link_body, TT_GRIP_MAX_BODY);
+    return 0;
+}
+
+static void link_on_data(void *ctx, const char *data, size_t len)
+{
+    struct tt_hold *h = ctx;
+    if (tt_buf_append(&h->link_body, data, len) != 0)
+        link_failed(h, "response too large"); /* aborts the fetch: no more callbacks */
+}
+
+static void link_on_error(void *ctx, bool connect_failed, bool truncated, const char *tried)
+{
+    (void)connect_failed;
+    (void)truncated;
+    (void)tried;
+    struct tt_hold *h = ctx;
+    h->link_up = NULL;
+    link_failed(h, "request failed");
+}
+
+static void link_on_end(void *ctx)
+{
+    struct tt_hold *h = ctx;
+    struct tt_client *c = h->c;
+    h->link_up = NULL;
+    if (h->link_head->status < 200 || h->link_head->status >= 300) {
+        link_failed(h, "non-2xx response");
+        return;
+    }
+    struct tt_grip g;
+    char err[256];
+    memset(&g, 0, sizeof(g));
+    const char *prefix = c->req && c->req->route ? c->req->route->prefix : NULL;
+    int r = tt_grip_parse(h->link_head, h->link_body.data, h->link_body.len, prefix,
+                          (size_t)c->w->srv->cfg.connection_subscription_max, &g, err,
+                          sizeof(err));
+    if (r == 0 && g.hold == TT_HOLD_RESPONSE) {
+        snprintf(err, sizeof(err), "Next link returned non-stream hold.");
+        r = TT_EPARSE;
+    }
+    if (r != 0) {
+        tt_warn("c%llu: next link: %s", (unsigned long long)c->id, err);
+        tt_grip_deinit(&g);
+        link_reset(h);
+        stream_finish(h, false);
+        return;
+    }
+    h->link_retries = 0;
+    free(h->link_extra);
+    h->link_extra = NULL;
+    const char *body = g.has_response ? g.resp_body : h->link_body.data;
+    size_t body_len = g.has_response ? g.resp_body_len : h->link_body.len;
+    link_write_body(h, body, body_len);
+    free(h->link);
+    h->link = g.next_link ? tt_strdup(g.next_link) : NULL;
+    if (g.next_link_timeout > 0)
+        h->link_timeout_ms = (uint64_t)g.next_link_timeout * 1000;
+    link_reset(h);
+    if (g.hold == TT_HOLD_STREAM) {
+        unsubscribe_all(h);
+        subscribe_all(h, &g);
+        h->link_only = false;
+        link_poll_arm(h);
+        tt_grip_deinit(&g);
+        tt_client_flush(c);
+        return;
+    }
+    tt_grip_deinit(&g);
+    if (h->link) {
+        if (!tt_client_flush(c))
+            return;
+        link_fetch(h, NULL);
+        return;
+    }
+    stream_finish(h, true);
+}
+
+static const struct tt_upstream_cbs link_cbs = {
+    .on_head = link_on_head,
+    .on_data = link_on_data,
+    .on_end = link_on_end,
+    .on_error = link_on_error,
+};
+
+/* Resolve the link against the request and GET it: through the route's targets when it
+ * points at the same host (so it gets Grip-Sig), else straight to that host. */
+static void link_fetch(struct tt_hold *h, const char *extra)
+{
+    struct tt_client *c = h->c;
+    struct tt_req *q = c->req;
+    if (!h->link || h->link_up || !q || !q->route)
+        return;
+    if (extra != h->link_extra) {
+        free(h->link_extra);
+        h->link_extra = extra ? tt_strdup(extra) : NULL;
+    }
+    const char *url = h->link;
+    char host[300], path[4200];
+    const struct tt_route_target *targets = q->route->targets;
+    size_t num_targets = q->route->num_targets;
+    snprintf(host, sizeof(host), "%s", q->host ? q->host : "localhost");
+    bool https = strncmp(url, "https://", 8) == 0;
+    if (strncmp(url, "http://", 7) == 0 || https) {
+        const char *hp = url + (https ? 8 : 7);
+        const char *slash = strchr(hp, '/');
+        size_t hl = slash ? (size_t)(slash - hp) : strlen(hp);
+        snprintf(host, sizeof(host), "%.*s", (int)TT_MIN(hl, sizeof(host) - 1), hp);
+        snprintf(path, sizeof(path), "%s", slash ? slash : "/");
+        if (!q->host || strcasecmp(host, q->host) != 0) {
+            free(h->link_target.host);
+            memset(&h->link_target, 0, sizeof(h->link_target));
+            char *colon = strrchr(host, ':');
+            h->link_target.type = TT_TARGET_HTTP;
+            h->link_target.ssl = https;
+            h->link_target.port = https ? 443 : 80;
+            if (colon && !strchr(colon, ']')) {
+                h->link_target.host = tt_strndup(host, (size_t)(colon - host));
+                h->link_target.port = (uint16_t)atoi(colon + 1);
+            } else {
+                h->link_target.host = tt_strdup(host);
+            }
+            targets = &h->link_target;
+            num_targets = 1;
+        }
+    } else if (url[0] == '/') {
+        snprintf(path, sizeof(path), "%s", url);
+    } else {
+        /* relative to the directory of the request path */
+        const char *rp = q->path ? q->path : "/";
+        size_t dl = strcspn(rp, "?");
+        while (dl > 0 && rp[dl - 1] != '/')
+            dl--;
+        snprintf(path, sizeof(path), "%.*s%s", (int)dl, rp, url);
+    }
+    if (num_targets == 0 || targets[0].type != TT_TARGET_HTTP) {
+        link_failed(h, "route has no HTTP target");
+        return;
+    }
+    struct tt_buf head;
+    tt_buf_init(&head, 0);
+    tt_forward_build_internal(c->w->srv, c, q->route, path, host, h->link_extra, &head);
+    h->link_up = tt_upstream_start(c->w, targets, num_targets, head.data, head.len, false,
+                                   &link_cbs, h);
+    tt_buf_deinit(&head);
+}
+
+static void stream_finish(struct tt_hold *h, bool clean)
+{
+    struct tt_client *c = h->c;
+    tt_hold_free(h);
+    if (!clean) {
+        tt_client_close(c); /* no terminal chunk: the client sees an unclean end */
+        return;
+    }
+    c->state = TT_C_BODY;
+    tt_client_stream_end(c);
+}
+
 /* ---- start ------------------------------------------------------------------------- */
 
 static struct tt_hold *hold_new(struct tt_client *c, const struct tt_grip *g)
@@ -230,16 +528,7 @@ static struct tt_hold *hold_new(struct tt_client *c, const struct tt_grip *g)
         }
         h->num_meta = g->num_meta;
     }
-    size_t n = TT_MIN(g->num_channels, (size_t)c->w->srv->cfg.connection_subscription_max);
-    h->subs = tt_calloc(n ? n : 1, sizeof(*h->subs));
-    for (size_t i = 0; i < n; i++) {
-        bool dup = false;
-        for (size_t k = 0; k < i && !dup; k++)
-            dup = strcmp(g->channels[k].name, g->channels[i].name) == 0;
-        if (dup)
-            continue;
-        subscribe(h, &g->channels[i], &h->subs[h->num_subs++]);
-    }
+    subscribe_all(h, g);
     return h;
 }
 
@@ -267,7 +556,7 @@ static bool needs_recovery(struct tt_client *c, const struct tt_grip *g, struct 
 int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
 {
     apply_instructions(g, resp);
-    if (g->hold == TT_HOLD_NONE) {
+    if (g->hold == TT_HOLD_NONE && !g->next_link) {
         tt_client_send_resp(c, resp);
         return 0;
     }
@@ -296,6 +585,11 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
     struct tt_hold *h = hold_new(c, g);
     c->hold = h;
     c->state = TT_C_HOLD;
+    if (g->next_link) {
+        h->link = tt_strdup(g->next_link);
+        h->link_timeout_ms = (uint64_t)g->next_link_timeout * 1000;
+        h->link_only = g->hold == TT_HOLD_NONE;
+    }
     if (g->hold == TT_HOLD_RESPONSE) {
         h->resp = *resp;
         memset(resp, 0, sizeof(*resp));
@@ -308,6 +602,20 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
     if (c->state == TT_C_CLOSING)
         return 0;
     h->last_write_ms = tt_now_ms();
+    if (h->link_only) {
+        link_fetch(h, NULL);
+        return 0;
+    }
+    link_poll_arm(h);
+    {
+        /* A channel whose prev-id is not the last id we know missed something: fetch the
+         * next link now, telling the backend where the client is. */
+        struct tt_buf extra;
+        tt_buf_init(&extra, 0);
+        if (h->link && needs_recovery(c, g, &extra))
+            link_fetch(h, extra.data);
+        tt_buf_deinit(&extra);
+    }
     if (g->ka_data && g->ka_len) {
         bool chunked = tt_client_stream_chunked(c);
         struct tt_buf b;
@@ -408,6 +716,89 @@ static char *var_subst(const struct tt_sub *s, const char *in, size_t len, size_
     return tt_buf_steal(&b, out_len);
 }
 
+static bool has_filter(const struct tt_sub *s, const char *name)
+{
+    for (int i = 0; i < s->num_filters; i++)
+        if (strcmp(s->filters[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* build-id: "%I" -> the subscription's id_format with "%(channel)s" replaced by that
+ * channel's current prev-id ("%%" -> "%"), hex-encoded with id_encoding=hex. */
+static char *build_id(const struct tt_hold *h)
+{
+    const char *fmt = meta_get(h, "id_format");
+    struct tt_buf b;
+    tt_buf_init(&b, 0);
+    for (const char *p = fmt ? fmt : ""; *p; p++) {
+        if (p[0] == '%' && p[1] == '%') {
+            tt_buf_append(&b, "%", 1);
+            p++;
+        } else if (p[0] == '%' && p[1] == '(') {
+            const char *end = strstr(p + 2, ")s");
+            if (!end) {
+                tt_buf_appends(&b, p);
+                break;
+            }
+            for (size_t i = 0; i < h->num_subs; i++) {
+                const struct tt_sub *x = &h->subs[i];
+                if (x->chan && strlen(x->chan->name) == (size_t)(end - p - 2) &&
+                    memcmp(x->chan->name, p + 2, (size_t)(end - p - 2)) == 0 && x->prev_id)
+                    tt_buf_appends(&b, x->prev_id);
+            }
+            p = end + 1;
+        } else {
+            tt_buf_append(&b, p, 1);
+        }
+    }
+    const char *enc = meta_get(h, "id_encoding");
+    if (enc && strcmp(enc, "hex") == 0) {
+        struct tt_buf x;
+        tt_buf_init(&x, 0);
+        for (size_t i = 0; i < b.len; i++)
+            tt_buf_appendf(&x, "%02x", (unsigned char)b.data[i]);
+        tt_buf_deinit(&b);
+        b = x;
+    }
+    return tt_buf_steal(&b, NULL);
+}
+
+/* Content-changing filters (build-id, var-subst) for one subscriber. NULL = unchanged, so
+ * the shared bytes can be used. */
+static char *content_filters(const struct tt_sub *s, const char *in, size_t len,
+                             size_t *out_len)
+{
+    char *cur = NULL;
+    if (has_filter(s, "build-id")) {
+        char *id = build_id(s->hold);
+        struct tt_buf b;
+        tt_buf_init(&b, 0);
+        for (size_t i = 0; i < len; i++) {
+            if (in[i] == '%' && i + 1 < len && in[i + 1] == 'I') {
+                tt_buf_appends(&b, id);
+                i++;
+            } else if (in[i] == '%' && i + 1 < len && in[i + 1] == '%') {
+                tt_buf_append(&b, "%", 1);
+                i++;
+            } else {
+                tt_buf_append(&b, in + i, 1);
+            }
+        }
+        free(id);
+        cur = tt_buf_steal(&b, &len);
+        in = cur;
+    }
+    char *v = var_subst(s, in, len, out_len);
+    if (v) {
+        free(cur);
+        return v;
+    }
+    if (cur)
+        *out_len = len;
+    return cur;
+}
+
 static void deliver_response(struct tt_sub *s, struct tt_msg *m)
 {
     struct tt_hold *h = s->hold;
@@ -461,7 +852,7 @@ static void deliver_response(struct tt_sub *s, struct tt_msg *m)
         free(patched);
     } else {
         size_t n;
-        char *sub = var_subst(s, it->http_response.body, it->http_response.body_len, &n);
+        char *sub = content_filters(s, it->http_response.body, it->http_response.body_len, &n);
         if (sub) {
             tt_buf_append(&r.body, sub, n);
             free(sub);
@@ -489,8 +880,20 @@ static void deliver_stream(struct tt_sub *s, struct tt_msg *m)
         tt_client_stream_end(c);
         return;
     }
+    if (it->http_stream.action == TT_ACT_HINT) {
+        link_fetch(h, NULL);
+        return;
+    }
     if (it->http_stream.action != TT_ACT_SEND)
-        return; /* hint: only meaningful with next links */
+        return;
+    if (s->prev_id && it->prev_id && strcmp(s->prev_id, it->prev_id) != 0 && h->link) {
+        char extra[600];
+        snprintf(extra, sizeof(extra), "Grip-Last: %s; last-id=%s\r\n", s->chan->name,
+                 s->prev_id);
+        link_fetch(h, extra);
+        return;
+    }
+    s->got = true;
     /* Slow subscriber: over its queue caps the message is dropped for it (Pushpin's
      * policy), counted, and the others are not held back. */
     if (c->conn.out_count >= HOLD_QUEUE_ITEMS ||
@@ -499,8 +902,12 @@ static void deliver_stream(struct tt_sub *s, struct tt_msg *m)
         tt_debug("c%llu: slow subscriber, message dropped", (unsigned long long)c->id);
         return;
     }
+    if (it->id) {
+        free(s->prev_id);
+        s->prev_id = tt_strdup(it->id);
+    }
     size_t n;
-    char *sub = var_subst(s, it->http_stream.content, it->http_stream.content_len, &n);
+    char *sub = content_filters(s, it->http_stream.content, it->http_stream.content_len, &n);
     bool chunked = tt_client_stream_chunked(c);
     if (sub) {
         if (chunked) {
@@ -517,10 +924,6 @@ static void deliver_stream(struct tt_sub *s, struct tt_msg *m)
     } else {
         tt_client_stream_write(c, m, m->stream_chunk + m->stream_raw_off,
                                it->http_stream.content_len);
-    }
-    if (it->id) {
-        free(s->prev_id);
-        s->prev_id = tt_strdup(it->id);
     }
     h->last_write_ms = tt_now_ms();
     c->w->stats.deliveries++;

@@ -106,3 +106,27 @@ void tt_resp_text(struct tt_resp *r, int status, const char *body)
     tt_resp_add_header(r, "Content-Type", "text/plain");
     tt_buf_appends(&r->body, body);
 }
+
+struct tt_h1_response *tt_h1_response_dup(const struct tt_h1_response *h, char **raw_out)
+{
+    size_t total = h->reason_len;
+    for (size_t i = 0; i < h->num_headers; i++)
+        total += h->headers[i].name_len + h->headers[i].value_len;
+    char *raw = tt_malloc(total + 1);
+    struct tt_h1_response *c = tt_malloc(sizeof(*c));
+    *c = *h;
+    size_t off = 0;
+    memcpy(raw + off, h->reason, h->reason_len);
+    c->reason = raw + off;
+    off += h->reason_len;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        memcpy(raw + off, h->headers[i].name, h->headers[i].name_len);
+        c->headers[i].name = raw + off;
+        off += h->headers[i].name_len;
+        memcpy(raw + off, h->headers[i].value, h->headers[i].value_len);
+        c->headers[i].value = raw + off;
+        off += h->headers[i].value_len;
+    }
+    *raw_out = raw;
+    return c;
+}
