@@ -7,10 +7,10 @@ import time
 import pytest
 
 from backend import Resp
-from conftest import IS_PUSHPIN, SHARED_HOST_TEST
+from conftest import SHARED_HOST_TEST
 from griputil import (b64, grip_instruct, hold, no_grip_headers, open_stream, pub_response,
                       pub_stream, read_stream_until, settle)
-from helpers import Conn, wait_for
+from helpers import Conn
 
 TR = SHARED_HOST_TEST
 

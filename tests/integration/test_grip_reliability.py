@@ -2,8 +2,6 @@
 
 import time
 
-import pytest
-
 from backend import Resp
 from conftest import SHARED_HOST_TEST
 from griputil import hold, open_stream, pub_stream, read_stream_until, settle

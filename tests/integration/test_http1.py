@@ -2,7 +2,6 @@
 malformed requests, response framing relay, truncation, head timeout, client_maxconn."""
 
 import socket
-import threading
 import time
 
 import pytest

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from backend import Resp
-from conftest import IS_PUSHPIN, PUSHPIN, THUMBTACK, Proxy
+from conftest import IS_PUSHPIN, PUSHPIN, THUMBTACK
 from helpers import free_port, http, wait_for
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from backend import Resp
 from conftest import IS_PUSHPIN, SHARED_HOST_TEST
-from helpers import free_port, http
+from helpers import free_port
 
 
 def test_get_proxied(proxy, backend):

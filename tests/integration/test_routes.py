@@ -1,6 +1,5 @@
 """Issue 2: route selection, rewrites, reload."""
 
-import signal
 import time
 
 import pytest

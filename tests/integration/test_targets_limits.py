@@ -2,18 +2,16 @@
 update-on-first-subscription, prev-id mismatch on delivery, gone links."""
 
 import os
-import socket
 import ssl
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 from backend import Backend, Resp
-from conftest import IS_PUSHPIN, SHARED_HOST_TEST
+from conftest import SHARED_HOST_TEST
 from griputil import hold, pub_response, settle
-from helpers import Conn, wait_for
+from helpers import Conn
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +123,6 @@ def test_update_on_first_subscription(proxy, backend, chan):
     backend.on("/first", hold("response", [chan], b"t\n", extra=[("Grip-Timeout", "20")]))
     with Conn(proxy.port, timeout=8) as c:
         c.request("GET", "/first")
-        t0 = time.monotonic()
         reqs = backend.wait_requests(2, path="/first", timeout=4)
         assert len(reqs) >= 2
         assert 0.5 <= reqs[1].time - reqs[0].time <= 3
