@@ -40,6 +40,7 @@ struct tt_req {
     bool is_head;
     bool trusted;
     bool grip; /* route GRIP-enabled and client untrusted */
+    bool updated; /* re-requested by a first-subscription update already */
     /* request body */
     int64_t body_left; /* Content-Length bytes still to read, -1 chunked, 0 none */
     struct tt_h1_chunked ch;

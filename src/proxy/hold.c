@@ -15,6 +15,7 @@ struct tt_chan {
     size_t count;
     int iterating;
     char *name; /* the map entry's key */
+    uint64_t update_at; /* first-subscription update due (0 = none) */
 };
 
 struct tt_sub {
@@ -73,6 +74,9 @@ static void subscribe(struct tt_hold *h, const struct tt_grip_channel *gc, struc
         tt_list_init(&ch->subs);
         struct tt_map_entry *e = tt_map_put(&w->chans, gc->name, len, ch);
         ch->name = e->key;
+        /* A session re-requested by such an update does not start another one. */
+        if (w->srv->cfg.update_on_first_subscription && !(h->c->req && h->c->req->updated))
+            ch->update_at = tt_now_ms() + 1000;
         tt_control_report_sub(w->srv->control, ch->name, true);
     }
     s->hold = h;
@@ -998,6 +1002,50 @@ void tt_hold_recover_all(struct tt_worker *w)
         c->state = TT_C_BODY;
         if (!tt_client_retry(c, NULL))
             fail_502(c, "Unable to retry request.");
+    }
+    free(list);
+}
+
+/* update_on_first_subscription: a second after a channel got its first subscriber, ask the
+ * backend again for each of its sessions (a long-poll is re-requested, a stream with a next
+ * link fetches it), so that nothing published while the hold was being set up is missed. */
+void tt_hold_tick(struct tt_worker *w)
+{
+    uint64_t now = tt_now_ms();
+    struct tt_client **list = NULL;
+    size_t n = 0;
+    size_t it;
+    for (struct tt_map_entry *e = tt_map_first(&w->chans, &it); e;
+         e = tt_map_next(&w->chans, e, &it)) {
+        struct tt_chan *ch = e->value;
+        if (!ch->update_at || ch->update_at > now)
+            continue;
+        ch->update_at = 0;
+        struct tt_list *p, *tmp;
+        tt_list_for_each_safe(p, tmp, &ch->subs)
+        {
+            struct tt_sub *s = TT_CONTAINER_OF(p, struct tt_sub, link);
+            list = tt_realloc(list, (n + 1) * sizeof(*list));
+            list[n++] = s->hold->c;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct tt_client *c = list[i];
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = list[k] == c;
+        struct tt_hold *h = c->hold;
+        if (seen || !h || c->state != TT_C_HOLD)
+            continue;
+        if (h->mode == TT_HOLD_RESPONSE) {
+            tt_hold_free(h);
+            c->state = TT_C_BODY;
+            c->req->updated = true;
+            if (!tt_client_retry(c, NULL))
+                fail_502(c, "Unable to retry request.");
+        } else if (h->link) {
+            link_fetch(h, NULL);
+        }
     }
     free(list);
 }

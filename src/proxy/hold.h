@@ -24,6 +24,8 @@ void tt_hold_on_drain(struct tt_hold *h);
 void tt_hold_shutdown(struct tt_hold *h);
 /* Number of channels the worker currently has subscribers on. */
 size_t tt_hold_channels(struct tt_worker *w);
+/* Once a second: first-subscription updates that are due. */
+void tt_hold_tick(struct tt_worker *w);
 /* Recover: forget known ids and re-request every response hold. */
 void tt_hold_recover_all(struct tt_worker *w);
 

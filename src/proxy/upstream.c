@@ -220,6 +220,10 @@ static void send_request(struct tt_upstream *u)
     }
     if (u->cbs && u->cbs->on_connected)
         u->cbs->on_connected(u->ctx);
+    /* The owner may have paused its body while we were connecting. */
+    if (u->state == UP_ACTIVE && u->c->out_bytes < UP_DRAIN_MARK / 2 && u->cbs &&
+        u->cbs->on_drain)
+        u->cbs->on_drain(u->ctx);
 }
 
 static void try_target(struct tt_upstream *u)
@@ -582,6 +586,7 @@ static void on_io(struct tt_conn *c, int status, int events)
             if (!t->insecure)
                 SSL_set1_host(ssl, t->trust_connect_host ? t->host : sni);
             SSL_set_fd(ssl, c->fd);
+            SSL_set_connect_state(ssl);
             c->ssl = ssl;
             tls_step(u);
             return;

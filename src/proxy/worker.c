@@ -203,6 +203,7 @@ static void on_tick(uv_timer_t *t)
 {
     struct tt_worker *w = t->data;
     if (!w->stopping) {
+        tt_hold_tick(w);
         /* A pause that raced with a close elsewhere is lifted here at the latest. */
         if (__atomic_load_n(&w->accept_paused, __ATOMIC_ACQUIRE) &&
             __atomic_load_n(&w->srv->num_clients, __ATOMIC_ACQUIRE) < w->srv->cfg.client_maxconn)
