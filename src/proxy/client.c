@@ -42,6 +42,11 @@ static void req_free(struct tt_req *r)
 {
     if (!r)
         return;
+    free(r->gone_link);
+    if (r->early_grip) {
+        tt_grip_deinit(r->early_grip);
+        free(r->early_grip);
+    }
     if (r->up)
         tt_upstream_abort(r->up);
     if (r->routes)
@@ -82,6 +87,7 @@ void tt_client_close(struct tt_client *c)
         tt_hold_free(c->hold);
         c->hold = NULL;
     }
+    tt_hold_post_gone(c);
     req_free(c->req);
     c->req = NULL;
     tt_list_remove(&c->link);
@@ -124,6 +130,7 @@ static void end_request(struct tt_client *c, bool keep_alive)
 {
     access_log(c);
     bool ka = keep_alive && c->req && c->req->keep_alive && c->req->body_done;
+    tt_hold_post_gone(c);
     req_free(c->req);
     c->req = NULL;
     if (!ka) {
@@ -299,6 +306,54 @@ static const struct tt_upstream_cbs up_cbs = {
     .on_drain = up_on_drain,
 };
 
+/* The client's response from the buffered GRIP response: Grip-* headers never reach the
+ * client. Releases the buffered head and body. */
+static void grip_resp(struct tt_req *q, struct tt_resp *resp)
+{
+    tt_resp_init(resp, 200);
+    tt_resp_from_h1(resp, q->grip_head);
+    size_t o = 0;
+    for (size_t i = 0; i < resp->num_headers; i++) {
+        if (tt_strihas_prefix(resp->headers[i].name, strlen(resp->headers[i].name), "Grip-")) {
+            free(resp->headers[i].name);
+            free(resp->headers[i].value);
+        } else {
+            resp->headers[o++] = resp->headers[i];
+        }
+    }
+    resp->num_headers = o;
+    tt_buf_append(&resp->body, q->grip_body.data, q->grip_body.len);
+    free(q->grip_head);
+    q->grip_head = NULL;
+    free(q->grip_head_raw);
+    q->grip_head_raw = NULL;
+    tt_buf_deinit(&q->grip_body);
+}
+
+/* A GRIP response body went over the buffer limit. A stream hold (not grip-instruct)
+ * streams it: head and body so far now, the rest as it comes, then the hold. */
+static bool grip_stream_early(struct tt_client *c)
+{
+    struct tt_req *q = c->req;
+    struct tt_grip *g = tt_calloc(1, sizeof(*g));
+    char err[256];
+    int r = tt_grip_parse(q->grip_head, NULL, 0, q->route ? q->route->prefix : NULL,
+                          (size_t)c->w->srv->cfg.connection_subscription_max, g, err,
+                          sizeof(err));
+    if (r != 0 || g->hold != TT_HOLD_STREAM || g->has_response) {
+        tt_grip_deinit(g);
+        free(g);
+        return false;
+    }
+    struct tt_resp resp;
+    grip_resp(q, &resp);
+    q->buffering = false;
+    q->early_grip = g;
+    tt_hold_stream_begin(c, g, &resp);
+    tt_resp_deinit(&resp);
+    return c->state != TT_C_CLOSING;
+}
+
 static void grip_complete(struct tt_client *c)
 {
     struct tt_req *q = c->req;
@@ -323,25 +378,7 @@ static void grip_complete(struct tt_client *c)
         return;
     }
     struct tt_resp resp;
-    tt_resp_init(&resp, 200);
-    tt_resp_from_h1(&resp, q->grip_head);
-    /* Grip-* headers never reach the client. */
-    size_t o = 0;
-    for (size_t i = 0; i < resp.num_headers; i++) {
-        if (tt_strihas_prefix(resp.headers[i].name, strlen(resp.headers[i].name), "Grip-")) {
-            free(resp.headers[i].name);
-            free(resp.headers[i].value);
-        } else {
-            resp.headers[o++] = resp.headers[i];
-        }
-    }
-    resp.num_headers = o;
-    tt_buf_append(&resp.body, q->grip_body.data, q->grip_body.len);
-    free(q->grip_head);
-    q->grip_head = NULL;
-    free(q->grip_head_raw);
-    q->grip_head_raw = NULL;
-    tt_buf_deinit(&q->grip_body);
+    grip_resp(q, &resp);
     tt_hold_start(c, &g, &resp);
     tt_grip_deinit(&g);
     tt_resp_deinit(&resp);
@@ -419,6 +456,12 @@ static void up_on_data(void *ctx, const char *data, size_t len)
     struct tt_req *q = c->req;
     if (q->buffering) {
         if (tt_buf_append(&q->grip_body, data, len) != 0) {
+            if (grip_stream_early(c)) {
+                up_on_data(ctx, data, len);
+                return;
+            }
+            if (c->state == TT_C_CLOSING)
+                return;
             tt_warn("c%llu: GRIP instruct response too large", (unsigned long long)c->id);
             tt_upstream_abort(q->up);
             q->up = NULL;
@@ -456,6 +499,17 @@ static void up_on_end(void *ctx)
     if (q->buffering) {
         q->buffering = false;
         grip_complete(c);
+        return;
+    }
+    if (q->early_grip) {
+        struct tt_grip *g = q->early_grip;
+        struct tt_resp empty;
+        q->early_grip = NULL;
+        tt_resp_init(&empty, 200);
+        tt_hold_start(c, g, &empty);
+        tt_resp_deinit(&empty);
+        tt_grip_deinit(g);
+        free(g);
         return;
     }
     if (q->resp_chunked)
@@ -912,7 +966,7 @@ static void on_io(struct tt_conn *conn, int status, int events)
             return;
         }
         if (c->conn.out_bytes < CLIENT_OUT_HIGH / 2) {
-            if (c->req && c->req->up && c->state == TT_C_RESP)
+            if (c->req && c->req->up)
                 tt_upstream_pause(c->req->up, false);
             if (c->hold)
                 tt_hold_on_drain(c->hold);

@@ -57,6 +57,8 @@ struct tt_req {
     struct tt_h1_response *grip_head; /* copied GRIP response head (owned) */
     char *grip_head_raw;
     struct tt_buf grip_body;
+    struct tt_grip *early_grip; /* stream hold whose large initial body is streaming */
+    char *gone_link;            /* Grip-Link rel=gone: POSTed when the request ends */
     uint64_t start_ms;
     uint64_t bytes_out;
     uint64_t bytes_out_before;

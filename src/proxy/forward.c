@@ -221,10 +221,11 @@ void tt_forward_build_head(struct tt_server *srv, struct tt_client *c,
 }
 
 void tt_forward_build_internal(struct tt_server *srv, struct tt_client *c,
-                               const struct tt_route *route, const char *path, const char *host,
-                               const char *extra, struct tt_buf *out)
+                               const struct tt_route *route, const char *method,
+                               const char *path, const char *host, const char *extra,
+                               struct tt_buf *out)
 {
-    tt_buf_appendf(out, "GET %s HTTP/1.1\r\nHost: %s\r\n", path, host);
+    tt_buf_appendf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, host);
     if (!route->no_grip) {
         add_grip_sig(srv, c, route, out);
         tt_buf_appends(out, "Grip-Feature: " TT_GRIP_FEATURE "\r\n");

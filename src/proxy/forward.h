@@ -23,10 +23,11 @@ void tt_forward_build_head(struct tt_server *srv, struct tt_client *c,
                            const struct tt_route_target *t, const char *path, size_t path_len,
                            bool trusted, struct tt_buf *out);
 
-/* Head of an internal GET (next links): request line, Host, Grip-Sig / Grip-Feature as for
+/* Head of an internal request (next links, gone links): request line, Host, Grip-Sig / Grip-Feature as for
  * the route, the extra lines (each ending CRLF, may be NULL) and the final CRLF. */
 void tt_forward_build_internal(struct tt_server *srv, struct tt_client *c,
-                               const struct tt_route *route, const char *path, const char *host,
-                               const char *extra, struct tt_buf *out);
+                               const struct tt_route *route, const char *method,
+                               const char *path, const char *host, const char *extra,
+                               struct tt_buf *out);
 
 #endif

@@ -442,8 +442,55 @@ static const struct tt_upstream_cbs link_cbs = {
     .on_error = link_on_error,
 };
 
-/* Resolve the link against the request and GET it: through the route's targets when it
- * points at the same host (so it gets Grip-Sig), else straight to that host. */
+/* Resolve a link URL against the client's request: same host (or relative) goes through
+ * the route's targets, another host straight there (adhoc is filled for that case; its
+ * host is malloc'd). Returns false if there is no HTTP target to use. */
+static bool resolve_link(struct tt_client *c, const char *url, char *path, size_t pathsz,
+                         char *host, size_t hostsz, struct tt_route_target *adhoc,
+                         const struct tt_route_target **targets, size_t *num_targets)
+{
+    struct tt_req *q = c->req;
+    *targets = q->route->targets;
+    *num_targets = q->route->num_targets;
+    snprintf(host, hostsz, "%s", q->host ? q->host : "localhost");
+    bool https = strncmp(url, "https://", 8) == 0;
+    if (strncmp(url, "http://", 7) == 0 || https) {
+        const char *hp = url + (https ? 8 : 7);
+        const char *slash = strchr(hp, '/');
+        size_t hl = slash ? (size_t)(slash - hp) : strlen(hp);
+        snprintf(host, hostsz, "%.*s", (int)TT_MIN(hl, hostsz - 1), hp);
+        snprintf(path, pathsz, "%s", slash ? slash : "/");
+        if (!q->host || strcasecmp(host, q->host) != 0) {
+            free(adhoc->host);
+            memset(adhoc, 0, sizeof(*adhoc));
+            char *colon = strrchr(host, ':');
+            adhoc->type = TT_TARGET_HTTP;
+            adhoc->ssl = https;
+            adhoc->port = https ? 443 : 80;
+            if (colon && !strchr(colon, ']')) {
+                adhoc->host = tt_strndup(host, (size_t)(colon - host));
+                adhoc->port = (uint16_t)atoi(colon + 1);
+            } else {
+                adhoc->host = tt_strdup(host);
+            }
+            *targets = adhoc;
+            *num_targets = 1;
+        }
+    } else if (url[0] == '/') {
+        snprintf(path, pathsz, "%s", url);
+    } else {
+        /* relative to the directory of the request path */
+        const char *rp = q->path ? q->path : "/";
+        size_t dl = strcspn(rp, "?");
+        while (dl > 0 && rp[dl - 1] != '/')
+            dl--;
+        snprintf(path, pathsz, "%.*s%s", (int)dl, rp, url);
+    }
+    return *num_targets > 0 && (*targets)[0].type == TT_TARGET_HTTP;
+}
+
+/* GET the next link, through the route when it points at the same host (so it gets
+ * Grip-Sig), else straight to that host. */
 static void link_fetch(struct tt_hold *h, const char *extra)
 {
     struct tt_client *c = h->c;
@@ -454,53 +501,93 @@ static void link_fetch(struct tt_hold *h, const char *extra)
         free(h->link_extra);
         h->link_extra = extra ? tt_strdup(extra) : NULL;
     }
-    const char *url = h->link;
     char host[300], path[4200];
-    const struct tt_route_target *targets = q->route->targets;
-    size_t num_targets = q->route->num_targets;
-    snprintf(host, sizeof(host), "%s", q->host ? q->host : "localhost");
-    bool https = strncmp(url, "https://", 8) == 0;
-    if (strncmp(url, "http://", 7) == 0 || https) {
-        const char *hp = url + (https ? 8 : 7);
-        const char *slash = strchr(hp, '/');
-        size_t hl = slash ? (size_t)(slash - hp) : strlen(hp);
-        snprintf(host, sizeof(host), "%.*s", (int)TT_MIN(hl, sizeof(host) - 1), hp);
-        snprintf(path, sizeof(path), "%s", slash ? slash : "/");
-        if (!q->host || strcasecmp(host, q->host) != 0) {
-            free(h->link_target.host);
-            memset(&h->link_target, 0, sizeof(h->link_target));
-            char *colon = strrchr(host, ':');
-            h->link_target.type = TT_TARGET_HTTP;
-            h->link_target.ssl = https;
-            h->link_target.port = https ? 443 : 80;
-            if (colon && !strchr(colon, ']')) {
-                h->link_target.host = tt_strndup(host, (size_t)(colon - host));
-                h->link_target.port = (uint16_t)atoi(colon + 1);
-            } else {
-                h->link_target.host = tt_strdup(host);
-            }
-            targets = &h->link_target;
-            num_targets = 1;
-        }
-    } else if (url[0] == '/') {
-        snprintf(path, sizeof(path), "%s", url);
-    } else {
-        /* relative to the directory of the request path */
-        const char *rp = q->path ? q->path : "/";
-        size_t dl = strcspn(rp, "?");
-        while (dl > 0 && rp[dl - 1] != '/')
-            dl--;
-        snprintf(path, sizeof(path), "%.*s%s", (int)dl, rp, url);
-    }
-    if (num_targets == 0 || targets[0].type != TT_TARGET_HTTP) {
+    const struct tt_route_target *targets;
+    size_t num_targets;
+    if (!resolve_link(c, h->link, path, sizeof(path), host, sizeof(host), &h->link_target,
+                      &targets, &num_targets)) {
         link_failed(h, "route has no HTTP target");
         return;
     }
     struct tt_buf head;
     tt_buf_init(&head, 0);
-    tt_forward_build_internal(c->w->srv, c, q->route, path, host, h->link_extra, &head);
+    tt_forward_build_internal(c->w->srv, c, q->route, "GET", path, host, h->link_extra, &head);
     h->link_up = tt_upstream_start(c->w, targets, num_targets, head.data, head.len, false,
                                    &link_cbs, h);
+    tt_buf_deinit(&head);
+}
+
+/* ---- gone links ---------------------------------------------------------------------- */
+
+/* A fire-and-forget POST that outlives the client: it owns what it points at. */
+struct gone_req {
+    struct tt_routes *routes;
+    struct tt_route_target adhoc;
+};
+
+static void gone_done(struct gone_req *g)
+{
+    tt_routes_unref(g->routes);
+    free(g->adhoc.host);
+    free(g);
+}
+
+static int gone_on_head(void *ctx, const struct tt_h1_response *resp)
+{
+    (void)ctx;
+    (void)resp;
+    return 0;
+}
+
+static void gone_on_data(void *ctx, const char *d, size_t n)
+{
+    (void)ctx;
+    (void)d;
+    (void)n;
+}
+
+static void gone_on_end(void *ctx)
+{
+    gone_done(ctx);
+}
+
+static void gone_on_error(void *ctx, bool cf, bool tr, const char *tried)
+{
+    (void)cf;
+    (void)tr;
+    tt_debug("gone link request failed (%s)", tried);
+    gone_done(ctx);
+}
+
+static const struct tt_upstream_cbs gone_cbs = {
+    .on_head = gone_on_head,
+    .on_data = gone_on_data,
+    .on_end = gone_on_end,
+    .on_error = gone_on_error,
+};
+
+void tt_hold_post_gone(struct tt_client *c)
+{
+    struct tt_req *q = c->req;
+    if (!q || !q->gone_link || !q->route)
+        return;
+    struct gone_req *g = tt_calloc(1, sizeof(*g));
+    g->routes = q->routes;
+    tt_routes_ref(g->routes);
+    char host[300], path[4200];
+    const struct tt_route_target *targets;
+    size_t num_targets;
+    if (!resolve_link(c, q->gone_link, path, sizeof(path), host, sizeof(host), &g->adhoc,
+                      &targets, &num_targets)) {
+        gone_done(g);
+        return;
+    }
+    struct tt_buf head;
+    tt_buf_init(&head, 0);
+    tt_forward_build_internal(c->w->srv, c, q->route, "POST", path, host,
+                              "Content-Length: 0\r\n", &head);
+    if (!tt_upstream_start(c->w, targets, num_targets, head.data, head.len, false, &gone_cbs, g))
+        gone_done(g);
     tt_buf_deinit(&head);
 }
 
@@ -557,6 +644,12 @@ static bool needs_recovery(struct tt_client *c, const struct tt_grip *g, struct 
     return any;
 }
 
+void tt_hold_stream_begin(struct tt_client *c, const struct tt_grip *g, struct tt_resp *resp)
+{
+    apply_instructions(g, resp);
+    tt_client_stream_start(c, resp);
+}
+
 int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
 {
     apply_instructions(g, resp);
@@ -589,6 +682,10 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
     struct tt_hold *h = hold_new(c, g);
     c->hold = h;
     c->state = TT_C_HOLD;
+    if (g->gone_link && c->req) {
+        free(c->req->gone_link);
+        c->req->gone_link = tt_strdup(g->gone_link);
+    }
     if (g->next_link) {
         h->link = tt_strdup(g->next_link);
         h->link_timeout_ms = (uint64_t)g->next_link_timeout * 1000;
@@ -602,7 +699,8 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
                        0);
         return 0;
     }
-    tt_client_stream_start(c, resp);
+    if (!c->req->head_sent) /* else the head went out while a large body streamed */
+        tt_client_stream_start(c, resp);
     if (c->state == TT_C_CLOSING)
         return 0;
     h->last_write_ms = tt_now_ms();

@@ -16,6 +16,11 @@
  * start) or holds. Returns 0, or a negative code with an error response already sent. */
 int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp);
 void tt_hold_free(struct tt_hold *h);
+/* A stream hold whose initial body is over the GRIP buffer limit: send the head and the
+ * body so far now (the caller streams the rest, then calls tt_hold_start). */
+void tt_hold_stream_begin(struct tt_client *c, const struct tt_grip *g, struct tt_resp *resp);
+/* POST the request's gone link (Grip-Link rel=gone), if any: the session ended. */
+void tt_hold_post_gone(struct tt_client *c);
 /* Deliver a published message to every subscriber of its channel on this worker. */
 void tt_hold_fanout(struct tt_worker *w, struct tt_msg *m);
 /* The client's output drained (stream holds may resume delivery). */
