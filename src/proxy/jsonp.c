@@ -255,45 +255,27 @@ static void drop_header(struct tt_jsonp *j, const char *name)
     j->num_headers = o;
 }
 
-/* path + the items still in the query. */
+/* path + the items still in the query. Empty items at either end carry nothing and
+ * Pushpin's query parser drops them too; the '?' goes when no item is left. */
 static char *build_target(const char *path, size_t path_len, const struct query *q)
 {
+    size_t first = 0, end = q->n;
+    while (first < end && (q->items[first].removed || q->items[first].raw_len == 0))
+        first++;
+    while (end > first && (q->items[end - 1].removed || q->items[end - 1].raw_len == 0))
+        end--;
     struct tt_buf b;
     tt_buf_init(&b, 0);
     tt_buf_append(&b, path, path_len);
-    size_t mark = b.len;
     bool any = false;
-    for (size_t i = 0; i < q->n; i++) {
+    for (size_t i = first; i < end; i++) {
         if (q->items[i].removed)
             continue;
         tt_buf_append(&b, any ? "&" : "?", 1);
         tt_buf_append(&b, q->items[i].raw, q->items[i].raw_len);
         any = true;
     }
-    /* Empty items at either end carry nothing; Pushpin's query parser drops them too. */
-    const char *s = b.data + mark;
-    size_t len = b.len - mark, start = 0;
-    if (len > 0) {
-        start = 1;
-        while (start < len && s[start] == '&')
-            start++;
-        while (len > start && s[len - 1] == '&')
-            len--;
-    }
-    char *out;
-    if (start >= len) {
-        b.len = mark;
-        out = tt_buf_steal(&b, NULL);
-    } else {
-        char *t = tt_malloc(mark + 1 + (len - start) + 1);
-        memcpy(t, b.data, mark);
-        t[mark] = '?';
-        memcpy(t + mark + 1, s + start, len - start);
-        t[mark + 1 + len - start] = '\0';
-        out = t;
-    }
-    tt_buf_deinit(&b);
-    return out;
+    return tt_buf_steal(&b, NULL);
 }
 
 int tt_jsonp_request(const struct tt_route *route, bool aco, const char *method,
