@@ -111,6 +111,31 @@ bool tt_client_flush(struct tt_client *c)
     return true;
 }
 
+void tt_client_flush_later(struct tt_client *c)
+{
+    struct tt_worker *w = c->w;
+    if (c->dirty)
+        return;
+    if (w->num_dirty == w->dirty_alloc) {
+        w->dirty_alloc = w->dirty_alloc ? w->dirty_alloc * 2 : 64;
+        w->dirty = tt_realloc(w->dirty, w->dirty_alloc * sizeof(*w->dirty));
+    }
+    c->dirty = true;
+    w->dirty[w->num_dirty++] = c;
+}
+
+void tt_client_flush_dirty(struct tt_worker *w)
+{
+    /* Clients closed meanwhile are still allocated: they are freed by close callbacks,
+     * which run after this batch. */
+    for (size_t i = 0; i < w->num_dirty; i++) {
+        struct tt_client *c = w->dirty[i];
+        c->dirty = false;
+        tt_client_flush(c);
+    }
+    w->num_dirty = 0;
+}
+
 static void on_head_timeout(uv_timer_t *t)
 {
     struct tt_client *c = t->data;

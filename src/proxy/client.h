@@ -79,6 +79,7 @@ struct tt_client {
     struct tt_hold *hold;
     bool read_paused;
     bool in_process; /* inside process_input: do not re-enter from end_request */
+    bool dirty;      /* on the worker's dirty list: flushed once the inbox batch is done */
     bool close_after_flush; /* response done, connection not reusable */
     int handles; /* open libuv handles (conn, timer) */
 };
@@ -99,6 +100,10 @@ void tt_client_stream_write(struct tt_client *c, struct tt_msg *msg, const char 
 bool tt_client_stream_chunked(const struct tt_client *c);
 /* End the stream cleanly (terminal chunk or close). */
 void tt_client_stream_end(struct tt_client *c);
+/* Flush later, once per inbox batch: several deliveries go out in one writev. */
+void tt_client_flush_later(struct tt_client *c);
+/* Flush every client marked by tt_client_flush_later. */
+void tt_client_flush_dirty(struct tt_worker *w);
 /* Flush output; on error the client is closed. Returns false if closed. */
 bool tt_client_flush(struct tt_client *c);
 void tt_client_close(struct tt_client *c);

@@ -998,8 +998,16 @@ static void deliver_stream(struct tt_sub *s, struct tt_msg *m)
     s->got = true;
     /* Slow subscriber: over its queue caps the message is dropped for it (Pushpin's
      * policy), counted, and the others are not held back. */
-    if (c->conn.out_count >= HOLD_QUEUE_ITEMS ||
-        c->conn.out_bytes >= c->w->srv->cfg.subscriber_queue_max) {
+    bool full = c->conn.out_count >= HOLD_QUEUE_ITEMS ||
+                c->conn.out_bytes >= c->w->srv->cfg.subscriber_queue_max;
+    if (full && c->dirty) {
+        /* Queued by this batch and not written yet: try the socket before judging. */
+        if (!tt_client_flush(c))
+            return;
+        full = c->conn.out_count >= HOLD_QUEUE_ITEMS ||
+               c->conn.out_bytes >= c->w->srv->cfg.subscriber_queue_max;
+    }
+    if (full) {
         c->w->stats.drops++;
         tt_debug("c%llu: slow subscriber, message dropped", (unsigned long long)c->id);
         return;
@@ -1029,7 +1037,7 @@ static void deliver_stream(struct tt_sub *s, struct tt_msg *m)
     }
     h->last_write_ms = tt_now_ms();
     c->w->stats.deliveries++;
-    tt_client_flush(c);
+    tt_client_flush_later(c);
 }
 
 void tt_hold_fanout(struct tt_worker *w, struct tt_msg *m)

@@ -7,8 +7,8 @@
  * before decoding) and '+' stays '+' (the query is not form-encoded). The first occurrence
  * of a param is used and every occurrence is removed. The items that are left are kept
  * byte for byte (Pushpin re-normalises their escapes, e.g. %7e -> ~, which changes nothing
- * a backend can rely on); leading and trailing empty items are dropped and the '?' goes
- * when nothing is left. A fragment in the target is dropped, as Pushpin does.
+ * a backend can rely on) and joined as Pushpin joins them (see build_target). A fragment
+ * in the target is dropped, as Pushpin does.
  *
  * Deliberate restrictions where Pushpin takes whatever it is given, because the values
  * end up in places where they could inject content:
@@ -123,6 +123,11 @@ static void query_parse(const char *q, size_t len, struct query *out)
         it->value = eq ? eq + 1 : it->raw + it->raw_len;
         it->value_len = eq ? it->raw_len - name_raw_len - 1 : 0;
         start = i + 1;
+    }
+    /* A '&' at the very end does not open another item (nor does an empty query). */
+    if (out->n > 0 && out->items[out->n - 1].raw_len == 0) {
+        free(out->items[out->n - 1].name);
+        out->n--;
     }
 }
 
@@ -255,23 +260,24 @@ static void drop_header(struct tt_jsonp *j, const char *name)
     j->num_headers = o;
 }
 
-/* path + the items still in the query. Empty items at either end carry nothing and
- * Pushpin's query parser drops them too; the '?' goes when no item is left. */
+/* path + the items still in the query, joined the way Pushpin's QUrlQuery renders them:
+ * an empty item only yields a '&' once something has been written, so empty items at the
+ * front vanish while later ones stay ("a&&b"). The '?' goes only when no item at all is
+ * left; a query left with nothing but empty items becomes a bare "?", as in Pushpin. */
 static char *build_target(const char *path, size_t path_len, const struct query *q)
 {
-    size_t first = 0, end = q->n;
-    while (first < end && (q->items[first].removed || q->items[first].raw_len == 0))
-        first++;
-    while (end > first && (q->items[end - 1].removed || q->items[end - 1].raw_len == 0))
-        end--;
     struct tt_buf b;
     tt_buf_init(&b, 0);
     tt_buf_append(&b, path, path_len);
+    size_t start = b.len;
     bool any = false;
-    for (size_t i = first; i < end; i++) {
+    for (size_t i = 0; i < q->n; i++) {
         if (q->items[i].removed)
             continue;
-        tt_buf_append(&b, any ? "&" : "?", 1);
+        if (!any)
+            tt_buf_append(&b, "?", 1);
+        else if (b.len > start + 1)
+            tt_buf_append(&b, "&", 1);
         tt_buf_append(&b, q->items[i].raw, q->items[i].raw_len);
         any = true;
     }

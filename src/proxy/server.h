@@ -50,6 +50,8 @@ struct tt_worker {
     int num_clients; /* this worker's */
     struct tt_map pool;     /* "host:port/ssl" -> struct tt_list of idle backends */
     struct tt_map chans;    /* channel name -> struct tt_chan */
+    struct tt_client **dirty; /* clients with output queued by this inbox batch */
+    size_t num_dirty, dirty_alloc;
     uv_timer_t tick;        /* 1 s housekeeping */
     bool stopping;
     uint64_t stop_deadline;

@@ -195,6 +195,7 @@ static void on_inbox(uv_async_t *a)
         free(it);
         it = next;
     }
+    tt_client_flush_dirty(w);
     if (w->stopping && w->num_clients == 0 && !uv_is_closing((uv_handle_t *)&w->tick))
         finish_stop(w);
 }
@@ -308,6 +309,7 @@ void tt_workers_stop(struct tt_server *srv)
             free(e->value);
         tt_map_deinit(&w->pool);
         tt_map_deinit(&w->chans);
+        free(w->dirty);
         uv_mutex_destroy(&w->inbox_lock);
     }
     free(srv->workers);

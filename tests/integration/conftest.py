@@ -280,6 +280,19 @@ def dump_on_failure(request, proxy, offset=0):
         print("\n===== %s log (%s) =====\n%s" % (proxy.mode, proxy.dir, text[-20000:]))
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def check_sanitizers(proxy, offset=0):
+    """Fail the test when the server's log shows a sanitizer report (ASan/UBSan builds)."""
+    text = proxy.log()[offset:]
+    for mark in SANITIZER_MARKS:
+        i = text.find(mark)
+        if i >= 0:
+            pytest.fail("sanitizer report in %s log:\n%s" % (proxy.mode, text[max(0, i - 200):i + 6000]))
+
+
 # ---- backends ----
 
 @pytest.fixture(scope="session")
@@ -321,8 +334,13 @@ def _shared_proxy(_shared_backend):
     p = Proxy(routes)
     p.start()
     yield p
-    p.stop()
-    p.cleanup()
+    code = p.stop()
+    try:
+        check_sanitizers(p)
+        if p.mode == "thumbtack":
+            assert code == 0, "shared thumbtack exited with %r on SIGTERM" % (code,)
+    finally:
+        p.cleanup()
 
 
 @pytest.fixture
@@ -335,6 +353,7 @@ def proxy(request, _shared_proxy, backend):
     off = len(p.log())
     yield p
     dump_on_failure(request, p, off)
+    check_sanitizers(p, off)
 
 
 @pytest.fixture
@@ -355,7 +374,10 @@ def make_proxy(request, backend):
     for p in made:
         dump_on_failure(request, p)
         p.stop()
-        p.cleanup()
+        try:
+            check_sanitizers(p)
+        finally:
+            p.cleanup()
 
 
 @pytest.fixture

@@ -158,5 +158,7 @@ def test_no_retry_after_backend_reached(make_proxy, make_backend):
     b1.on("/r", Resp(200, [("Content-Type", "text/plain")], b"x" * 100, abort_after=0))
     p = make_proxy(routes="* %s %s\n" % (b1.addr, b2.addr))
     r = p.http("GET", "/r")
-    assert r.status == 502
+    # The reset may reach the proxy before or after the head it follows: either a 502, or
+    # the 200 head with a visibly truncated body. Never a retry on the second target.
+    assert r.status == 502 or (r.status == 200 and not r.complete), r
     assert len(b2.reqs()) == 0
