@@ -17,7 +17,7 @@
  *   (or markup, for a browser that sniffs); the restricted set still covers the names that
  *   JSON-P clients generate (jQuery123_456, angular.callbacks._0, cb[3]).
  * - _method must be an HTTP token (RFC 9110 tchar) shorter than 16 bytes. Pushpin only
- *   refuses bytes <= 0x20 and 0x7f, so "G(T" or "GÃ©T" would reach the request line.
+ *   refuses bytes <= 0x20 and 0x7f, so "G(T" or bytes above 0x7f would reach the request line.
  * - _headers names must be tokens and values must not hold control characters other than
  *   HTAB, so a header can never split the backend request.
  * Each failing case answers the same 400 text as any other bad value of that param.
@@ -26,7 +26,8 @@
  * _headers entries first (sorted by name, as here), then the body param's
  * Content-Type: application/json, then Host and an Accept of star-slash-star (replacing
  * any client Accept), then the client's other headers except Host and Accept, and a
- * Content-Length for the body.
+ * Content-Length for the body. The _headers entries then go through the same rules as
+ * the client's headers (Grip-* removed, and so on), as in Pushpin.
  *
  * Response wrapping follows Pushpin's two writers: the proxy's hand-built extended object
  * (spaces after ':' and ',' at the top level, compact headers object with the first value
@@ -89,8 +90,8 @@ static char *pct_decode(const char *s, size_t len, size_t *out_len)
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len &&
-            (hi = hex_digit(s[i + 1])) >= 0 && (lo = hex_digit(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = hex_digit(s[i + 1])) >= 0 &&
+            (lo = hex_digit(s[i + 2])) >= 0) {
             out[o++] = (char)((hi << 4) | lo);
             i += 2;
         } else {
@@ -178,8 +179,8 @@ static char *query_take(struct query *q, const char *name, size_t *len)
 
 static bool is_callback_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '$' || c == '.' || c == '[' || c == ']';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '$' || c == '.' || c == '[' || c == ']';
 }
 
 static bool is_tchar(unsigned char c)
@@ -213,8 +214,23 @@ static int cmp_kv_name(const void *a, const void *b)
     return strcmp(((const struct tt_kv *)a)->name, ((const struct tt_kv *)b)->name);
 }
 
-/* _headers: a JSON object whose values are all strings. Host and Accept are dropped (the
- * proxy sets them); the rest are kept sorted by name, as Pushpin's map iteration gives. */
+/* Headers a _headers object may not set. Host and Accept: the proxy sets them (Pushpin
+ * skips them here too). Framing and connection headers: Pushpin drops them later along
+ * with the client's own; dropping them here means the backend request's framing can never
+ * come from a query string, whatever the caller does with the list. */
+static bool ignored_header(const char *name)
+{
+    static const char *const names[] = {
+        "host",       "accept",          "content-length", "connection", "transfer-encoding",
+        "keep-alive", "proxy-connection"};
+    for (size_t i = 0; i < TT_ARRAY_LEN(names); i++)
+        if (strcasecmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* _headers: a JSON object whose values are all strings, kept sorted by name as Pushpin's
+ * map iteration gives them. */
 static int parse_headers(const char *text, size_t len, struct tt_jsonp *out)
 {
     json_error_t jerr;
@@ -229,7 +245,7 @@ static int parse_headers(const char *text, size_t len, struct tt_jsonp *out)
     {
         if (!json_is_string(val))
             goto out;
-        if (strcasecmp(key, "host") == 0 || strcasecmp(key, "accept") == 0)
+        if (ignored_header(key))
             continue;
         const char *v = json_string_value(val);
         if (!all_chars(key, strlen(key), is_tchar) || strlen(v) != json_string_length(val) ||
@@ -284,9 +300,8 @@ static char *build_target(const char *path, size_t path_len, const struct query 
     return tt_buf_steal(&b, NULL);
 }
 
-int tt_jsonp_request(const struct tt_route *route, bool aco, const char *method,
-                     const char *target, size_t target_len, struct tt_jsonp *out,
-                     const char **err)
+int tt_jsonp_request(const struct tt_route *route, bool aco, const char *method, const char *target,
+                     size_t target_len, struct tt_jsonp *out, const char **err)
 {
     memset(out, 0, sizeof(*out));
     if (err)
@@ -335,7 +350,7 @@ int tt_jsonp_request(const struct tt_route *route, bool aco, const char *method,
         free(v);
         v = NULL;
     } else {
-        const char *m = route->jsonp_defmethod ? route->jsonp_defmethod
+        const char *m = route->jsonp_defmethod   ? route->jsonp_defmethod
                         : route->jsonp_mode == 1 ? "POST"
                                                  : "GET";
         snprintf(out->method, sizeof(out->method), "%s", m);
@@ -450,14 +465,30 @@ static void json_chars(struct tt_buf *b, const char *str, size_t len)
             continue;
         }
         switch (c) {
-        case '"': tt_buf_appends(b, "\\\""); break;
-        case '\\': tt_buf_appends(b, "\\\\"); break;
-        case '\b': tt_buf_appends(b, "\\b"); break;
-        case '\f': tt_buf_appends(b, "\\f"); break;
-        case '\n': tt_buf_appends(b, "\\n"); break;
-        case '\r': tt_buf_appends(b, "\\r"); break;
-        case '\t': tt_buf_appends(b, "\\t"); break;
-        default: tt_buf_appendf(b, "\\u%04x", c); break;
+        case '"':
+            tt_buf_appends(b, "\\\"");
+            break;
+        case '\\':
+            tt_buf_appends(b, "\\\\");
+            break;
+        case '\b':
+            tt_buf_appends(b, "\\b");
+            break;
+        case '\f':
+            tt_buf_appends(b, "\\f");
+            break;
+        case '\n':
+            tt_buf_appends(b, "\\n");
+            break;
+        case '\r':
+            tt_buf_appends(b, "\\r");
+            break;
+        case '\t':
+            tt_buf_appends(b, "\\t");
+            break;
+        default:
+            tt_buf_appendf(b, "\\u%04x", c);
+            break;
         }
         i++;
     }
@@ -469,7 +500,6 @@ static void json_str(struct tt_buf *b, const char *s, size_t len)
     json_chars(b, s, len);
     tt_buf_append(b, "\"", 1);
 }
-
 
 static int cmp_kvp_name(const void *a, const void *b)
 {

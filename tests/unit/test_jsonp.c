@@ -27,8 +27,8 @@ static struct tt_route basic_route(void)
     return r;
 }
 
-static int req(const struct tt_route *r, const char *method, const char *target,
-               struct tt_jsonp *j, const char **err)
+static int req(const struct tt_route *r, const char *method, const char *target, struct tt_jsonp *j,
+               const char **err)
 {
     return tt_jsonp_request(r, true, method, target, strlen(target), j, err);
 }
@@ -172,10 +172,16 @@ static void test_query_rebuild(void)
     expect_target(&r, "/x?&callback=a&z=1", "a", "/x?z=1");
     expect_target(&r, "/x?z=1&&w=2&callback=a", "a", "/x?z=1&&w=2");
     expect_target(&r, "/x?callback=a&z=1&", "a", "/x?z=1");
-    expect_target(&r, "/x?&&callback=a&&", "a", "/x");
+    expect_target(&r, "/x?&&callback=a&&", "a", "/x?");
+    expect_target(&r, "/x?&callback=a", "a", "/x?");
+    expect_target(&r, "/x?callback=a&&", "a", "/x?");
+    expect_target(&r, "/x?&&&callback=a&z=1", "a", "/x?z=1");
+    expect_target(&r, "/x?z=1&callback=a&&", "a", "/x?z=1&");
+    expect_target(&r, "/x?&z&callback=a", "a", "/x?z");
+    expect_target(&r, "/x?a&&callback=a&&b", "a", "/x?a&&&b");
     expect_target(&r, "/x?callback=a&", "a", "/x");
     expect_target(&r, "/x?=&callback=a", "a", "/x?=");
-    expect_target(&r, "/x?z=1&&callback=a", "a", "/x?z=1");
+    expect_target(&r, "/x?z=1&&callback=a", "a", "/x?z=1&");
     expect_target(&r, "/x?z=1&callback=a&w=2", "a", "/x?z=1&w=2");
     expect_target(&r, "/x?z=%zz&callback=a&w=%", "a", "/x?z=%zz&w=%");
     expect_target(&r, "/?callback=a", "a", "/");
@@ -251,11 +257,22 @@ static void test_headers_param(void)
     tt_jsonp_deinit(&j);
 
     /* duplicate keys: the last value wins; unencoded JSON in the query works too */
-    CHECK_INT(req(&r, "GET", "/x?callback=cb&_headers={\"X-A\":\"1\",\"X-A\":\"2\"}", &j, NULL),
-              0);
+    CHECK_INT(req(&r, "GET", "/x?callback=cb&_headers={\"X-A\":\"1\",\"X-A\":\"2\"}", &j, NULL), 0);
     CHECK_INT(j.num_headers, 1);
     if (j.num_headers == 1)
         CHECK_STR(j.headers[0].value, "2");
+    tt_jsonp_deinit(&j);
+
+    /* framing and connection headers are dropped like Host and Accept */
+    CHECK_INT(req(&r, "GET",
+                  "/x?callback=cb&_headers={\"Content-Length\":\"5\",\"transfer-encoding\":"
+                  "\"chunked\",\"Connection\":\"close\",\"Keep-Alive\":\"1\","
+                  "\"Proxy-Connection\":\"x\",\"TE\":\"trailers\"}",
+                  &j, NULL),
+              0);
+    CHECK_INT(j.num_headers, 1);
+    if (j.num_headers == 1)
+        CHECK_STR(j.headers[0].name, "TE");
     tt_jsonp_deinit(&j);
 
     CHECK_INT(req(&r, "GET", "/x?callback=cb&_headers=%7B%7D", &j, NULL), 0);
@@ -266,14 +283,14 @@ static void test_headers_param(void)
     const char *bad[] = {
         "/x?callback=cb&_headers=",
         "/x?callback=cb&_headers",
-        "/x?callback=cb&_headers=%5B%5D",                   /* [] */
-        "/x?callback=cb&_headers=%22s%22",                  /* "s" */
-        "/x?callback=cb&_headers=%7B%22X-A%22%3A1%7D",      /* {"X-A":1} */
-        "/x?callback=cb&_headers=%7B%22X-A%22%3Anull%7D",   /* {"X-A":null} */
-        "/x?callback=cb&_headers=%7B%22X-A%22%3A%22%22",    /* unterminated */
-        "/x?callback=cb&_headers=%7B%7D%7B%7D",             /* {}{} */
-        "/x?callback=cb&_headers=%7B%22X%20A%22%3A%22v%22%7D", /* name with a space */
-        "/x?callback=cb&_headers=%7B%22%22%3A%22v%22%7D",   /* empty name */
+        "/x?callback=cb&_headers=%5B%5D",                           /* [] */
+        "/x?callback=cb&_headers=%22s%22",                          /* "s" */
+        "/x?callback=cb&_headers=%7B%22X-A%22%3A1%7D",              /* {"X-A":1} */
+        "/x?callback=cb&_headers=%7B%22X-A%22%3Anull%7D",           /* {"X-A":null} */
+        "/x?callback=cb&_headers=%7B%22X-A%22%3A%22%22",            /* unterminated */
+        "/x?callback=cb&_headers=%7B%7D%7B%7D",                     /* {}{} */
+        "/x?callback=cb&_headers=%7B%22X%20A%22%3A%22v%22%7D",      /* name with a space */
+        "/x?callback=cb&_headers=%7B%22%22%3A%22v%22%7D",           /* empty name */
         "/x?callback=cb&_headers=%7B%22X%22%3A%22a%5Cr%5Cnb%22%7D", /* CRLF in the value */
         "/x?callback=cb&_headers=%7B%22X%22%3A%22a%5Cu0000b%22%7D", /* NUL in the value */
         "/x?callback=cb&_headers=%7B%22X%22%3A%22a%5Cu007fb%22%7D", /* DEL in the value */
@@ -407,17 +424,20 @@ static void test_wrap_extended_escaping(void)
 {
     struct tt_jsonp j = mkj("cb", false);
     struct tt_resp in, out;
-    static const char body[] = "a\"b\\c/d\x01\x1f\x7f\t\n\r\x08\x0c\x0b"
-                               "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80</script>\xe2\x80\xa8\xef\xbb\xbf";
-    const char *h[] = {"Content-Length", "40", "Content-Type", "text/plain", "X-U", "\x01\"\\", NULL};
+    static const char body[] =
+        "a\"b\\c/d\x01\x1f\x7f\t\n\r\x08\x0c\x0b"
+        "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80</script>\xe2\x80\xa8\xef\xbb\xbf";
+    const char *h[] = {"Content-Length", "40", "Content-Type", "text/plain", "X-U",
+                       "\x01\"\\",       NULL};
     mkresp(&in, 200, NULL, h, body, sizeof(body) - 1);
     CHECK_INT(tt_jsonp_wrap(&j, &in, false, &out), 0);
     CHECK_INT(out.status, 200);
     CHECK(out.reason == NULL);
-    BODY_IS(&out, "/**/cb({\"code\": 200, \"reason\": \"OK\", \"headers\": {\"Content-Length\":\"40\","
-                  "\"Content-Type\":\"text/plain\",\"X-U\":\"\\u0001\\\"\\\\\"}, \"body\": "
-                  "\"a\\\"b\\\\c/d\\u0001\\u001f\x7f\\t\\n\\r\\b\\f\\u000b\xc3\xa9\xe2\x82\xac\xf0"
-                  "\x9f\x98\x80</script>\xe2\x80\xa8\xef\xbb\xbf\"});\n");
+    BODY_IS(&out,
+            "/**/cb({\"code\": 200, \"reason\": \"OK\", \"headers\": {\"Content-Length\":\"40\","
+            "\"Content-Type\":\"text/plain\",\"X-U\":\"\\u0001\\\"\\\\\"}, \"body\": "
+            "\"a\\\"b\\\\c/d\\u0001\\u001f\x7f\\t\\n\\r\\b\\f\\u000b\xc3\xa9\xe2\x82\xac\xf0"
+            "\x9f\x98\x80</script>\xe2\x80\xa8\xef\xbb\xbf\"});\n");
     const char *want_h[] = {"Content-Type", "application/javascript", NULL};
     check_header_list(&out, want_h);
     tt_resp_deinit(&in);
@@ -428,9 +448,10 @@ static void test_wrap_extended_escaping(void)
                               "cd\xc3(\xe2\x82\xed\xa0\x80\xf0\x9f\x98";
     mkresp(&in, 200, NULL, NULL, bad, sizeof(bad) - 1);
     CHECK_INT(tt_jsonp_wrap(&j, &in, false, &out), 0);
-    BODY_IS(&out, "/**/cb({\"code\": 200, \"reason\": \"OK\", \"headers\": {}, \"body\": \"ab\xef\xbf\xbd"
-                  "cd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef"
-                  "\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"});\n");
+    BODY_IS(&out,
+            "/**/cb({\"code\": 200, \"reason\": \"OK\", \"headers\": {}, \"body\": \"ab\xef\xbf\xbd"
+            "cd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef"
+            "\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"});\n");
     tt_resp_deinit(&in);
     tt_resp_deinit(&out);
 
@@ -449,10 +470,11 @@ static void test_wrap_extended_escaping(void)
                               "\xed\xbf\xbf|\xee\x80\x80|\xef\xbb\xbf\xef\xbb\xbf|\xc2\x80";
     mkresp(&in, 200, NULL, NULL, odd, sizeof(odd) - 1);
     CHECK_INT(tt_jsonp_wrap(&j, &in, false, &out), 0);
-    BODY_IS(&out, "/**/cb({\"code\": 200, \"reason\": \"OK\", \"headers\": {}, \"body\": \"\xef\xbf\xbe|"
-                  "\xef\xbf\xbf|\xf4\x8f\xbf\xbf|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef"
-                  "\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xee\x80\x80|\xef\xbb\xbf\xef\xbb"
-                  "\xbf|\xc2\x80\"});\n");
+    BODY_IS(&out,
+            "/**/cb({\"code\": 200, \"reason\": \"OK\", \"headers\": {}, \"body\": \"\xef\xbf\xbe|"
+            "\xef\xbf\xbf|\xf4\x8f\xbf\xbf|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef"
+            "\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xee\x80\x80|\xef\xbb\xbf\xef\xbb"
+            "\xbf|\xc2\x80\"});\n");
     tt_resp_deinit(&in);
     tt_resp_deinit(&out);
 
@@ -470,15 +492,22 @@ static void test_wrap_extended_headers(void)
 {
     struct tt_jsonp j = mkj("cb", false);
     struct tt_resp in, out;
-    const char *h[] = {"X-B", "1", "x-b", "2", "X-A", "3", "X-B", "4", "Cache-Control", "no-cache",
-                       "cache-control", "x", "Content-Type", "text/plain", NULL};
+    const char *h[] = {
+        "X-B",           "1",        "x-b",           "2", "X-A",          "3",          "X-B", "4",
+        "Cache-Control", "no-cache", "cache-control", "x", "Content-Type", "text/plain", NULL};
     mkresp(&in, 200, "Ok \"q\" \xe9\\", h, "", 0);
     CHECK_INT(tt_jsonp_wrap(&j, &in, false, &out), 0);
-    BODY_IS(&out, "/**/cb({\"code\": 200, \"reason\": \"Ok \\\"q\\\" \xef\xbf\xbd\\\\\", \"headers\": "
-                  "{\"Cache-Control\":\"no-cache\",\"Content-Type\":\"text/plain\",\"X-A\":\"3\","
-                  "\"X-B\":\"1\",\"cache-control\":\"x\",\"x-b\":\"2\"}, \"body\": \"\"});\n");
-    const char *want_h[] = {"Content-Type", "application/javascript", "Cache-Control", "no-cache",
-                            "cache-control", "x", NULL};
+    BODY_IS(&out,
+            "/**/cb({\"code\": 200, \"reason\": \"Ok \\\"q\\\" \xef\xbf\xbd\\\\\", \"headers\": "
+            "{\"Cache-Control\":\"no-cache\",\"Content-Type\":\"text/plain\",\"X-A\":\"3\","
+            "\"X-B\":\"1\",\"cache-control\":\"x\",\"x-b\":\"2\"}, \"body\": \"\"});\n");
+    const char *want_h[] = {"Content-Type",
+                            "application/javascript",
+                            "Cache-Control",
+                            "no-cache",
+                            "cache-control",
+                            "x",
+                            NULL};
     check_header_list(&out, want_h);
     tt_resp_deinit(&in);
     tt_resp_deinit(&out);
@@ -496,7 +525,8 @@ static void test_wrap_extended_headers(void)
     /* an empty reason stays empty */
     mkresp(&in, 201, "", NULL, "ab", 2);
     CHECK_INT(tt_jsonp_wrap(&j, &in, false, &out), 0);
-    BODY_IS(&out, "/**/cb({\"code\": 201, \"reason\": \"\", \"headers\": {}, \"body\": \"ab\"});\n");
+    BODY_IS(&out,
+            "/**/cb({\"code\": 201, \"reason\": \"\", \"headers\": {}, \"body\": \"ab\"});\n");
     tt_resp_deinit(&in);
     tt_resp_deinit(&out);
     tt_jsonp_deinit(&j);
@@ -506,28 +536,39 @@ static void test_wrap_handler_style(void)
 {
     struct tt_jsonp j = mkj("cb", false);
     struct tt_resp in, out;
-    const char *h[] = {"Content-Type", "text/plain", "X-H", "a", "x-h", "b", "Cache-Control",
-                       "no-store", "Content-Length", "12", "X-A", "\xe9", NULL};
+    const char *h[] = {"Content-Type", "text/plain",     "X-H", "a",   "x-h",  "b", "Cache-Control",
+                       "no-store",     "Content-Length", "12",  "X-A", "\xe9", NULL};
     mkresp(&in, 202, "Acc", h, "time\"out\n\x01\xff", 11);
     CHECK_INT(tt_jsonp_wrap(&j, &in, true, &out), 0);
     CHECK_INT(out.status, 200);
-    BODY_IS(&out, "/**/cb({\"body\":\"time\\\"out\\n\\u0001\xef\xbf\xbd\",\"code\":202,\"headers\":"
-                  "{\"Cache-Control\":\"no-store\",\"Content-Type\":\"text/plain\",\"X-A\":\"\xef\xbf"
-                  "\xbd\",\"X-H\":\"a, b\"},\"reason\":\"Acc\"});\n");
-    const char *want_h[] = {"X-H", "a", "x-h", "b", "Cache-Control", "no-store", "X-A", "\xe9",
-                            "Content-Type", "application/javascript", NULL};
+    BODY_IS(&out,
+            "/**/cb({\"body\":\"time\\\"out\\n\\u0001\xef\xbf\xbd\",\"code\":202,\"headers\":"
+            "{\"Cache-Control\":\"no-store\",\"Content-Type\":\"text/plain\",\"X-A\":\"\xef\xbf"
+            "\xbd\",\"X-H\":\"a, b\"},\"reason\":\"Acc\"});\n");
+    const char *want_h[] = {"X-H",
+                            "a",
+                            "x-h",
+                            "b",
+                            "Cache-Control",
+                            "no-store",
+                            "X-A",
+                            "\xe9",
+                            "Content-Type",
+                            "application/javascript",
+                            NULL};
     check_header_list(&out, want_h);
     tt_resp_deinit(&in);
     tt_resp_deinit(&out);
 
     /* published delivery: standard phrase, compact escaping, U+2028 raw */
     const char *h2[] = {"Cache-Control", "no-store", "Content-Type", "text/plain", "X-A", "\xe9",
-                        "X-H", "z", "X-P", "p", NULL};
+                        "X-H",           "z",        "X-P",          "p",          NULL};
     mkresp(&in, 201, NULL, h2, "pub\n\xe2\x80\xa8", 7);
     CHECK_INT(tt_jsonp_wrap(&j, &in, true, &out), 0);
-    BODY_IS(&out, "/**/cb({\"body\":\"pub\\n\xe2\x80\xa8\",\"code\":201,\"headers\":{\"Cache-Control\":"
-                  "\"no-store\",\"Content-Type\":\"text/plain\",\"X-A\":\"\xef\xbf\xbd\",\"X-H\":\"z\","
-                  "\"X-P\":\"p\"},\"reason\":\"Created\"});\n");
+    BODY_IS(&out,
+            "/**/cb({\"body\":\"pub\\n\xe2\x80\xa8\",\"code\":201,\"headers\":{\"Cache-Control\":"
+            "\"no-store\",\"Content-Type\":\"text/plain\",\"X-A\":\"\xef\xbf\xbd\",\"X-H\":\"z\","
+            "\"X-P\":\"p\"},\"reason\":\"Created\"});\n");
     tt_resp_deinit(&in);
     tt_resp_deinit(&out);
 
@@ -546,8 +587,8 @@ static void test_wrap_basic(void)
 {
     struct tt_jsonp j = mkj("cb", true);
     struct tt_resp in, out;
-    const char *h[] = {"Content-Type", "application/json", "Cache-Control", "max-age=1", "X-Q", "q",
-                       NULL};
+    const char *h[] = {
+        "Content-Type", "application/json", "Cache-Control", "max-age=1", "X-Q", "q", NULL};
 
     mkresp(&in, 200, NULL, h, "{\"a\":1}\r\n\n", 10);
     CHECK_INT(tt_jsonp_wrap(&j, &in, false, &out), 0);
@@ -585,13 +626,14 @@ static void test_wrap_basic(void)
     tt_resp_deinit(&out);
 
     /* handler style in basic mode keeps the held response's headers */
-    const char *h2[] = {"X-H", "a", "Content-Type", "text/plain", "Content-Length", "5",
-                        "Cache-Control", "no-store", NULL};
+    const char *h2[] = {
+        "X-H",      "a", "Content-Type", "text/plain", "Content-Length", "5", "Cache-Control",
+        "no-store", NULL};
     mkresp(&in, 200, NULL, h2, "{\"x\":1}\r\n", 9);
     CHECK_INT(tt_jsonp_wrap(&j, &in, true, &out), 0);
     BODY_IS(&out, "/**/cb({\"x\":1});\n");
-    const char *want_h2[] = {"X-H", "a", "Cache-Control", "no-store", "Content-Type",
-                             "application/javascript", NULL};
+    const char *want_h2[] = {
+        "X-H", "a", "Cache-Control", "no-store", "Content-Type", "application/javascript", NULL};
     check_header_list(&out, want_h2);
     tt_resp_deinit(&in);
     tt_resp_deinit(&out);
