@@ -11,6 +11,7 @@
 #include "proxy/cors.h"
 #include "proxy/forward.h"
 #include "proxy/hold.h"
+#include "proxy/jsonp.h"
 #include "proxy/testhandler.h"
 #include "proxy/upstream.h"
 
@@ -42,6 +43,10 @@ static void req_free(struct tt_req *r)
 {
     if (!r)
         return;
+    if (r->jsonp) {
+        tt_jsonp_deinit(r->jsonp);
+        free(r->jsonp);
+    }
     free(r->gone_link);
     if (r->early_grip) {
         tt_grip_deinit(r->early_grip);
@@ -185,7 +190,36 @@ static void write_and_flush(struct tt_client *c, const char *data, size_t len)
     tt_conn_write(&c->conn, data, len);
 }
 
+static void send_resp_raw(struct tt_client *c, const struct tt_resp *r);
+
 void tt_client_send_resp(struct tt_client *c, const struct tt_resp *r)
+{
+    struct tt_req *q = c->req;
+    if (!q || !q->jsonp) {
+        send_resp_raw(c, r);
+        return;
+    }
+    struct tt_resp in, out;
+    tt_resp_copy(&in, r);
+    if (!q->jsonp_handler_style && !tt_resp_get_header(&in, "Content-Length")) {
+        /* The proxy's wrapper lists the backend's Content-Length among the headers. */
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", in.body.len);
+        tt_resp_add_header(&in, "Content-Length", n);
+    }
+    if (tt_jsonp_wrap(q->jsonp, &in, q->jsonp_handler_style, &out) != 0) {
+        tt_resp_deinit(&in);
+        tt_resp_text(&out, 500, "Upstream response could not be JSON-P encoded.\n");
+        send_resp_raw(c, &out);
+        tt_resp_deinit(&out);
+        return;
+    }
+    tt_resp_deinit(&in);
+    send_resp_raw(c, &out);
+    tt_resp_deinit(&out);
+}
+
+static void send_resp_raw(struct tt_client *c, const struct tt_resp *r)
 {
     struct tt_req *q = c->req;
     struct tt_buf out;
@@ -193,7 +227,8 @@ void tt_client_send_resp(struct tt_client *c, const struct tt_resp *r)
     bool ka = q && q->keep_alive && q->body_done;
     struct tt_resp tmp;
     const struct tt_resp *send = r;
-    if (q && q->route && (q->route->aco || c->w->srv->cfg.auto_cross_origin)) {
+    if (q && q->route && !(q->jsonp && r->status == 200) &&
+        (q->route->aco || c->w->srv->cfg.auto_cross_origin)) {
         tt_resp_copy(&tmp, r);
         tt_cors_apply(&tmp, q->origin, q->acr_method, q->acr_headers);
         send = &tmp;
@@ -235,7 +270,7 @@ static void send_error(struct tt_client *c, int status, const char *body, bool c
         }
         return;
     }
-    tt_client_send_resp(c, &r);
+    send_resp_raw(c, &r);
     tt_resp_deinit(&r);
 }
 
@@ -413,6 +448,14 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
 {
     struct tt_client *c = ctx;
     struct tt_req *q = c->req;
+    if (q->jsonp && !(q->grip && tt_grip_detect(resp))) {
+        /* A JSON-P answer is wrapped whole. */
+        q->buffering = true;
+        q->jsonp_plain = true;
+        q->grip_head = tt_h1_response_dup(resp, &q->grip_head_raw);
+        tt_buf_init(&q->grip_body, 1000000);
+        return 0;
+    }
     if (q->grip && tt_grip_detect(resp)) {
         if (q->body_too_big) {
             q->up = NULL;
@@ -481,7 +524,7 @@ static void up_on_data(void *ctx, const char *data, size_t len)
     struct tt_req *q = c->req;
     if (q->buffering) {
         if (tt_buf_append(&q->grip_body, data, len) != 0) {
-            if (grip_stream_early(c)) {
+            if (!q->jsonp_plain && grip_stream_early(c)) {
                 up_on_data(ctx, data, len);
                 return;
             }
@@ -523,6 +566,13 @@ static void up_on_end(void *ctx)
     q->up = NULL;
     if (q->buffering) {
         q->buffering = false;
+        if (q->jsonp_plain) {
+            struct tt_resp resp;
+            grip_resp(q, &resp);
+            tt_client_send_resp(c, &resp);
+            tt_resp_deinit(&resp);
+            return;
+        }
         grip_complete(c);
         return;
     }
@@ -710,6 +760,46 @@ static void reject(struct tt_client *c, int status, const char *body)
     send_error(c, status, body, true);
 }
 
+/* The backend head for a JSON-P request: its method and target, then (as Pushpin) the
+ * _headers, Content-Type for a JSON body param, Accept: * / *, and the client's headers but
+ * Host and Accept; all through the normal header rules. */
+static void build_jsonp_head(struct tt_client *c, const struct tt_h1_request *h,
+                             const struct tt_route *route, const struct tt_route_target *t,
+                             struct tt_buf *out)
+{
+    struct tt_req *q = c->req;
+    struct tt_jsonp *j = q->jsonp;
+    struct tt_h1_request *x = tt_malloc(sizeof(*x));
+    *x = *h;
+    x->method = j->method;
+    x->method_len = strlen(j->method);
+    x->target = j->target;
+    x->target_len = strlen(j->target);
+    size_t n = 0;
+    for (size_t i = 0; i < j->num_headers && n < TT_H1_MAX_HEADERS; i++) {
+        x->headers[n].name = j->headers[i].name;
+        x->headers[n].name_len = strlen(j->headers[i].name);
+        x->headers[n].value = j->headers[i].value;
+        x->headers[n].value_len = strlen(j->headers[i].value);
+        n++;
+    }
+    if (j->body_is_json && n < TT_H1_MAX_HEADERS)
+        x->headers[n++] = (struct tt_h1_header){"Content-Type", 12, "application/json", 16};
+    if (n < TT_H1_MAX_HEADERS)
+        x->headers[n++] = (struct tt_h1_header){"Accept", 6, "*/*", 3};
+    for (size_t i = 0; i < h->num_headers && n < TT_H1_MAX_HEADERS; i++) {
+        const struct tt_h1_header *y = &h->headers[i];
+        if (tt_strieq(y->name, y->name_len, "Host") || tt_strieq(y->name, y->name_len, "Accept"))
+            continue;
+        x->headers[n++] = *y;
+    }
+    x->num_headers = n;
+    const char *path = x->target;
+    size_t path_len = x->target_len;
+    tt_forward_build_head(c->w->srv, c, x, route, t, path, path_len, q->trusted, out);
+    free(x);
+}
+
 static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
 {
     struct tt_worker *w = c->w;
@@ -821,10 +911,43 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
                    !q->body_done);
         return;
     }
+    if (route->aco || srv->cfg.auto_cross_origin) {
+        struct tt_jsonp j;
+        const char *err = NULL;
+        if (tt_jsonp_request(route, true, q->method, h->target, h->target_len, &j, &err) != 0) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "%s\n", err ? err : "Invalid callback parameter.");
+            send_error(c, 400, msg, !q->body_done);
+            return;
+        }
+        if (j.active) {
+            q->jsonp = tt_malloc(sizeof(*q->jsonp));
+            *q->jsonp = j;
+        }
+    }
     struct tt_buf head;
     tt_buf_init(&head, 0);
-    tt_forward_build_head(srv, c, h, route, t, path, path_len, q->trusted, &head);
+    if (q->jsonp)
+        build_jsonp_head(c, h, route, t, &head);
+    else
+        tt_forward_build_head(srv, c, h, route, t, path, path_len, q->trusted, &head);
     q->bk_head = tt_buf_steal(&head, &q->bk_head_len);
+    if (q->jsonp) {
+        /* The body comes from the query, not from the client. */
+        struct tt_jsonp *j = q->jsonp;
+        struct tt_buf full;
+        tt_buf_init(&full, 0);
+        tt_buf_append(&full, q->bk_head, q->bk_head_len);
+        if (j->has_body || strcmp(j->method, "GET") != 0)
+            tt_buf_appendf(&full, "Content-Length: %zu\r\n", j->has_body ? j->body_len : 0);
+        tt_buf_appends(&full, "\r\n");
+        q->up = tt_upstream_start(w, route->targets, route->num_targets, full.data, full.len,
+                                  strcmp(j->method, "HEAD") == 0, &up_cbs, c);
+        tt_buf_deinit(&full);
+        if (q->up && j->has_body && j->body_len)
+            tt_upstream_send(q->up, j->body, j->body_len);
+        return;
+    }
     struct tt_buf full;
     tt_buf_init(&full, 0);
     tt_buf_append(&full, q->bk_head, q->bk_head_len);

@@ -59,6 +59,9 @@ struct tt_req {
     struct tt_buf grip_body;
     struct tt_grip *early_grip; /* stream hold whose large initial body is streaming */
     char *gone_link;            /* Grip-Link rel=gone: POSTed when the request ends */
+    struct tt_jsonp *jsonp;     /* JSON-P request: complete responses are wrapped */
+    bool jsonp_handler_style;   /* long-poll delivery/timeout: the handler's JSON style */
+    bool jsonp_plain;           /* buffering a non-GRIP response to wrap it */
     uint64_t start_ms;
     uint64_t bytes_out;
     uint64_t bytes_out_before;
@@ -88,7 +91,9 @@ struct tt_client {
 void tt_client_accept(struct tt_worker *w, int fd);
 
 /* Used by holds (proxy/hold.c). */
-/* Send a complete response and end the request (keep-alive goes on). Takes nothing. */
+/* Send a complete response and end the request (keep-alive goes on). Takes nothing.
+ * A JSON-P request's response is wrapped (proxy style, or the handler's style when
+ * c->req->jsonp_handler_style is set). */
 void tt_client_send_resp(struct tt_client *c, const struct tt_resp *r);
 /* Start a stream: head with chunked (1.1) or close-delimited (1.0) framing and the body
  * so far. */

@@ -244,6 +244,8 @@ static void on_response_timeout(uv_timer_t *t)
     memset(&h->resp, 0, sizeof(h->resp));
     tt_hold_free(h);
     c->state = TT_C_BODY;
+    if (c->req)
+        c->req->jsonp_handler_style = true;
     tt_client_send_resp(c, &r);
     tt_resp_deinit(&r);
 }

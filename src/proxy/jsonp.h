@@ -18,7 +18,7 @@ struct tt_jsonp {
     char *callback;      /* percent-decoded callback name */
     char method[16];     /* method for the backend (_method, or the mode's default) */
     char *target;        /* path + query with the JSON-P params removed ("?" dropped if empty) */
-    struct tt_kv *headers; /* from _headers (Host and Accept ignored), in given order */
+    struct tt_kv *headers; /* from _headers (Host and Accept ignored), sorted by name */
     size_t num_headers;
     bool has_body;
     char *body; /* from the jsonp_body param (then body_is_json) or _body */
@@ -42,8 +42,9 @@ int tt_jsonp_request(const struct tt_route *route, bool aco, const char *method,
  * poll deliveries and timeouts): compact JSON with sorted keys and headers joined
  * `{name:"v1, v2"}`: `/<star><star>/cb({"body":"..","code":C,"headers":{..},"reason":"R"});\n`.
  * Basic mode: `/<star><star>/cb(<body without one trailing newline>);\n`.
- * Returns 0, or TT_EPARSE when the body cannot be JSON-encoded (not valid UTF-8): the
- * caller answers 500 "Upstream response could not be JSON-P encoded.". */
+ * Invalid UTF-8 in the body becomes U+FFFD (as Pushpin 1.36), so this returns 0; a
+ * TT_EPARSE would make the caller answer 500 "Upstream response could not be JSON-P
+ * encoded.". */
 int tt_jsonp_wrap(const struct tt_jsonp *j, const struct tt_resp *in, bool handler_style,
                   struct tt_resp *out);
 
