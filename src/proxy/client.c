@@ -62,6 +62,8 @@ static void req_free(struct tt_req *r)
     free(r->origin);
     free(r->acr_method);
     free(r->acr_headers);
+    free(r->from);
+    free(r->ua);
     tt_buf_deinit(&r->body_copy);
     free(r->grip_head);
     free(r->grip_head_raw);
@@ -75,11 +77,21 @@ static void access_log(struct tt_client *c)
     if (!r || r->logged || !TT_LOG_ON(TT_LOG_INFO))
         return;
     r->logged = true;
-    char path[512];
+    char path[512], from[96] = "", ua[300] = "";
     tt_log_escape(r->path ? r->path : "", r->path ? strlen(r->path) : 0, path, sizeof(path));
-    tt_info("c%llu %s %s %s -> %s status=%d bytes=%llu time=%llums", (unsigned long long)c->id,
+    if (r->from) {
+        char esc[80];
+        snprintf(from, sizeof(from), " from=%s",
+                 tt_log_escape(r->from, strlen(r->from), esc, sizeof(esc)));
+    }
+    if (r->ua) {
+        char esc[280];
+        snprintf(ua, sizeof(ua), " ua=\"%s\"", tt_log_escape(r->ua, strlen(r->ua), esc, sizeof(esc)));
+    }
+    tt_info("c%llu %s %s %s -> %s status=%d bytes=%llu time=%llums%s%s", (unsigned long long)c->id,
             c->peer, r->method, path, r->route_name ? r->route_name : "-", r->status,
-            (unsigned long long)r->bytes_out, (unsigned long long)(tt_now_ms() - r->start_ms));
+            (unsigned long long)r->bytes_out, (unsigned long long)(tt_now_ms() - r->start_ms),
+            from, ua);
 }
 
 void tt_client_close(struct tt_client *c)
@@ -831,6 +843,17 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     if ((i = tt_h1_find_header(h->headers, h->num_headers, "Access-Control-Request-Headers", 0)) >= 0)
         q->acr_headers = tt_strndup(h->headers[i].value, h->headers[i].value_len);
 
+    if (srv->cfg.log_user_agent &&
+        (i = tt_h1_find_header(h->headers, h->num_headers, "User-Agent", 0)) >= 0)
+        q->ua = tt_strndup(h->headers[i].value, h->headers[i].value_len);
+    if (srv->cfg.log_from &&
+        (i = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-For", 0)) >= 0) {
+        const char *v = h->headers[i].value;
+        const char *comma = memchr(v, ',', h->headers[i].value_len);
+        size_t n = comma ? (size_t)(comma - v) : h->headers[i].value_len;
+        tt_trim(&v, &n);
+        q->from = tt_strndup(v, n);
+    }
     /* absolute-form target: take the path part. */
     const char *path = h->target;
     size_t path_len = h->target_len;

@@ -35,6 +35,8 @@ struct tt_req {
     char *bk_head;  /* head sent to the backend, without the final CRLF */
     size_t bk_head_len;
     char *origin, *acr_method, *acr_headers; /* for auto cross-origin */
+    char *from; /* log_from: the first X-Forwarded-For entry */
+    char *ua;   /* log_user_agent */
     int minor_version;
     bool keep_alive;
     bool is_head;

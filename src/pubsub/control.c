@@ -32,8 +32,20 @@ struct chan_state {
     int num_pending;
 };
 
+/* message_rate / message_hwm: items wait here when over the rate. */
+struct rate_item {
+    struct rate_item *next;
+    struct tt_msg *msg;
+};
+
 struct tt_control {
     struct tt_server *srv;
+    double tokens;
+    uint64_t refill_ms;
+    struct rate_item *rq_head, *rq_tail;
+    size_t rq_len;
+    uint64_t rate_drops;
+    uv_timer_t drain;
     uv_thread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
@@ -59,12 +71,76 @@ static struct chan_state *chan_get(struct tt_control *ctl, const char *name, boo
     return cs;
 }
 
-static void fan_out(struct tt_control *ctl, struct tt_msg *m)
+static void post_all(struct tt_control *ctl, struct tt_msg *m)
 {
     struct tt_server *srv = ctl->srv;
     m->seq = ++ctl->seq;
     for (int i = 0; i < srv->num_workers; i++)
         tt_worker_post(&srv->workers[i], TT_INBOX_MSG, tt_msg_ref(m));
+}
+
+static void refill(struct tt_control *ctl)
+{
+    int rate = ctl->srv->cfg.message_rate;
+    uint64_t now = tt_now_ms();
+    ctl->tokens += (double)(now - ctl->refill_ms) * rate / 1000.0;
+    if (ctl->tokens > rate)
+        ctl->tokens = rate; /* at most one second of burst */
+    ctl->refill_ms = now;
+}
+
+static void on_drain(uv_timer_t *t)
+{
+    struct tt_control *ctl = t->data;
+    refill(ctl);
+    while (ctl->rq_head && ctl->tokens >= 1) {
+        struct rate_item *r = ctl->rq_head;
+        ctl->rq_head = r->next;
+        if (!ctl->rq_head)
+            ctl->rq_tail = NULL;
+        ctl->rq_len--;
+        ctl->tokens -= 1;
+        post_all(ctl, r->msg);
+        tt_msg_unref(r->msg);
+        free(r);
+    }
+    if (!ctl->rq_head)
+        uv_timer_stop(&ctl->drain);
+}
+
+/* Hand a message to every worker, within message_rate (items per second); over
+ * message_hwm items waiting, it is dropped with a warning, as Pushpin does. Takes no
+ * reference: the caller keeps its own. */
+static void fan_out(struct tt_control *ctl, struct tt_msg *m)
+{
+    const struct tt_config *cfg = &ctl->srv->cfg;
+    if (cfg->message_rate <= 0) {
+        post_all(ctl, m);
+        return;
+    }
+    refill(ctl);
+    if (!ctl->rq_head && ctl->tokens >= 1) {
+        ctl->tokens -= 1;
+        post_all(ctl, m);
+        return;
+    }
+    if (cfg->message_hwm > 0 && ctl->rq_len >= (size_t)cfg->message_hwm) {
+        ctl->rate_drops++;
+        tt_warn("publish: message_hwm (%d) reached; item for channel %s dropped (%llu so far)",
+                cfg->message_hwm, m->item.channel, (unsigned long long)ctl->rate_drops);
+        return;
+    }
+    struct rate_item *r = tt_malloc(sizeof(*r));
+    r->next = NULL;
+    r->msg = tt_msg_ref(m);
+    if (ctl->rq_tail)
+        ctl->rq_tail->next = r;
+    else
+        ctl->rq_head = r;
+    ctl->rq_tail = r;
+    ctl->rq_len++;
+    if (!uv_is_active((uv_handle_t *)&ctl->drain))
+        uv_timer_start(&ctl->drain, on_drain, 10, 10);
 }
 
 static void deliver(struct tt_control *ctl, struct tt_msg *m, struct chan_state *cs);
@@ -269,7 +345,15 @@ static void on_wake(uv_async_t *a)
             ctl->api = NULL;
         }
         uv_close((uv_handle_t *)&ctl->tick, NULL);
+        uv_close((uv_handle_t *)&ctl->drain, NULL);
         uv_close((uv_handle_t *)&ctl->wake, NULL);
+        while (ctl->rq_head) {
+            struct rate_item *ri = ctl->rq_head;
+            ctl->rq_head = ri->next;
+            tt_msg_unref(ri->msg);
+            free(ri);
+        }
+        ctl->rq_tail = NULL;
     }
 }
 
@@ -295,6 +379,10 @@ int tt_control_start(struct tt_server *srv, struct tt_control **out)
     uv_timer_init(&ctl->loop, &ctl->tick);
     ctl->tick.data = ctl;
     uv_timer_start(&ctl->tick, on_tick, 1000, 1000);
+    uv_timer_init(&ctl->loop, &ctl->drain);
+    ctl->drain.data = ctl;
+    ctl->refill_ms = tt_now_ms();
+    ctl->tokens = srv->cfg.message_rate;
     tt_map_init(&ctl->chans);
     tt_map_init(&ctl->id_cache);
     uv_sem_init(&ctl->started, 0);
