@@ -178,9 +178,10 @@ static void deliver(struct tt_control *ctl, struct tt_msg *m, struct chan_state 
     if (tracked && !it->no_seq)
         tt_server_set_last_id(ctl->srv, it->channel, it->id);
     fan_out(ctl, m);
-    tt_msg_unref(m);
+    /* Our reference keeps `it` alive here: workers may already have dropped theirs. */
     if (tracked && !it->no_seq && it->id)
         release_followers(ctl, it->channel, cs);
+    tt_msg_unref(m);
 }
 
 static bool seen_before(struct tt_control *ctl, const struct tt_pub_item *it)
