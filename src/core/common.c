@@ -109,6 +109,37 @@ int64_t tt_parse_uint(const char *s, size_t len, int64_t max)
     return v;
 }
 
+int tt_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *tt_percent_decode(const char *s, size_t len, size_t *out_len)
+{
+    char *out = tt_malloc(len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = tt_hexval(s[i + 1])) >= 0 &&
+            (lo = tt_hexval(s[i + 2])) >= 0) {
+            out[o++] = (char)((hi << 4) | lo);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    if (out_len)
+        *out_len = o;
+    return out;
+}
+
 uint64_t tt_now_ms(void)
 {
     struct timespec ts;

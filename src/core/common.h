@@ -42,6 +42,12 @@ void tt_trim(const char **s, size_t *len);
  * on a value above max. */
 int64_t tt_parse_uint(const char *s, size_t len, int64_t max);
 
+/* Value of a hex digit, or -1. */
+int tt_hexval(char c);
+/* Percent-decode s[0..len) into a new NUL-terminated string (which may hold NUL bytes);
+ * "%" not followed by two hex digits stays as it is; "+" is not special. */
+char *tt_percent_decode(const char *s, size_t len, size_t *out_len);
+
 /* Monotonic milliseconds and wall-clock seconds. */
 uint64_t tt_now_ms(void);
 int64_t tt_unix_now(void);

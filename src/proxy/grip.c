@@ -402,17 +402,6 @@ static int expose_item(void *ctx, const char *item, size_t len)
     return 0;
 }
 
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Pushpin's cstring format: \\ \r \n \xHH; any other escape is dropped whole. */
 static char *unescape_cstring(const char *s, size_t len, size_t *out_len)
 {
@@ -434,7 +423,7 @@ static char *unescape_cstring(const char *s, size_t len, size_t *out_len)
         } else if (s[i] == 'x') {
             if (i + 2 >= len)
                 goto bad;
-            int hi = hexdigit(s[i + 1]), lo = hexdigit(s[i + 2]);
+            int hi = tt_hexval(s[i + 1]), lo = tt_hexval(s[i + 2]);
             if (hi < 0 || lo < 0)
                 goto bad;
             out[n++] = (char)(hi << 4 | lo);

@@ -72,37 +72,6 @@ struct query {
     size_t n;
 };
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode into a new NUL-terminated string (which may hold NUL bytes). */
-static char *pct_decode(const char *s, size_t len, size_t *out_len)
-{
-    char *out = tt_malloc(len + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = hex_digit(s[i + 1])) >= 0 &&
-            (lo = hex_digit(s[i + 2])) >= 0) {
-            out[o++] = (char)((hi << 4) | lo);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return out;
-}
-
 static void query_parse(const char *q, size_t len, struct query *out)
 {
     size_t n = 1;
@@ -120,7 +89,7 @@ static void query_parse(const char *q, size_t len, struct query *out)
         it->raw_len = i - start;
         const char *eq = memchr(it->raw, '=', it->raw_len);
         size_t name_raw_len = eq ? (size_t)(eq - it->raw) : it->raw_len;
-        it->name = pct_decode(it->raw, name_raw_len, &it->name_len);
+        it->name = tt_percent_decode(it->raw, name_raw_len, &it->name_len);
         it->value = eq ? eq + 1 : it->raw + it->raw_len;
         it->value_len = eq ? it->raw_len - name_raw_len - 1 : 0;
         start = i + 1;
@@ -170,7 +139,7 @@ static char *query_take(struct query *q, const char *name, size_t *len)
     struct qitem *it = query_find(q, name);
     if (!it)
         return NULL;
-    char *v = pct_decode(it->value, it->value_len, len);
+    char *v = tt_percent_decode(it->value, it->value_len, len);
     query_remove_all(q, name);
     return v;
 }

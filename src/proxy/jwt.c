@@ -259,17 +259,6 @@ static int key_from_pem(const char *data, size_t len, const char *path, struct t
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -290,7 +279,7 @@ static int key_from_hex(const char *data, size_t len, const char *path, struct t
     }
     unsigned char *secret = tt_malloc(len / 2);
     for (size_t i = 0; i < len; i += 2) {
-        int hi = hexval(data[i]), lo = hexval(data[i + 1]);
+        int hi = tt_hexval(data[i]), lo = tt_hexval(data[i + 1]);
         if (hi < 0 || lo < 0) {
             OPENSSL_cleanse(secret, len / 2);
             free(secret);

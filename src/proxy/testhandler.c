@@ -2,35 +2,6 @@
 
 #include <stdlib.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static char *url_decode(const char *s, size_t n)
-{
-    char *o = tt_malloc(n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            o[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else if (s[i] == '+') {
-            o[k++] = ' ';
-        } else {
-            o[k++] = s[i];
-        }
-    }
-    o[k] = '\0';
-    return o;
-}
-
 void tt_testhandler_respond(const struct tt_route *route, const char *method, const char *path,
                             const char *body, size_t body_len, bool body_too_big,
                             struct tt_resp *out)
@@ -71,7 +42,7 @@ void tt_testhandler_respond(const struct tt_route *route, const char *method, co
         const char *e = strchr(s, '&');
         size_t n = e ? (size_t)(e - s) : strlen(s);
         if (n > 8 && memcmp(s, "channel=", 8) == 0) {
-            char *v = url_decode(s + 8, n - 8);
+            char *v = tt_percent_decode(s + 8, n - 8, NULL);
             if (v[0] && !strchr(v, ',')) {
                 if (chans.len)
                     tt_buf_appends(&chans, ", ");
