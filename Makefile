@@ -50,7 +50,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tt_test.h $(BUILD)/libthumbtack.a
 # `make check` replays each corpus with gcc; `make fuzz` builds real libFuzzer binaries.
 $(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(BUILD)/libthumbtack.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -fPIE $< fuzz/replay.c $(BUILD)/libthumbtack.a -o $@ $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Ifuzz $(LDFLAGS_ALL) -fPIE $< fuzz/replay.c $(BUILD)/libthumbtack.a -o $@ $(LIBS)
 
 run: deps all
 	$(BUILD)/thumbtack $(ARGS)
@@ -79,7 +79,7 @@ asan:
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libthumbtack.a
 	@mkdir -p build-fuzz/fuzz
-	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); clang $(ALL_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $$f build-fuzz/libthumbtack.a -o build-fuzz/fuzz/$$n $(LIBS) || exit 1; done
+	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); clang $(ALL_CFLAGS) -Ifuzz -O1 -g -fsanitize=fuzzer,address,undefined $$f build-fuzz/libthumbtack.a -o build-fuzz/fuzz/$$n $(LIBS) || exit 1; done
 
 bench: all
 	bench/run.sh

@@ -4,18 +4,11 @@
  * "Name: value" lines separated by '\n' up to an empty line; the rest is the body. Each
  * header value is also fed to tt_grip_split_header. Checks: a failed parse leaves the
  * struct zeroed with an error text; a successful one respects the caps. */
+#include "fuzz.h"
 #include "proxy/grip.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(c)                                                                                  \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
-    } while (0)
 
 static struct tt_h1_response resp;
 

@@ -1,18 +1,11 @@
 /* fuzz_h1_chunked.c: the chunked decoder must give the same result (bytes consumed, data,
  * done, or error) however the input is split. The first 4 bytes seed the split sizes;
  * every piece is copied into its own exact-size block so ASan sees any overread. */
+#include "fuzz.h"
 #include "http/h1.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(c)                                                                                  \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
-    } while (0)
 
 struct outcome {
     ssize_t consumed; /* or TT_EPARSE */

@@ -1,18 +1,11 @@
 /* fuzz_h1_request.c: the request head parser must never read past len, must agree with
  * itself when the input is cut short or extended, and must only return documented
  * results. The first byte picks max_head so that the size cap is exercised too. */
+#include "fuzz.h"
 #include "http/h1.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(c)                                                                                  \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
-    } while (0)
 
 static struct tt_h1_request req;
 

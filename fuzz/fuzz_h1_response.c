@@ -1,17 +1,10 @@
 /* fuzz_h1_response.c: the response head parser, with the same self-consistency checks
  * as the request one. The first byte picks max_head. */
+#include "fuzz.h"
 #include "http/h1.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(c)                                                                                  \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
-    } while (0)
 
 static struct tt_h1_response resp;
 

@@ -6,6 +6,7 @@
  *      here, so the fuzzer reaches the header/claims checks behind the signature;
  *   2: base64 round trips (both alphabets) must reproduce the input.
  * The first three bytes of mode 1's input also pick "now" and require_exp. */
+#include "fuzz.h"
 #include "proxy/jwt.h"
 
 #include <stdio.h>
@@ -13,14 +14,6 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(c)                                                                                  \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
-    } while (0)
 
 static struct tt_key *hs_key;
 
