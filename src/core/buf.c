@@ -68,6 +68,18 @@ int tt_buf_appendf(struct tt_buf *b, const char *fmt, ...)
     return 0;
 }
 
+int tt_buf_append_uint(struct tt_buf *b, uint64_t v, int base)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = digits[v % (unsigned)base];
+        v /= (unsigned)base;
+    } while (v);
+    return tt_buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
 void tt_buf_consume(struct tt_buf *b, size_t n)
 {
     if (n >= b->len) {

@@ -21,6 +21,8 @@ int tt_buf_appendf(struct tt_buf *b, const char *fmt, ...) __attribute__((format
 int tt_buf_appends(struct tt_buf *b, const char *s);
 /* Drop the first n bytes. */
 void tt_buf_consume(struct tt_buf *b, size_t n);
+/* Append an unsigned number in decimal (base 10) or hex (base 16), without printf. */
+int tt_buf_append_uint(struct tt_buf *b, uint64_t v, int base);
 void tt_buf_reset(struct tt_buf *b);
 /* Make sure data is NUL-terminated (not counted in len); returns data. */
 char *tt_buf_cstr(struct tt_buf *b);

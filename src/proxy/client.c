@@ -291,32 +291,102 @@ bool tt_client_stream_chunked(const struct tt_client *c)
     return c->req && c->req->resp_chunked;
 }
 
-static void render_stream_head(struct tt_client *c, const struct tt_resp *r, struct tt_buf *out,
-                               bool with_body)
+/* A response head to render: borrowed views of the status line and headers, from a
+ * parsed backend response or from a tt_resp, so the hot pass-through path copies nothing
+ * before it writes. */
+#define HEAD_VIEW_MAX (TT_H1_MAX_HEADERS + 16)
+struct head_view {
+    int status;
+    const char *reason;
+    size_t reason_len;
+    size_t n;
+    struct tt_h1_header h[HEAD_VIEW_MAX];
+};
+
+static void view_from_h1(struct head_view *v, const struct tt_h1_response *r)
+{
+    v->status = r->status;
+    v->reason = r->reason;
+    v->reason_len = r->reason_len;
+    v->n = 0;
+    for (size_t i = 0; i < r->num_headers; i++) {
+        const struct tt_h1_header *x = &r->headers[i];
+        if (tt_h1_is_hop_by_hop(x->name, x->name_len) ||
+            tt_strieq(x->name, x->name_len, "Content-Length"))
+            continue;
+        v->h[v->n++] = *x;
+    }
+}
+
+static void view_from_resp(struct head_view *v, const struct tt_resp *r)
+{
+    v->status = r->status;
+    v->reason = r->reason ? r->reason : tt_h1_reason(r->status);
+    v->reason_len = strlen(v->reason);
+    v->n = 0;
+    for (size_t i = 0; i < r->num_headers && v->n < HEAD_VIEW_MAX; i++) {
+        v->h[v->n].name = r->headers[i].name;
+        v->h[v->n].name_len = strlen(r->headers[i].name);
+        v->h[v->n].value = r->headers[i].value;
+        v->h[v->n].value_len = strlen(r->headers[i].value);
+        v->n++;
+    }
+}
+
+/* Status line and headers, without the final empty line. */
+static void render_view(struct tt_buf *out, int minor, const struct head_view *v)
+{
+    tt_buf_append(out, minor ? "HTTP/1.1 " : "HTTP/1.0 ", 9);
+    tt_buf_append_uint(out, (uint64_t)v->status, 10);
+    tt_buf_append(out, " ", 1);
+    if (v->reason_len)
+        tt_buf_append(out, v->reason, v->reason_len);
+    else
+        tt_buf_appends(out, tt_h1_reason(v->status));
+    tt_buf_append(out, "\r\n", 2);
+    for (size_t i = 0; i < v->n; i++) {
+        tt_buf_append(out, v->h[i].name, v->h[i].name_len);
+        tt_buf_append(out, ": ", 2);
+        tt_buf_append(out, v->h[i].value, v->h[i].value_len);
+        tt_buf_append(out, "\r\n", 2);
+    }
+}
+
+/* A streamed response head: chunked to HTTP/1.1 clients, close-delimited to 1.0. */
+static void render_stream_view(struct tt_client *c, const struct head_view *v,
+                               struct tt_buf *out)
 {
     struct tt_req *q = c->req;
     q->resp_chunked = q->minor_version >= 1;
     q->resp_close = !q->resp_chunked;
     if (q->resp_close)
         q->keep_alive = false;
-    tt_buf_appendf(out, "HTTP/1.%d %d %s\r\n", q->minor_version, r->status,
-                   r->reason ? r->reason : tt_h1_reason(r->status));
-    for (size_t i = 0; i < r->num_headers; i++)
-        tt_buf_appendf(out, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
+    render_view(out, q->minor_version, v);
     if (q->resp_chunked)
         tt_buf_appends(out, "Transfer-Encoding: chunked\r\n");
     if (!q->keep_alive)
         tt_buf_appends(out, "Connection: close\r\n");
-    tt_buf_appends(out, "\r\n");
+    tt_buf_append(out, "\r\n", 2);
+    q->status = v->status;
+    q->head_sent = true;
+}
+
+static void render_stream_head(struct tt_client *c, const struct tt_resp *r, struct tt_buf *out,
+                               bool with_body)
+{
+    struct tt_req *q = c->req;
+    struct head_view v;
+    view_from_resp(&v, r);
+    render_stream_view(c, &v, out);
     if (with_body && r->body.len && !q->is_head) {
-        if (q->resp_chunked)
-            tt_buf_appendf(out, "%zx\r\n", r->body.len);
+        if (q->resp_chunked) {
+            tt_buf_append_uint(out, r->body.len, 16);
+            tt_buf_append(out, "\r\n", 2);
+        }
         tt_buf_append(out, r->body.data, r->body.len);
         if (q->resp_chunked)
-            tt_buf_appends(out, "\r\n");
+            tt_buf_append(out, "\r\n", 2);
     }
-    q->status = r->status;
-    q->head_sent = true;
 }
 
 void tt_client_stream_start(struct tt_client *c, const struct tt_resp *r)
@@ -481,53 +551,50 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
     }
     /* Pass-through. */
     c->state = TT_C_RESP;
+    struct head_view view, *v = &view;
     struct tt_resp r;
-    tt_resp_init(&r, resp->status);
-    tt_resp_from_h1(&r, resp);
-    if (q->route && (q->route->aco || c->w->srv->cfg.auto_cross_origin))
+    bool cors = q->route && (q->route->aco || c->w->srv->cfg.auto_cross_origin);
+    if (cors) {
+        tt_resp_init(&r, resp->status);
+        tt_resp_from_h1(&r, resp);
         tt_cors_apply(&r, q->origin, q->acr_method, q->acr_headers);
+        view_from_resp(v, &r);
+    } else {
+        view_from_h1(v, resp);
+    }
     struct tt_buf out;
     tt_buf_init(&out, 0);
     bool bodyless = q->is_head || resp->status == 204 || resp->status == 304;
-    if (!bodyless && resp->framing.content_length >= 0 && !resp->framing.chunked) {
-        /* Known length: keep it. */
-        tt_buf_appendf(&out, "HTTP/1.%d %d %s\r\n", q->minor_version, r.status,
-                       r.reason ? r.reason : tt_h1_reason(r.status));
-        for (size_t i = 0; i < r.num_headers; i++)
-            tt_buf_appendf(&out, "%s: %s\r\n", r.headers[i].name, r.headers[i].value);
-        tt_buf_appendf(&out, "Content-Length: %lld\r\n",
-                       (long long)resp->framing.content_length);
+    bool length = resp->framing.content_length >= 0 && !resp->framing.chunked;
+    if (bodyless || length) {
+        render_view(&out, q->minor_version, v);
+        if (length && (!bodyless || q->is_head)) {
+            /* Known length: keep it. */
+            tt_buf_append(&out, "Content-Length: ", 16);
+            tt_buf_append_uint(&out, (uint64_t)resp->framing.content_length, 10);
+            tt_buf_append(&out, "\r\n", 2);
+        }
         if (!q->keep_alive || !q->body_done)
             tt_buf_appends(&out, "Connection: close\r\n");
         else if (q->minor_version == 0)
             tt_buf_appends(&out, "Connection: keep-alive\r\n");
-        tt_buf_appends(&out, "\r\n");
-        q->status = r.status;
-        q->head_sent = true;
-    } else if (bodyless) {
-        tt_buf_appendf(&out, "HTTP/1.%d %d %s\r\n", q->minor_version, r.status,
-                       r.reason ? r.reason : tt_h1_reason(r.status));
-        for (size_t i = 0; i < r.num_headers; i++)
-            tt_buf_appendf(&out, "%s: %s\r\n", r.headers[i].name, r.headers[i].value);
-        if (q->is_head && resp->framing.content_length >= 0)
-            tt_buf_appendf(&out, "Content-Length: %lld\r\n",
-                           (long long)resp->framing.content_length);
-        if (!q->keep_alive || !q->body_done)
-            tt_buf_appends(&out, "Connection: close\r\n");
-        tt_buf_appends(&out, "\r\n");
-        q->status = r.status;
+        tt_buf_append(&out, "\r\n", 2);
+        q->status = resp->status;
         q->head_sent = true;
     } else {
         if (!q->body_done)
             q->keep_alive = false;
-        render_stream_head(c, &r, &out, false);
+        render_stream_view(c, v, &out);
     }
-    tt_resp_deinit(&r);
+    if (cors)
+        tt_resp_deinit(&r);
     size_t len;
     char *b = tt_buf_steal(&out, &len);
     q->bytes_out += len;
     tt_conn_write_owned(&c->conn, b, b, len);
-    return tt_client_flush(c) ? 0 : 1;
+    /* Written with the first body bytes, or before the loop sleeps. */
+    tt_client_flush_later(c);
+    return 0;
 }
 
 static void up_on_data(void *ctx, const char *data, size_t len)
@@ -565,10 +632,14 @@ static void up_on_data(void *ctx, const char *data, size_t len)
     } else {
         write_and_flush(c, data, len);
     }
-    if (!tt_client_flush(c))
-        return;
-    if (c->conn.out_bytes > CLIENT_OUT_HIGH && q->up)
-        tt_upstream_pause(q->up, true);
+    if (c->conn.out_bytes > CLIENT_OUT_HIGH) {
+        if (!tt_client_flush(c))
+            return;
+        if (c->conn.out_bytes > CLIENT_OUT_HIGH && q->up)
+            tt_upstream_pause(q->up, true);
+    } else {
+        tt_client_flush_later(c);
+    }
 }
 
 static void up_on_end(void *ctx)
@@ -965,7 +1036,9 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
             tt_buf_appendf(&full, "Content-Length: %zu\r\n", j->has_body ? j->body_len : 0);
         tt_buf_appends(&full, "\r\n");
         q->up = tt_upstream_start(w, route->targets, route->num_targets, full.data, full.len,
-                                  strcmp(j->method, "HEAD") == 0, &up_cbs, c);
+                                  (strcmp(j->method, "HEAD") == 0 ? TT_UP_HEAD_REQUEST : 0) |
+                                      (j->has_body && j->body_len ? TT_UP_WITH_BODY : 0),
+                                  &up_cbs, c);
         tt_buf_deinit(&full);
         if (q->up && j->has_body && j->body_len)
             tt_upstream_send(q->up, j->body, j->body_len);
@@ -974,15 +1047,20 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     struct tt_buf full;
     tt_buf_init(&full, 0);
     tt_buf_append(&full, q->bk_head, q->bk_head_len);
-    if (q->body_left > 0)
-        tt_buf_appendf(&full, "Content-Length: %lld\r\n", (long long)q->body_left);
+    if (q->body_left > 0) {
+        tt_buf_append(&full, "Content-Length: ", 16);
+        tt_buf_append_uint(&full, (uint64_t)q->body_left, 10);
+        tt_buf_append(&full, "\r\n", 2);
+    }
     else if (q->body_left < 0)
         tt_buf_appends(&full, "Transfer-Encoding: chunked\r\n");
     else if (h->framing.content_length == 0)
         tt_buf_appends(&full, "Content-Length: 0\r\n");
     tt_buf_appends(&full, "\r\n");
     q->up = tt_upstream_start(w, route->targets, route->num_targets, full.data, full.len,
-                              q->is_head, &up_cbs, c);
+                              (q->is_head ? TT_UP_HEAD_REQUEST : 0) |
+                                  (q->body_left != 0 ? TT_UP_WITH_BODY : 0),
+                              &up_cbs, c);
     tt_buf_deinit(&full);
 }
 
@@ -1002,7 +1080,9 @@ bool tt_client_retry(struct tt_client *c, const char *extra_headers)
     q->buffering = false;
     q->head_sent = false;
     q->up = tt_upstream_start(c->w, q->route->targets, q->route->num_targets, full.data, full.len,
-                              q->is_head, &up_cbs, c);
+                              (q->is_head ? TT_UP_HEAD_REQUEST : 0) |
+                                  (q->body_copy.len ? TT_UP_WITH_BODY : 0),
+                              &up_cbs, c);
     tt_buf_deinit(&full);
     if (q->up && q->body_copy.len)
         tt_upstream_send(q->up, q->body_copy.data, q->body_copy.len);
@@ -1075,12 +1155,16 @@ static void process_input_loop(struct tt_client *c)
 static void on_readable(struct tt_client *c)
 {
     struct tt_worker *w = c->w;
+    size_t last_n = 0;
     for (int rounds = 0; rounds < 8; rounds++) {
         if (c->read_paused || c->state == TT_C_CLOSING)
             return;
+        if (rounds && last_n < w->scratch_size)
+            return; /* drained: level-triggered polling calls again if more comes */
         ssize_t n = tt_conn_read(&c->conn, w->scratch, w->scratch_size);
         if (n == TT_EAGAIN)
             return;
+        last_n = (size_t)(n > 0 ? n : 0);
         if (n <= 0) {
             /* Client gone (or half-closed): a hold or request in flight dies with it. */
             if (c->state == TT_C_HEAD && c->in.len == 0) {

@@ -149,8 +149,11 @@ static void add_grip_sig(struct tt_server *srv, struct tt_client *c, const struc
             memcpy(token, w->sig_cache, (size_t)n + 1);
         }
     }
-    if (n > 0)
-        tt_buf_appendf(out, "Grip-Sig: %s\r\n", token);
+    if (n > 0) {
+        tt_buf_append(out, "Grip-Sig: ", 10);
+        tt_buf_append(out, token, (size_t)n);
+        tt_buf_append(out, "\r\n", 2);
+    }
 }
 
 void tt_forward_build_head(struct tt_server *srv, struct tt_client *c,
@@ -181,12 +184,17 @@ void tt_forward_build_head(struct tt_server *srv, struct tt_client *c,
     tt_buf_appends(out, " HTTP/1.1\r\n");
 
     const char *hosthdr = route->as_host ? route->as_host : t->host_header;
-    if (hosthdr)
-        tt_buf_appendf(out, "Host: %s\r\n", hosthdr);
-    else if (h->host)
-        tt_buf_appendf(out, "Host: %.*s\r\n", (int)h->host_len, h->host);
-    else
+    if (hosthdr) {
+        tt_buf_append(out, "Host: ", 6);
+        tt_buf_appends(out, hosthdr);
+        tt_buf_append(out, "\r\n", 2);
+    } else if (h->host) {
+        tt_buf_append(out, "Host: ", 6);
+        tt_buf_append(out, h->host, h->host_len);
+        tt_buf_append(out, "\r\n", 2);
+    } else {
         tt_buf_appendf(out, "Host: %s:%u\r\n", t->host, t->port);
+    }
 
     const struct tt_xff_rule *rule = trusted ? &cfg->xff_trusted : &cfg->xff;
     bool xff_rewrite = rule->truncate >= 0 || rule->append;

@@ -514,7 +514,7 @@ static void link_fetch(struct tt_hold *h, const char *extra)
     struct tt_buf head;
     tt_buf_init(&head, 0);
     tt_forward_build_internal(c->w->srv, c, q->route, "GET", path, host, h->link_extra, &head);
-    h->link_up = tt_upstream_start(c->w, targets, num_targets, head.data, head.len, false,
+    h->link_up = tt_upstream_start(c->w, targets, num_targets, head.data, head.len, 0,
                                    &link_cbs, h);
     tt_buf_deinit(&head);
 }
@@ -588,7 +588,7 @@ void tt_hold_post_gone(struct tt_client *c)
     tt_buf_init(&head, 0);
     tt_forward_build_internal(c->w->srv, c, q->route, "POST", path, host,
                               "Content-Length: 0\r\n", &head);
-    if (!tt_upstream_start(c->w, targets, num_targets, head.data, head.len, false, &gone_cbs, g))
+    if (!tt_upstream_start(c->w, targets, num_targets, head.data, head.len, 0, &gone_cbs, g))
         gone_done(g);
     tt_buf_deinit(&head);
 }

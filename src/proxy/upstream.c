@@ -34,6 +34,10 @@ struct tt_upstream {
     bool paused;
     bool resp_keepalive;
     bool got_bytes;
+    bool from_pool;  /* the connection was reused from the pool */
+    bool body_sent;  /* body bytes went to the socket: the request cannot be replayed */
+    bool no_pool;    /* a reused connection was stale: connect afresh */
+    bool with_body;  /* the request has a body (see TT_UP_WITH_BODY) */
     int64_t remaining;   /* Content-Length left, -1 none */
     bool chunked;
     bool until_close;
@@ -108,6 +112,7 @@ static void up_destroy(struct tt_upstream *u)
 
 static void try_target(struct tt_upstream *u);
 static void on_io(struct tt_conn *c, int status, int events);
+static bool stale_retry(struct tt_upstream *u);
 
 static void fail(struct tt_upstream *u, bool connect_failed, bool truncated)
 {
@@ -188,17 +193,21 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
 }
 
-static struct tt_upstream *pool_take(struct tt_worker *w, const char *key)
+static struct tt_upstream *pool_take(struct tt_worker *w, const char *key, bool probe)
 {
     struct tt_list *head = tt_map_get(&w->pool, key, strlen(key));
     while (head && !tt_list_empty(head)) {
         struct tt_upstream *p = TT_CONTAINER_OF(head->next, struct tt_upstream, pool_link);
         tt_list_remove(&p->pool_link);
+        /* Without a body a stale connection is caught on use and the request replayed
+         * (stale_retry), which saves a syscall per request; with one, probe first. */
+        if (!probe)
+            return p;
         char b;
         ssize_t n = recv(p->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return p;
-        up_destroy(p); /* closed or sent junk while idle */
+        up_destroy(p); /* closed, or sent junk while idle */
     }
     return NULL;
 }
@@ -206,16 +215,19 @@ static struct tt_upstream *pool_take(struct tt_worker *w, const char *key)
 static void send_request(struct tt_upstream *u)
 {
     u->state = UP_ACTIVE;
+    /* Read interest first: with nothing queued yet it changes no poll registration. */
+    tt_conn_set_read(u->c, !u->paused);
     tt_conn_write(u->c, u->head, u->head_len);
     if (u->body.len) {
         size_t len;
         char *b = tt_buf_steal(&u->body, &len);
         tt_conn_write_owned(u->c, b, b, len);
+        u->body_sent = true;
     }
-    tt_conn_set_read(u->c, !u->paused);
     int r = tt_conn_flush(u->c);
     if (r < 0 && r != TT_EAGAIN) {
-        fail(u, false, false);
+        if (!stale_retry(u))
+            fail(u, false, false);
         return;
     }
     if (u->cbs && u->cbs->on_connected)
@@ -238,8 +250,9 @@ static void try_target(struct tt_upstream *u)
     }
     snprintf(u->pool_key, sizeof(u->pool_key), "%s:%u/%d%d", t->host, t->port, t->ssl,
              t->insecure);
-    struct tt_upstream *p = pool_take(u->w, u->pool_key);
+    struct tt_upstream *p = u->no_pool ? NULL : pool_take(u->w, u->pool_key, u->with_body);
     if (p) {
+        u->from_pool = true;
         /* Adopt the pooled connection. */
         u->c = p->c;
         p->c = NULL;
@@ -284,7 +297,7 @@ static void try_target(struct tt_upstream *u)
 
 struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route_target *targets,
                                       size_t num_targets, const char *head, size_t head_len,
-                                      bool is_head, const struct tt_upstream_cbs *cbs, void *ctx)
+                                      unsigned flags, const struct tt_upstream_cbs *cbs, void *ctx)
 {
     if (num_targets == 0)
         return NULL;
@@ -295,7 +308,8 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
     u->ctx = ctx;
     u->targets = targets;
     u->num_targets = num_targets;
-    u->is_head = is_head;
+    u->is_head = flags & TT_UP_HEAD_REQUEST;
+    u->with_body = flags & TT_UP_WITH_BODY;
     u->remaining = -1;
     u->head = tt_malloc(head_len);
     memcpy(u->head, head, head_len);
@@ -318,6 +332,7 @@ void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len)
         tt_buf_append(&u->body, data, len);
         return;
     }
+    u->body_sent = true;
     tt_conn_write(u->c, data, len);
     int r = tt_conn_flush(u->c);
     if (r < 0 && r != TT_EAGAIN)
@@ -432,21 +447,39 @@ static bool body_bytes(struct tt_upstream *u, const char *p, size_t n)
     return true;
 }
 
-static bool got_head(struct tt_upstream *u)
+/* Parse the response head from buf[0..len) (the worker's scratch buffer, or u->in when the
+ * head came in pieces). Returns false when the upstream is finished or gone. */
+static bool got_head(struct tt_upstream *u, const char *buf, size_t len)
 {
     struct tt_h1_response resp;
     struct tt_h1_error err;
-    int r = tt_h1_parse_response(u->in.data, u->in.len, UP_HEAD_MAX, &resp, &err);
-    if (r == TT_EAGAIN)
-        return true;
-    if (r < 0) {
-        tt_warn("upstream: invalid response head from backend: %s", err.reason);
-        fail(u, false, false);
-        return false;
-    }
-    if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
-        tt_buf_consume(&u->in, (size_t)r); /* skip interim responses */
-        return got_head(u);
+    int r;
+    bool from_in = u->in.len && buf == u->in.data;
+    for (;;) {
+        r = tt_h1_parse_response(buf, len, UP_HEAD_MAX, &resp, &err);
+        if (r == TT_EAGAIN) {
+            if (from_in) {
+                tt_buf_consume(&u->in, (size_t)(buf - u->in.data)); /* interim heads */
+                return true;
+            }
+            if (tt_buf_append(&u->in, buf, len) != 0) {
+                tt_warn("upstream: response head from backend too large");
+                fail(u, false, false);
+                return false;
+            }
+            return true;
+        }
+        if (r < 0) {
+            tt_warn("upstream: invalid response head from backend: %s", err.reason);
+            fail(u, false, false);
+            return false;
+        }
+        if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+            buf += r; /* skip interim responses */
+            len -= (size_t)r;
+            continue;
+        }
+        break;
     }
     u->head_done = true;
     u->resp_keepalive = resp.framing.keep_alive;
@@ -467,17 +500,21 @@ static bool got_head(struct tt_upstream *u)
             up_destroy(u);
         return false;
     }
-    size_t rest = u->in.len - (size_t)r;
+    size_t rest = len - (size_t)r;
     if (no_body) {
         if (rest)
             u->resp_keepalive = false;
         finish(u);
         return false;
     }
+    if (rest && !from_in) {
+        /* Straight from the scratch buffer, which nothing else uses during this call. */
+        return body_bytes(u, buf + r, rest);
+    }
     if (rest) {
-        /* Copy: the callbacks may pause us, and in is reused. */
+        /* From u->in, which finishing would free under us: copy. */
         char *tmp = tt_malloc(rest);
-        memcpy(tmp, u->in.data + r, rest);
+        memcpy(tmp, buf + r, rest);
         tt_buf_deinit(&u->in);
         bool alive = body_bytes(u, tmp, rest);
         free(tmp);
@@ -491,16 +528,37 @@ static bool got_head(struct tt_upstream *u)
     return true;
 }
 
+/* A pooled connection that the backend had closed fails before any response byte: if the
+ * request can be sent again (no body bytes gone), send it on a fresh connection. */
+static bool stale_retry(struct tt_upstream *u)
+{
+    if (!u->from_pool || u->got_bytes || u->body_sent)
+        return false;
+    tt_debug("upstream: reused connection to %s was closed by the backend; reconnecting",
+             u->pool_key);
+    close_conn(u);
+    u->from_pool = false;
+    u->no_pool = true;
+    u->tried[0] = '\0';
+    try_target(u);
+    return true;
+}
+
 static void on_readable(struct tt_upstream *u)
 {
     struct tt_worker *w = u->w;
+    size_t last_n = 0;
     for (int rounds = 0; rounds < 16 && !u->paused; rounds++) {
+        if (rounds && !u->c->ssl && last_n < w->scratch_size)
+            return; /* drained: level-triggered polling calls again if more comes */
         ssize_t n = tt_conn_read(u->c, w->scratch, w->scratch_size);
         if (n == TT_EAGAIN)
             return;
+        last_n = (size_t)(n > 0 ? n : 0);
         if (n <= 0) {
             if (!u->head_done) {
-                fail(u, false, u->got_bytes);
+                if (!stale_retry(u))
+                    fail(u, false, u->got_bytes);
                 return;
             }
             if (u->until_close) {
@@ -513,12 +571,17 @@ static void on_readable(struct tt_upstream *u)
         }
         u->got_bytes = true;
         if (!u->head_done) {
-            if (tt_buf_append(&u->in, w->scratch, (size_t)n) != 0) {
+            bool alive;
+            if (u->in.len == 0) {
+                alive = got_head(u, w->scratch, (size_t)n);
+            } else if (tt_buf_append(&u->in, w->scratch, (size_t)n) != 0) {
                 tt_warn("upstream: response head from backend too large");
                 fail(u, false, false);
                 return;
+            } else {
+                alive = got_head(u, u->in.data, u->in.len);
             }
-            if (!got_head(u))
+            if (!alive)
                 return;
         } else if (!body_bytes(u, w->scratch, (size_t)n)) {
             return;
@@ -607,6 +670,8 @@ static void on_io(struct tt_conn *c, int status, int events)
         size_t before = c->out_bytes;
         int r = tt_conn_flush(c);
         if (r < 0 && r != TT_EAGAIN) {
+            if (stale_retry(u))
+                return;
             /* The backend may have answered early and closed: read what it said. */
             tt_conn_discard_output(c);
         } else if (before >= UP_DRAIN_MARK / 2 && c->out_bytes < UP_DRAIN_MARK / 2 && u->cbs &&

@@ -30,12 +30,18 @@ struct tt_upstream_cbs {
     void (*on_drain)(void *ctx);
 };
 
+/* Flags for tt_upstream_start. */
+#define TT_UP_HEAD_REQUEST 1 /* HEAD request: no body in the response */
+#define TT_UP_WITH_BODY 2    /* body bytes will follow (tt_upstream_send) */
+
 /* Start a request. head is the complete request head including the final CRLF (copied).
- * targets/num_targets from the route (HTTP targets only). is_head: HEAD request (no body
- * in the response). Returns NULL only if no target is usable (then nothing is called). */
+ * targets/num_targets from the route (HTTP targets only). A request without a body that
+ * meets a pooled connection the backend has closed is sent again on a new connection; one
+ * with a body only gets pooled connections that pass a liveness probe.
+ * Returns NULL only if no target is usable (then nothing is called). */
 struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route_target *targets,
                                       size_t num_targets, const char *head, size_t head_len,
-                                      bool is_head, const struct tt_upstream_cbs *cbs,
+                                      unsigned flags, const struct tt_upstream_cbs *cbs,
                                       void *ctx);
 /* Queue request body bytes (already framed for the backend). */
 void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len);

@@ -162,3 +162,19 @@ def test_no_retry_after_backend_reached(make_proxy, make_backend):
     # the 200 head with a visibly truncated body. Never a retry on the second target.
     assert r.status == 502 or (r.status == 200 and not r.complete), r
     assert len(b2.reqs()) == 0
+
+
+def test_stale_pooled_connection_is_replayed(proxy, backend):
+    # The backend answers as if keeping the connection, then closes it at once. Reusing
+    # such a pooled connection must not turn into a 502: a bodiless request is sent again
+    # on a fresh connection.
+    def answer_then_close(req, sock):
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n")
+        return None
+
+    backend.on("/stale", answer_then_close)
+    with proxy.conn(timeout=5) as c:
+        for i in range(150):
+            c.request("GET", "/stale")
+            r = c.read_response()
+            assert r.status == 200 and r.body == b"ok\n", (i, r)
