@@ -29,6 +29,7 @@ struct tt_inbox_item {
 
 struct tt_worker_stats {
     uint64_t requests, deliveries, drops, held;
+    uint64_t drops_logged; /* drops already reported in the log */
 };
 
 struct tt_worker {

@@ -211,6 +211,14 @@ static void on_tick(uv_timer_t *t)
     struct tt_worker *w = t->data;
     if (!w->stopping) {
         tt_hold_tick(w);
+        if (w->stats.drops != w->stats.drops_logged) {
+            /* Slow-subscriber drops are counted per delivery and reported once a second. */
+            tt_warn("worker %d: %llu message(s) dropped for slow subscribers in the last "
+                    "second (%llu in all)",
+                    w->index, (unsigned long long)(w->stats.drops - w->stats.drops_logged),
+                    (unsigned long long)w->stats.drops);
+            w->stats.drops_logged = w->stats.drops;
+        }
         /* A pause that raced with a close elsewhere is lifted here at the latest. */
         if (__atomic_load_n(&w->accept_paused, __ATOMIC_ACQUIRE) &&
             __atomic_load_n(&w->srv->num_clients, __ATOMIC_ACQUIRE) < w->srv->cfg.client_maxconn)
