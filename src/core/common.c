@@ -69,7 +69,27 @@ char *tt_strdup(const char *s)
 
 bool tt_strieq(const char *a, size_t alen, const char *b)
 {
-    size_t blen = strlen(b);
+    return tt_strieqn(a, alen, b, strlen(b));
+}
+
+bool tt_next_item(const char *s, size_t len, size_t *pos, const char **item, size_t *item_len)
+{
+    if (*pos > len || (*pos == len && len > 0 && s[len - 1] != ','))
+        return false;
+    if (len == 0)
+        return false;
+    const char *start = s + *pos;
+    const char *comma = memchr(start, ',', len - *pos);
+    size_t n = comma ? (size_t)(comma - start) : len - *pos;
+    *pos += n + 1;
+    *item = start;
+    *item_len = n;
+    tt_trim(item, item_len);
+    return true;
+}
+
+bool tt_strieqn(const char *a, size_t alen, const char *b, size_t blen)
+{
     if (alen != blen)
         return false;
     for (size_t i = 0; i < alen; i++)

@@ -36,6 +36,11 @@ char *tt_strndup(const char *s, size_t n);
 bool tt_strieq(const char *a, size_t alen, const char *b);
 /* Case-insensitive prefix test. */
 bool tt_strihas_prefix(const char *a, size_t alen, const char *prefix);
+/* Case-insensitive ASCII compare of two length-delimited strings. */
+bool tt_strieqn(const char *a, size_t alen, const char *b, size_t blen);
+/* Next item of a comma-separated list s[0..len): start with *pos = 0; returns false at the
+ * end. Items are trimmed of spaces and tabs and may be empty. */
+bool tt_next_item(const char *s, size_t len, size_t *pos, const char **item, size_t *item_len);
 /* Trim ASCII space and tab both sides of [*s, *s+*len). */
 void tt_trim(const char **s, size_t *len);
 /* Parse a non-negative decimal integer that must fill [s, s+len) exactly; -1 on error or

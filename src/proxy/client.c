@@ -448,12 +448,12 @@ static const struct tt_upstream_cbs up_cbs = {
     .on_drain = up_on_drain,
 };
 
-/* The client's response from the buffered GRIP response: Grip-* headers never reach the
- * client. Releases the buffered head and body. */
-static void grip_resp(struct tt_req *q, struct tt_resp *resp)
+/* The client's response from a GRIP response: Grip-* headers never reach the client. */
+static void grip_resp_from(const struct tt_h1_response *head, const char *body, size_t len,
+                           struct tt_resp *resp)
 {
     tt_resp_init(resp, 200);
-    tt_resp_from_h1(resp, q->grip_head);
+    tt_resp_from_h1(resp, head);
     size_t o = 0;
     for (size_t i = 0; i < resp->num_headers; i++) {
         if (tt_strihas_prefix(resp->headers[i].name, strlen(resp->headers[i].name), "Grip-")) {
@@ -464,7 +464,13 @@ static void grip_resp(struct tt_req *q, struct tt_resp *resp)
         }
     }
     resp->num_headers = o;
-    tt_buf_append(&resp->body, q->grip_body.data, q->grip_body.len);
+    tt_buf_append(&resp->body, body, len);
+}
+
+/* The same from the buffered response, whose head and body are released. */
+static void grip_resp(struct tt_req *q, struct tt_resp *resp)
+{
+    grip_resp_from(q->grip_head, q->grip_body.data, q->grip_body.len, resp);
     free(q->grip_head);
     q->grip_head = NULL;
     free(q->grip_head_raw);
@@ -496,14 +502,16 @@ static bool grip_stream_early(struct tt_client *c)
     return c->state != TT_C_CLOSING;
 }
 
-static void grip_complete(struct tt_client *c)
+/* Act on a complete GRIP response (from a backend, or the test handler). */
+static void grip_process(struct tt_client *c, const struct tt_h1_response *head,
+                         const char *body, size_t len)
 {
     struct tt_req *q = c->req;
     struct tt_grip g;
     char err[256];
     memset(&g, 0, sizeof(g));
     const char *prefix = q->route ? q->route->prefix : NULL;
-    int r = tt_grip_parse(q->grip_head, q->grip_body.data, q->grip_body.len, prefix,
+    int r = tt_grip_parse(head, body, len, prefix,
                           (size_t)c->w->srv->cfg.connection_subscription_max, &g, err,
                           sizeof(err));
     if (r != 0) {
@@ -511,19 +519,53 @@ static void grip_complete(struct tt_client *c)
                 err);
         char msg[400];
         bool debug = c->w->srv->cfg.debug || (q->route && q->route->debug);
-        snprintf(msg, sizeof(msg), "%s\n",
-                 debug ? "" : "Error while proxying to origin.");
         if (debug)
             snprintf(msg, sizeof(msg), "Failed to parse accept instructions: %s\n", err);
+        else
+            snprintf(msg, sizeof(msg), "Error while proxying to origin.\n");
         tt_grip_deinit(&g);
         send_error(c, 502, msg, false);
         return;
     }
     struct tt_resp resp;
-    grip_resp(q, &resp);
+    grip_resp_from(head, body, len, &resp);
     tt_hold_start(c, &g, &resp);
     tt_grip_deinit(&g);
     tt_resp_deinit(&resp);
+}
+
+static void grip_complete(struct tt_client *c)
+{
+    struct tt_req *q = c->req;
+    struct tt_h1_response *head = q->grip_head;
+    char *raw = q->grip_head_raw;
+    struct tt_buf body = q->grip_body;
+    q->grip_head = NULL;
+    q->grip_head_raw = NULL;
+    tt_buf_init(&q->grip_body, 0);
+    grip_process(c, head, body.data, body.len);
+    free(head);
+    free(raw);
+    tt_buf_deinit(&body);
+}
+
+/* A parsed-response view of an in-memory response (borrowed pointers). */
+static void h1_view_of(const struct tt_resp *r, struct tt_h1_response *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->minor_version = 1;
+    h->status = r->status;
+    h->reason = r->reason ? r->reason : tt_h1_reason(r->status);
+    h->reason_len = strlen(h->reason);
+    for (size_t i = 0; i < r->num_headers && h->num_headers < TT_H1_MAX_HEADERS; i++) {
+        struct tt_h1_header *x = &h->headers[h->num_headers++];
+        x->name = r->headers[i].name;
+        x->name_len = strlen(r->headers[i].name);
+        x->value = r->headers[i].value;
+        x->value_len = strlen(r->headers[i].value);
+    }
+    h->framing.content_length = (int64_t)r->body.len;
+    h->framing.keep_alive = true;
 }
 
 static int up_on_head(void *ctx, const struct tt_h1_response *resp)
@@ -757,22 +799,15 @@ static void body_finished(struct tt_client *c)
         struct tt_resp r;
         tt_testhandler_respond(q->route, q->method, q->path, q->body_copy.data, q->body_copy.len,
                                q->body_too_big, &r);
-        if (q->grip && tt_resp_get_header(&r, "Grip-Hold")) {
-            struct tt_grip g;
-            memset(&g, 0, sizeof(g));
-            char err[128];
-            /* Build the instruction set straight from the test response headers. */
-            tt_testhandler_grip(&r, q->route->prefix, &g);
-            (void)err;
-            tt_resp_set_header(&r, "Grip-Hold", NULL);
-            tt_resp_set_header(&r, "Grip-Channel", NULL);
-            tt_hold_start(c, &g, &r);
-            tt_grip_deinit(&g);
-        } else {
-            tt_resp_set_header(&r, "Grip-Hold", NULL);
-            tt_resp_set_header(&r, "Grip-Channel", NULL);
+        /* The test handler's answers go through the same GRIP processing as a
+         * backend's. */
+        struct tt_h1_response *h = tt_malloc(sizeof(*h));
+        h1_view_of(&r, h);
+        if (q->grip && tt_grip_detect(h))
+            grip_process(c, h, r.body.data, r.body.len);
+        else
             tt_client_send_resp(c, &r);
-        }
+        free(h);
         tt_resp_deinit(&r);
     }
 }

@@ -21,26 +21,11 @@ static bool named_in_connection(const struct tt_h1_request *h, const char *name,
 {
     for (int i = tt_h1_find_header(h->headers, h->num_headers, "Connection", 0); i >= 0;
          i = tt_h1_find_header(h->headers, h->num_headers, "Connection", (size_t)i + 1)) {
-        const char *v = h->headers[i].value;
-        size_t vl = h->headers[i].value_len, s = 0;
-        while (s < vl) {
-            size_t e = s;
-            while (e < vl && v[e] != ',')
-                e++;
-            const char *tok = v + s;
-            size_t tl = e - s;
-            tt_trim(&tok, &tl);
-            if (tl == len && tt_strieq(tok, tl, "") == false) {
-                char tmp[64];
-                if (tl < sizeof(tmp)) {
-                    memcpy(tmp, tok, tl);
-                    tmp[tl] = '\0';
-                    if (tt_strieq(name, len, tmp))
-                        return true;
-                }
-            }
-            s = e + 1;
-        }
+        const char *tok;
+        size_t tl, pos = 0;
+        while (tt_next_item(h->headers[i].value, h->headers[i].value_len, &pos, &tok, &tl))
+            if (tt_strieqn(tok, tl, name, len))
+                return true;
     }
     return false;
 }
@@ -80,21 +65,15 @@ static void build_xff(const struct tt_h1_request *h, const struct tt_xff_rule *r
     size_t n = 0;
     for (int i = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-For", 0); i >= 0;
          i = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-For", (size_t)i + 1)) {
-        const char *v = h->headers[i].value;
-        size_t vl = h->headers[i].value_len, s = 0;
-        while (s <= vl && n < TT_ARRAY_LEN(items)) {
-            size_t e = s;
-            while (e < vl && v[e] != ',')
-                e++;
-            const char *tok = v + s;
-            size_t tl = e - s;
-            tt_trim(&tok, &tl);
+        const char *tok;
+        size_t tl, pos = 0;
+        while (n < TT_ARRAY_LEN(items) &&
+               tt_next_item(h->headers[i].value, h->headers[i].value_len, &pos, &tok, &tl)) {
             if (tl) {
                 items[n] = tok;
                 lens[n] = tl;
                 n++;
             }
-            s = e + 1;
         }
     }
     size_t first = 0;

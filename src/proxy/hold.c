@@ -741,16 +741,11 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
 
 static bool in_list(const char *list, const char *v)
 {
-    size_t vl = strlen(v);
-    for (const char *s = list; s && *s;) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        const char *t = s;
-        tt_trim(&t, &n);
-        if (n == vl && memcmp(t, v, n) == 0)
+    const char *item;
+    size_t n, pos = 0, vl = strlen(v);
+    while (tt_next_item(list, strlen(list), &pos, &item, &n))
+        if (n == vl && memcmp(item, v, n) == 0)
             return true;
-        s = e ? e + 1 : NULL;
-    }
     return false;
 }
 

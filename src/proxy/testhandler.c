@@ -64,32 +64,3 @@ void tt_testhandler_respond(const struct tt_route *route, const char *method, co
     tt_resp_add_header(out, "Grip-Channel", chans.data);
     tt_buf_deinit(&chans);
 }
-
-void tt_testhandler_grip(const struct tt_resp *r, const char *prefix, struct tt_grip *g)
-{
-    memset(g, 0, sizeof(*g));
-    g->is_grip = true;
-    g->timeout = -1;
-    g->ka_timeout = 55;
-    const char *hold = tt_resp_get_header(r, "Grip-Hold");
-    g->hold = hold && strcmp(hold, "stream") == 0 ? TT_HOLD_STREAM : TT_HOLD_RESPONSE;
-    const char *ch = tt_resp_get_header(r, "Grip-Channel");
-    for (const char *s = ch; s && *s;) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        const char *t = s;
-        tt_trim(&t, &n);
-        if (n && g->num_channels < 20) {
-            g->channels = tt_realloc(g->channels, (g->num_channels + 1) * sizeof(*g->channels));
-            struct tt_grip_channel *c = &g->channels[g->num_channels++];
-            memset(c, 0, sizeof(*c));
-            size_t pl = prefix ? strlen(prefix) : 0;
-            c->name = tt_malloc(pl + n + 1);
-            if (pl)
-                memcpy(c->name, prefix, pl);
-            memcpy(c->name + pl, t, n);
-            c->name[pl + n] = '\0';
-        }
-        s = e ? e + 1 : NULL;
-    }
-}

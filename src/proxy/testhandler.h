@@ -4,7 +4,6 @@
 #ifndef TT_TESTHANDLER_H
 #define TT_TESTHANDLER_H
 
-#include "proxy/grip.h"
 #include "proxy/resp.h"
 #include "proxy/routes.h"
 
@@ -12,7 +11,5 @@
 void tt_testhandler_respond(const struct tt_route *route, const char *method, const char *path,
                             const char *body, size_t body_len, bool body_too_big,
                             struct tt_resp *out);
-/* Instructions for a test answer that holds (Grip-Hold / Grip-Channel headers of r). */
-void tt_testhandler_grip(const struct tt_resp *r, const char *prefix, struct tt_grip *g);
 
 #endif

@@ -663,7 +663,8 @@ static void on_io(struct tt_conn *c, int status, int events)
         return;
     }
     if (status < 0) {
-        fail(u, false, u->head_done);
+        if (!stale_retry(u))
+            fail(u, false, u->head_done);
         return;
     }
     if (events & UV_WRITABLE) {

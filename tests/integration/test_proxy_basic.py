@@ -174,7 +174,7 @@ def test_stale_pooled_connection_is_replayed(proxy, backend):
 
     backend.on("/stale", answer_then_close)
     with proxy.conn(timeout=5) as c:
-        for i in range(150):
+        for i in range(500):
             c.request("GET", "/stale")
             r = c.read_response()
             assert r.status == 200 and r.body == b"ok\n", (i, r)
