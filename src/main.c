@@ -21,6 +21,16 @@ static uv_fs_poll_t routes_watch;
 static bool routes_watch_on;
 static const char *log_path;
 
+/* A whole-string decimal option value in [0, max]; -1 if it is not one. */
+static int option_int(const char *name, const char *v, int max)
+{
+    int64_t n = tt_parse_uint(v, strlen(v), max);
+    if (n < 0)
+        fprintf(stderr, "thumbtack: --%s needs a number from 0 to %d, not \"%s\"\n", name, max,
+                v);
+    return (int)n;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: thumbtack [options]\n"
@@ -174,17 +184,18 @@ int main(int argc, char **argv)
             logfile = optarg;
             break;
         case O_LOGLEVEL:
-            loglevel = atoi(optarg);
+            if ((loglevel = option_int("loglevel", optarg, 3)) < 0)
+                return 2;
             break;
         case O_VERBOSE:
             loglevel = 3;
             break;
         case O_PORT: {
-            size_t n = ports ? strlen(ports) : 0;
-            ports = tt_realloc(ports, n + strlen(optarg) + 2);
+            size_t n = ports ? strlen(ports) : 0, m = strlen(optarg);
+            ports = tt_realloc(ports, n + m + 2);
             if (n)
                 ports[n++] = ',';
-            strcpy(ports + n, optarg);
+            memcpy(ports + n, optarg, m + 1);
             break;
         }
         case O_ROUTE:
@@ -193,10 +204,12 @@ int main(int argc, char **argv)
             srv.route_lines[srv.num_route_lines++] = optarg;
             break;
         case O_ID:
-            id = atoi(optarg);
+            if ((id = option_int("id", optarg, 999)) < 0)
+                return 2;
             break;
         case O_WORKERS:
-            workers = atoi(optarg);
+            if ((workers = option_int("workers", optarg, 64)) < 0)
+                return 2;
             break;
         case O_HELP:
             usage(stdout);

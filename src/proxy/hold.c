@@ -471,7 +471,8 @@ static bool resolve_link(struct tt_client *c, const char *url, char *path, size_
             adhoc->port = https ? 443 : 80;
             if (colon && !strchr(colon, ']')) {
                 adhoc->host = tt_strndup(host, (size_t)(colon - host));
-                adhoc->port = (uint16_t)atoi(colon + 1);
+                int64_t port = tt_parse_uint(colon + 1, strlen(colon + 1), 65535);
+                adhoc->port = (uint16_t)(port > 0 ? port : 80);
             } else {
                 adhoc->host = tt_strdup(host);
             }
