@@ -437,7 +437,7 @@ void tt_client_stream_end(struct tt_client *c)
 static int up_on_head(void *ctx, const struct tt_h1_response *resp);
 static void up_on_data(void *ctx, const char *data, size_t len);
 static void up_on_end(void *ctx);
-static void up_on_error(void *ctx, bool connect_failed, bool truncated, const char *tried);
+static void up_on_error(void *ctx, enum tt_up_error err, const char *tried);
 static void up_on_drain(void *ctx);
 
 static const struct tt_upstream_cbs up_cbs = {
@@ -719,14 +719,13 @@ static void up_on_end(void *ctx)
     end_request(c, !q->resp_close);
 }
 
-static void up_on_error(void *ctx, bool connect_failed, bool truncated, const char *tried)
+static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
 {
     struct tt_client *c = ctx;
     struct tt_req *q = c->req;
     q->up = NULL;
     bool debug = c->w->srv->cfg.debug || (q->route && q->route->debug);
     if (q->head_sent && !q->buffering) {
-        (void)truncated;
         tt_info("c%llu: backend failed mid-response; closing client without clean end",
                 (unsigned long long)c->id);
         q->status = q->status ? q->status : 502;
@@ -734,16 +733,17 @@ static void up_on_error(void *ctx, bool connect_failed, bool truncated, const ch
         return;
     }
     char msg[700];
-    if (connect_failed) {
+    snprintf(msg, sizeof(msg), "Error while proxying to origin.\n");
+    if (err == TT_UP_ERR_CONNECT) {
         tt_warn("c%llu: unable to connect to any targets. Tried: %s", (unsigned long long)c->id,
                 tried);
         if (debug)
             snprintf(msg, sizeof(msg), "Unable to connect to any targets. Tried: %s\n", tried);
-        else
-            snprintf(msg, sizeof(msg), "Error while proxying to origin.\n");
+    } else if (err == TT_UP_ERR_BLOCKED) {
+        if (debug)
+            snprintf(msg, sizeof(msg), "Error: Origin host/IP blocked.\n");
     } else {
         tt_warn("c%llu: error while proxying to origin %s", (unsigned long long)c->id, tried);
-        snprintf(msg, sizeof(msg), "Error while proxying to origin.\n");
     }
     q->buffering = false;
     send_error(c, 502, msg, !q->body_done);

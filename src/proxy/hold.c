@@ -370,10 +370,9 @@ static void link_on_data(void *ctx, const char *data, size_t len)
         link_failed(h, "response too large"); /* aborts the fetch: no more callbacks */
 }
 
-static void link_on_error(void *ctx, bool connect_failed, bool truncated, const char *tried)
+static void link_on_error(void *ctx, enum tt_up_error err, const char *tried)
 {
-    (void)connect_failed;
-    (void)truncated;
+    (void)err;
     (void)tried;
     struct tt_hold *h = ctx;
     h->link_up = NULL;
@@ -554,10 +553,9 @@ static void gone_on_end(void *ctx)
     gone_done(ctx);
 }
 
-static void gone_on_error(void *ctx, bool cf, bool tr, const char *tried)
+static void gone_on_error(void *ctx, enum tt_up_error err, const char *tried)
 {
-    (void)cf;
-    (void)tr;
+    (void)err;
     tt_debug("gone link request failed (%s)", tried);
     gone_done(ctx);
 }

@@ -114,7 +114,7 @@ static void try_target(struct tt_upstream *u);
 static void on_io(struct tt_conn *c, int status, int events);
 static bool stale_retry(struct tt_upstream *u);
 
-static void fail(struct tt_upstream *u, bool connect_failed, bool truncated)
+static void fail_with(struct tt_upstream *u, enum tt_up_error err)
 {
     const struct tt_upstream_cbs *cbs = u->cbs;
     void *ctx = u->ctx;
@@ -122,7 +122,42 @@ static void fail(struct tt_upstream *u, bool connect_failed, bool truncated)
     snprintf(tried, sizeof(tried), "%s", u->tried);
     up_destroy(u);
     if (cbs && cbs->on_error)
-        cbs->on_error(ctx, connect_failed, truncated, tried);
+        cbs->on_error(ctx, err, tried);
+}
+
+static void fail(struct tt_upstream *u, bool connect_failed, bool truncated)
+{
+    fail_with(u, connect_failed ? TT_UP_ERR_CONNECT
+                 : truncated    ? TT_UP_ERR_TRUNCATED
+                                : TT_UP_ERR_FAILED);
+}
+
+/* Addresses an `untrusted` target may not reach: loopback, private, shared, link-local,
+ * unspecified, multicast/reserved (and IPv4-mapped forms of them). */
+static bool internal_address(const struct sockaddr *sa)
+{
+    uint32_t a;
+    if (sa->sa_family == AF_INET6) {
+        const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(b, mapped, 12) != 0) {
+            static const uint8_t zero[15] = {0};
+            if (memcmp(b, zero, 15) == 0)
+                return true;                    /* :: and ::1 */
+            return (b[0] & 0xfe) == 0xfc ||     /* fc00::/7 unique local */
+                   (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 */
+                   b[0] == 0xff;                /* multicast */
+        }
+        a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+    } else {
+        a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+    }
+    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 ||
+           (a & 0xffc00000) == 0x64400000 || /* 100.64/10 */
+           (a & 0xffff0000) == 0xa9fe0000 || /* 169.254/16 */
+           (a & 0xfff00000) == 0xac100000 || /* 172.16/12 */
+           (a & 0xffff0000) == 0xc0a80000 || /* 192.168/16 */
+           (a >> 28) >= 14;                  /* multicast and reserved */
 }
 
 static void next_target(struct tt_upstream *u)
@@ -148,6 +183,12 @@ static void on_connect_timeout(uv_timer_t *t)
 static void start_connect(struct tt_upstream *u, const struct sockaddr *sa, socklen_t len)
 {
     const struct tt_route_target *t = &u->targets[u->ti];
+    if (t->untrusted && internal_address(sa)) {
+        tt_warn("upstream: untrusted target %s:%u resolves to an internal address; blocked",
+                t->host, t->port);
+        fail_with(u, TT_UP_ERR_BLOCKED);
+        return;
+    }
     int fd = tt_socket_connect(sa, len);
     if (fd < 0) {
         tt_debug("upstream: connect %s:%u: %s", t->host, t->port, tt_strerror(fd));

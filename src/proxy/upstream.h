@@ -15,6 +15,13 @@
 
 struct tt_upstream;
 
+enum tt_up_error {
+    TT_UP_ERR_CONNECT,   /* no target could be connected to */
+    TT_UP_ERR_FAILED,    /* the exchange failed before a response head */
+    TT_UP_ERR_TRUNCATED, /* the backend vanished mid-response */
+    TT_UP_ERR_BLOCKED,   /* an `untrusted` target resolved to an internal address */
+};
+
 struct tt_upstream_cbs {
     /* Connected (after failover); the request head is on its way. */
     void (*on_connected)(void *ctx);
@@ -23,9 +30,8 @@ struct tt_upstream_cbs {
     void (*on_data)(void *ctx, const char *data, size_t len);
     /* Whole response received (clean end). */
     void (*on_end)(void *ctx);
-    /* connect_failed: no target could be reached (tried lists them, "h:p, h:p");
-     * truncated: the backend vanished mid-response. */
-    void (*on_error)(void *ctx, bool connect_failed, bool truncated, const char *tried);
+    /* Why it failed; tried lists the targets attempted ("h:p, h:p"). */
+    void (*on_error)(void *ctx, enum tt_up_error err, const char *tried);
     /* Request body queue drained below the high-water mark. */
     void (*on_drain)(void *ctx);
 };
@@ -35,7 +41,9 @@ struct tt_upstream_cbs {
 #define TT_UP_WITH_BODY 2    /* body bytes will follow (tt_upstream_send) */
 
 /* Start a request. head is the complete request head including the final CRLF (copied).
- * targets/num_targets from the route (HTTP targets only). A request without a body that
+ * targets/num_targets from the route (HTTP targets only). An `untrusted` target may not
+ * resolve to a loopback, private, link-local or otherwise internal address (Pushpin's
+ * outbound policy): such a request fails with TT_UP_ERR_BLOCKED. A request without a body that
  * meets a pooled connection the backend has closed is sent again on a new connection; one
  * with a body only gets pooled connections that pass a liveness probe.
  * Returns NULL only if no target is usable (then nothing is called). */

@@ -9,7 +9,7 @@ import tempfile
 import pytest
 
 from backend import Backend, Resp
-from conftest import SHARED_HOST_TEST
+from conftest import IS_PUSHPIN, SHARED_HOST_TEST
 from griputil import hold, pub_response, settle
 from helpers import Conn
 
@@ -158,3 +158,17 @@ def test_gone_link_posted_on_disconnect(proxy, backend, chan):
     reqs = backend.wait_requests(1, path="/gone-cb", timeout=4)
     assert reqs and reqs[0].method == "POST"
     assert reqs[0].target == "/gone-cb?x=1"
+
+
+def test_untrusted_target_to_internal_address_blocked(make_proxy, backend):
+    # `untrusted` applies the outbound policy: no loopback/private destinations.
+    p = make_proxy(routes="*,path_beg=/dbg,debug %s,untrusted\n* %s,untrusted\n"
+                   % (backend.addr, backend.addr))
+    r = p.http("GET", "/blocked")
+    assert r.status == 502
+    assert r.body == b"Error while proxying to origin.\n"
+    r = p.http("GET", "/dbg/blocked")
+    assert r.status == 502
+    if not IS_PUSHPIN:
+        assert r.body == b"Error: Origin host/IP blocked.\n"
+    assert backend.reqs() == []
