@@ -38,6 +38,8 @@ struct tt_upstream {
     bool body_sent;  /* body bytes went to the socket: the request cannot be replayed */
     bool no_pool;    /* a reused connection was stale: connect afresh */
     bool with_body;  /* the request has a body (see TT_UP_WITH_BODY) */
+    bool starting;   /* inside tt_upstream_start: callbacks must wait (see fail_with) */
+    enum tt_up_error pending_err;
     int64_t remaining;   /* Content-Length left, -1 none */
     bool chunked;
     bool until_close;
@@ -114,8 +116,25 @@ static void try_target(struct tt_upstream *u);
 static void on_io(struct tt_conn *c, int status, int events);
 static bool stale_retry(struct tt_upstream *u);
 
+static void fail_with(struct tt_upstream *u, enum tt_up_error err);
+
+static void on_pending_error(uv_timer_t *t)
+{
+    struct tt_upstream *u = t->data;
+    fail_with(u, u->pending_err);
+}
+
 static void fail_with(struct tt_upstream *u, enum tt_up_error err)
 {
+    if (u->starting) {
+        /* The owner is still inside tt_upstream_start and holds no pointer to us yet:
+         * report on the next loop turn, never from within the call. */
+        u->pending_err = err;
+        u->state = UP_RESOLVING; /* inert until then */
+        close_conn(u);
+        uv_timer_start(&u->timer, on_pending_error, 0, 0);
+        return;
+    }
     const struct tt_upstream_cbs *cbs = u->cbs;
     void *ctx = u->ctx;
     char tried[512];
@@ -271,6 +290,8 @@ static void send_request(struct tt_upstream *u)
             fail(u, false, false);
         return;
     }
+    if (u->starting)
+        return; /* a reused connection: the owner has not even got the pointer yet */
     if (u->cbs && u->cbs->on_connected)
         u->cbs->on_connected(u->ctx);
     /* The owner may have paused its body while we were connecting. */
@@ -361,7 +382,9 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
     uv_timer_init(&w->loop, &u->timer);
     u->timer.data = u;
     u->timer_open = true;
+    u->starting = true;
     try_target(u);
+    u->starting = false;
     return u;
 }
 

@@ -1,7 +1,9 @@
 /* upstream.h: one HTTP/1.1 request to a backend, with ordered failover over a route's
  * targets, keep-alive pooling per worker, TLS for ssl targets, and a streamed response.
  *
- * The owner (a client request, or a hold session's internal request) gets callbacks; the
+ * The owner (a client request, or a hold session's internal request) gets callbacks, never
+ * from within tt_upstream_start itself (an immediate failure is reported on the next loop
+ * turn), so the owner can store the returned pointer first; the
  * response head passed to on_head points into the upstream's buffer and is valid only
  * during the call. on_data delivers de-chunked body bytes. Exactly one of on_end or
  * on_error ends the exchange; after it the upstream is gone (returned to the pool or
