@@ -572,6 +572,7 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
 {
     struct tt_client *c = ctx;
     struct tt_req *q = c->req;
+    q->target = tt_upstream_target(q->up);
     if (q->jsonp && !(q->grip && tt_grip_detect(resp))) {
         /* A JSON-P answer is wrapped whole. */
         q->buffering = true;

@@ -51,6 +51,7 @@ struct tt_req {
     bool body_too_big;       /* did not fit body_copy */
     /* response */
     struct tt_upstream *up;
+    const struct tt_route_target *target; /* the target that answered (in routes) */
     int status;
     bool head_sent;
     bool resp_chunked;  /* client response framed chunked */

@@ -31,7 +31,8 @@ static bool named_in_connection(const struct tt_h1_request *h, const char *name,
 }
 
 static bool dropped(const struct tt_h1_request *h, const struct tt_h1_header *x, bool trusted,
-                    const struct tt_route *route, bool xff_rewrite, bool xfp_rewrite)
+                    const struct tt_route *route, bool xff_rewrite, bool xfp_rewrite,
+                    bool cdn_loop)
 {
     static const char *const always[] = {
         "Connection",  "Keep-Alive", "Accept-Encoding", "Content-Encoding", "Transfer-Encoding",
@@ -46,6 +47,8 @@ static bool dropped(const struct tt_h1_request *h, const struct tt_h1_header *x,
     if (!route->orig_headers && tt_strihas_prefix(x->name, x->name_len, "eb9bf0f5-"))
         return true;
     if (xff_rewrite && tt_strieq(x->name, x->name_len, "X-Forwarded-For"))
+        return true;
+    if (cdn_loop && tt_strieq(x->name, x->name_len, "CDN-Loop"))
         return true;
     if (xfp_rewrite && (tt_strieq(x->name, x->name_len, "X-Forwarded-Proto") ||
                         tt_strieq(x->name, x->name_len, "X-Forwarded-Protocol")))
@@ -180,7 +183,7 @@ void tt_forward_build_head(struct tt_server *srv, struct tt_client *c,
     bool xfp_rewrite = cfg->set_x_forwarded_protocol != TT_XFP_OFF;
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct tt_h1_header *x = &h->headers[i];
-        if (dropped(h, x, trusted, route, xff_rewrite, xfp_rewrite))
+        if (dropped(h, x, trusted, route, xff_rewrite, xfp_rewrite, cfg->cdn_loop != NULL))
             continue;
         tt_buf_append(out, x->name, x->name_len);
         tt_buf_appends(out, ": ");
@@ -192,6 +195,17 @@ void tt_forward_build_head(struct tt_server *srv, struct tt_client *c,
             tt_buf_appendf(out, "%s: %s\r\n", route->headers[i].name, route->headers[i].value);
     if (xff_rewrite)
         build_xff(h, rule, c->peer, out);
+    if (cfg->cdn_loop) {
+        /* cdn_loop: the existing CDN-Loop values, then ours, as one header. */
+        tt_buf_appends(out, "CDN-Loop: ");
+        for (int i = tt_h1_find_header(h->headers, h->num_headers, "CDN-Loop", 0); i >= 0;
+             i = tt_h1_find_header(h->headers, h->num_headers, "CDN-Loop", (size_t)i + 1)) {
+            tt_buf_append(out, h->headers[i].value, h->headers[i].value_len);
+            tt_buf_appends(out, ", ");
+        }
+        tt_buf_appends(out, cfg->cdn_loop);
+        tt_buf_appends(out, "\r\n");
+    }
     /* No TLS listeners yet: a request is https only through accept_x_forwarded_protocol. */
     if (xfp_rewrite && cfg->accept_x_forwarded_protocol) {
         int k = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-Proto", 0);

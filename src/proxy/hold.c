@@ -680,6 +680,14 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
         }
         tt_buf_deinit(&extra);
     }
+    /* A target's sub= channels are implicit subscriptions of every hold through it. */
+    const struct tt_route_target *t = c->req ? c->req->target : NULL;
+    for (size_t i = 0; t && i < t->num_subs; i++) {
+        g->channels = tt_realloc(g->channels, (g->num_channels + 1) * sizeof(*g->channels));
+        struct tt_grip_channel *gc = &g->channels[g->num_channels++];
+        memset(gc, 0, sizeof(*gc));
+        gc->name = tt_strdup(t->subs[i]);
+    }
     struct tt_hold *h = hold_new(c, g);
     c->hold = h;
     c->state = TT_C_HOLD;

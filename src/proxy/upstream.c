@@ -403,6 +403,11 @@ void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len)
         tt_debug("upstream: write failed: %s", tt_strerror(r));
 }
 
+const struct tt_route_target *tt_upstream_target(const struct tt_upstream *u)
+{
+    return &u->targets[TT_MIN(u->ti, u->num_targets - 1)];
+}
+
 size_t tt_upstream_pending(const struct tt_upstream *u)
 {
     return u->c ? u->c->out_bytes + u->body.len : u->body.len;

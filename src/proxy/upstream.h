@@ -55,6 +55,8 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
                                       void *ctx);
 /* Queue request body bytes (already framed for the backend). */
 void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len);
+/* The target that is being (or was last) tried. */
+const struct tt_route_target *tt_upstream_target(const struct tt_upstream *u);
 /* Bytes of request body queued and not yet written. */
 size_t tt_upstream_pending(const struct tt_upstream *u);
 /* Stop/resume reading the response (client backpressure). */

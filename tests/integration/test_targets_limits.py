@@ -172,3 +172,26 @@ def test_untrusted_target_to_internal_address_blocked(make_proxy, backend):
     if not IS_PUSHPIN:
         assert r.body == b"Error: Origin host/IP blocked.\n"
     assert backend.reqs() == []
+
+
+def test_target_sub_is_implicit_subscription(make_proxy, backend, chan):
+    # sub=<channel> on a target subscribes every hold through it to that channel too
+    extra = chan + "-implicit"
+    backend.on("/impl", hold("stream", [chan], b"go\n"))
+    p = make_proxy(routes="* %s,sub=%s\n" % (backend.addr, extra))
+    with p.conn(timeout=5) as c:
+        c.request("GET", "/impl")
+        assert c.read_head().status == 200
+        assert c.read_chunk() == b"go\n"
+        settle()
+        p.publish({"channel": extra, "formats": {"http-stream": {"content": "via sub\n"}}})
+        assert c.read_chunk() == b"via sub\n"
+
+
+@pytest.mark.thumbtack_only  # cdn_loop is 1.39+
+def test_cdn_loop_appended(make_proxy, backend):
+    p = make_proxy(config={"proxy": {"cdn_loop": "thumbtack"}})
+    p.http("GET", "/loop1")
+    p.http("GET", "/loop2", headers=[("CDN-Loop", "edge1"), ("CDN-Loop", "edge2; v=1")])
+    assert backend.reqs("/loop1")[0].header("CDN-Loop") == "thumbtack"
+    assert backend.reqs("/loop2")[0].header("CDN-Loop") == "edge1, edge2; v=1, thumbtack"
