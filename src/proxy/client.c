@@ -195,7 +195,7 @@ static void end_request(struct tt_client *c, bool keep_alive)
         process_input(c);
 }
 
-static void write_and_flush(struct tt_client *c, const char *data, size_t len)
+static void queue_out(struct tt_client *c, const char *data, size_t len)
 {
     if (c->req)
         c->req->bytes_out += len;
@@ -426,7 +426,7 @@ void tt_client_stream_end(struct tt_client *c)
 {
     struct tt_req *q = c->req;
     if (q && q->resp_chunked)
-        write_and_flush(c, "0\r\n\r\n", 5);
+        queue_out(c, "0\r\n\r\n", 5);
     if (!tt_client_flush(c))
         return;
     end_request(c, q && !q->resp_close);
@@ -673,7 +673,7 @@ static void up_on_data(void *ctx, const char *data, size_t len)
         tt_conn_write_owned(&c->conn, b, b, (size_t)n + len + 2);
         q->bytes_out += (size_t)n + len + 2;
     } else {
-        write_and_flush(c, data, len);
+        queue_out(c, data, len);
     }
     if (c->conn.out_bytes > CLIENT_OUT_HIGH) {
         if (!tt_client_flush(c))
@@ -714,7 +714,7 @@ static void up_on_end(void *ctx)
         return;
     }
     if (q->resp_chunked)
-        write_and_flush(c, "0\r\n\r\n", 5);
+        queue_out(c, "0\r\n\r\n", 5);
     if (!tt_client_flush(c))
         return;
     end_request(c, !q->resp_close);
@@ -1259,15 +1259,13 @@ static void on_io(struct tt_conn *conn, int status, int events)
         if (c->conn.out_bytes < CLIENT_OUT_HIGH / 2) {
             if (c->req && c->req->up)
                 tt_upstream_pause(c->req->up, false);
-            if (c->hold)
-                tt_hold_on_drain(c->hold);
         }
     }
     if ((events & UV_READABLE) && c->state != TT_C_CLOSING)
         on_readable(c);
 }
 
-void tt_client_accept(struct tt_worker *w, int fd)
+void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer)
 {
     struct tt_client *c = tt_calloc(1, sizeof(*c));
     c->w = w;
@@ -1282,15 +1280,12 @@ void tt_client_accept(struct tt_worker *w, int fd)
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->handles = 2;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof(c->peer));
-        else if (ss.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer,
-                      sizeof(c->peer));
-    }
+    if (peer->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer,
+                  sizeof(c->peer));
+    else if (peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer,
+                  sizeof(c->peer));
     tt_list_insert_tail(&w->clients, &c->link);
     w->num_clients++;
     c->state = TT_C_HEAD;

@@ -90,8 +90,8 @@ struct tt_client {
     int handles; /* open libuv handles (conn, timer) */
 };
 
-/* Accept a new connection on a worker (takes the fd). */
-void tt_client_accept(struct tt_worker *w, int fd);
+/* Accept a new connection on a worker (takes the fd; peer is the accepted address). */
+void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer);
 
 /* Used by holds (proxy/hold.c). */
 /* Send a complete response and end the request (keep-alive goes on). Takes nothing.

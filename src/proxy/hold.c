@@ -1067,11 +1067,6 @@ void tt_hold_fanout(struct tt_worker *w, struct tt_msg *m)
     chan_release(w, ch);
 }
 
-void tt_hold_on_drain(struct tt_hold *h)
-{
-    (void)h; /* deliveries are written at once; nothing is parked per hold */
-}
-
 void tt_hold_shutdown(struct tt_hold *h)
 {
     struct tt_client *c = h->c;
@@ -1085,11 +1080,6 @@ void tt_hold_shutdown(struct tt_hold *h)
     } else {
         on_response_timeout(&c->timer);
     }
-}
-
-size_t tt_hold_channels(struct tt_worker *w)
-{
-    return w->chans.size;
 }
 
 void tt_hold_recover_all(struct tt_worker *w)

@@ -23,12 +23,8 @@ void tt_hold_stream_begin(struct tt_client *c, const struct tt_grip *g, struct t
 void tt_hold_post_gone(struct tt_client *c);
 /* Deliver a published message to every subscriber of its channel on this worker. */
 void tt_hold_fanout(struct tt_worker *w, struct tt_msg *m);
-/* The client's output drained (stream holds may resume delivery). */
-void tt_hold_on_drain(struct tt_hold *h);
 /* Worker shutdown: end the hold cleanly (streams get their terminal chunk). */
 void tt_hold_shutdown(struct tt_hold *h);
-/* Number of channels the worker currently has subscribers on. */
-size_t tt_hold_channels(struct tt_worker *w);
 /* Once a second: first-subscription updates that are due. */
 void tt_hold_tick(struct tt_worker *w);
 /* Recover: forget known ids and re-request every response hold. */

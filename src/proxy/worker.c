@@ -45,6 +45,7 @@ static int listen_socket(const struct tt_listen_addr *a, char *err, size_t errle
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* accepted sockets inherit it */
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
@@ -75,7 +76,9 @@ static void on_accept(uv_poll_t *h, int status, int events)
             }
             return;
         }
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof(peer);
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR)
                 continue;
@@ -83,10 +86,9 @@ static void on_accept(uv_poll_t *h, int status, int events)
                 tt_warn("worker %d: accept: %s", w->index, strerror(errno));
             return;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* TCP_NODELAY is inherited from the listening socket. */
         __atomic_add_fetch(&srv->num_clients, 1, __ATOMIC_ACQ_REL);
-        tt_client_accept(w, fd);
+        tt_client_accept(w, fd, (struct sockaddr *)&peer);
     }
 }
 
