@@ -34,13 +34,21 @@ static bool dropped(const struct tt_h1_request *h, const struct tt_h1_header *x,
                     const struct tt_route *route, bool xff_rewrite, bool xfp_rewrite,
                     bool cdn_loop)
 {
-    static const char *const always[] = {
-        "Connection",  "Keep-Alive", "Accept-Encoding", "Content-Encoding", "Transfer-Encoding",
-        "Expect",      "Content-Length", "Host",         "TE",               "Upgrade",
-        "Proxy-Connection", "Trailer",   "Pushpin-Route",
+#define NAME(s) {s, sizeof(s) - 1}
+    static const struct {
+        const char *name;
+        size_t len;
+    } always[] = {
+        NAME("Connection"), NAME("Keep-Alive"),     NAME("Accept-Encoding"),
+        NAME("Content-Encoding"), NAME("Transfer-Encoding"), NAME("Expect"),
+        NAME("Content-Length"),   NAME("Host"),     NAME("TE"),
+        NAME("Upgrade"),          NAME("Proxy-Connection"), NAME("Trailer"),
+        NAME("Pushpin-Route"),
     };
+#undef NAME
     for (size_t i = 0; i < TT_ARRAY_LEN(always); i++)
-        if (tt_strieq(x->name, x->name_len, always[i]))
+        if (x->name_len == always[i].len && tt_strieqn(x->name, x->name_len, always[i].name,
+                                                       always[i].len))
             return true;
     if (!trusted && tt_strihas_prefix(x->name, x->name_len, "Grip-"))
         return true;

@@ -48,7 +48,7 @@ struct tt_upstream {
     char *head;
     size_t head_len;
     struct tt_buf body; /* request body queued before the connection is up */
-    char tried[512];
+    size_t tried_from; /* targets[tried_from..ti] were tried (for the error text) */
     char pool_key[300];
     struct tt_list pool_link;
     uv_getaddrinfo_t *gai;
@@ -138,7 +138,16 @@ static void fail_with(struct tt_upstream *u, enum tt_up_error err)
     const struct tt_upstream_cbs *cbs = u->cbs;
     void *ctx = u->ctx;
     char tried[512];
-    snprintf(tried, sizeof(tried), "%s", u->tried);
+    size_t tl = 0;
+    tried[0] = '\0';
+    for (size_t i = u->tried_from; i <= u->ti && i < u->num_targets; i++) {
+        const struct tt_route_target *t = &u->targets[i];
+        int n = snprintf(tried + tl, sizeof(tried) - tl, "%s%s:%u", tl ? ", " : "",
+                         t->host ? t->host : "?", t->port);
+        if (n < 0 || (size_t)n >= sizeof(tried) - tl)
+            break; /* truncated: the list is long enough */
+        tl += (size_t)n;
+    }
     up_destroy(u);
     if (cbs && cbs->on_error)
         cbs->on_error(ctx, err, tried);
@@ -300,18 +309,37 @@ static void send_request(struct tt_upstream *u)
         u->cbs->on_drain(u->ctx);
 }
 
+/* "host:port/<ssl><insecure>", built without printf: this runs for every request. */
+static void set_pool_key(struct tt_upstream *u, const struct tt_route_target *t)
+{
+    size_t hl = TT_MIN(strlen(t->host), sizeof(u->pool_key) - 16);
+    char *p = u->pool_key;
+    memcpy(p, t->host, hl);
+    p += hl;
+    *p++ = ':';
+    char digits[8];
+    int n = 0;
+    unsigned port = t->port;
+    do {
+        digits[n++] = (char)('0' + port % 10);
+        port /= 10;
+    } while (port);
+    while (n)
+        *p++ = digits[--n];
+    *p++ = '/';
+    *p++ = t->ssl ? '1' : '0';
+    *p++ = t->insecure ? '1' : '0';
+    *p = '\0';
+}
+
 static void try_target(struct tt_upstream *u)
 {
     const struct tt_route_target *t = &u->targets[u->ti];
-    size_t tl = strlen(u->tried);
-    snprintf(u->tried + tl, sizeof(u->tried) - tl, "%s%s:%u", tl ? ", " : "",
-             t->host ? t->host : "?", t->port);
     if (t->type != TT_TARGET_HTTP || !t->host) {
         next_target(u);
         return;
     }
-    snprintf(u->pool_key, sizeof(u->pool_key), "%s:%u/%d%d", t->host, t->port, t->ssl,
-             t->insecure);
+    set_pool_key(u, t);
     struct tt_upstream *p = u->no_pool ? NULL : pool_take(u->w, u->pool_key, u->with_body);
     if (p) {
         u->from_pool = true;
@@ -608,7 +636,7 @@ static bool stale_retry(struct tt_upstream *u)
     close_conn(u);
     u->from_pool = false;
     u->no_pool = true;
-    u->tried[0] = '\0';
+    u->tried_from = u->ti;
     try_target(u);
     return true;
 }
