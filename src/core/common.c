@@ -88,6 +88,21 @@ bool tt_next_item(const char *s, size_t len, size_t *pos, const char **item, siz
     return true;
 }
 
+bool tt_next_line(const char *text, size_t len, size_t *pos, const char **line, size_t *line_len)
+{
+    if (*pos >= len)
+        return false;
+    const char *start = text + *pos;
+    const char *nl = memchr(start, '\n', len - *pos);
+    size_t n = nl ? (size_t)(nl - start) : len - *pos;
+    *pos += n + (nl ? 1 : 0);
+    if (n && start[n - 1] == '\r')
+        n--;
+    *line = start;
+    *line_len = n;
+    return true;
+}
+
 bool tt_strieqn(const char *a, size_t alen, const char *b, size_t blen)
 {
     if (alen != blen)

@@ -41,6 +41,9 @@ bool tt_strieqn(const char *a, size_t alen, const char *b, size_t blen);
 /* Next item of a comma-separated list s[0..len): start with *pos = 0; returns false at the
  * end. Items are trimmed of spaces and tabs and may be empty. */
 bool tt_next_item(const char *s, size_t len, size_t *pos, const char **item, size_t *item_len);
+/* Next line of text[0..len): start with *pos = 0; returns false at the end. The line
+ * excludes its LF and a CR before it. */
+bool tt_next_line(const char *text, size_t len, size_t *pos, const char **line, size_t *line_len);
 /* Trim ASCII space and tab both sides of [*s, *s+*len). */
 void tt_trim(const char **s, size_t *len);
 /* Parse a non-negative decimal integer that must fill [s, s+len) exactly; -1 on error or

@@ -111,19 +111,14 @@ static int parse_ini(struct loader *ld, const char *text, size_t len, size_t fil
 {
     char section[128] = "";
     int lineno = 0;
-    size_t pos = 0;
-    while (pos < len) {
-        const char *line = text + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t linelen = nl ? (size_t)(nl - line) : len - pos;
-        pos += linelen + (nl ? 1 : 0);
+    size_t pos = 0, linelen;
+    const char *line;
+    while (tt_next_line(text, len, &pos, &line, &linelen)) {
         lineno++;
         if (memchr(line, '\0', linelen)) {
             set_err(ld, file, lineno, "NUL byte in line");
             return TT_ECONFIG;
         }
-        if (linelen && line[linelen - 1] == '\r')
-            linelen--;
         tt_trim(&line, &linelen);
         if (linelen == 0 || line[0] == ';' || line[0] == '#')
             continue;

@@ -480,16 +480,11 @@ struct tt_routes *tt_routes_parse(const char *text, size_t len, tt_routes_warn_f
                                   int *num_errors)
 {
     struct parse_ctx pc = {.rs = routes_new(), .warn = warn, .ctx = ctx};
-    size_t pos = 0;
+    size_t pos = 0, linelen;
+    const char *line;
     int lineno = 0;
-    while (pos < len) {
-        const char *line = text + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t linelen = nl ? (size_t)(nl - line) : len - pos;
-        pos += linelen + (nl ? 1 : 0);
+    while (tt_next_line(text, len, &pos, &line, &linelen)) {
         lineno++;
-        if (linelen && line[linelen - 1] == '\r')
-            linelen--;
         parse_line(&pc, line, linelen, lineno, lineno);
     }
     if (num_errors)

@@ -27,6 +27,20 @@ static void test_next_item(void)
     CHECK(!tt_next_item("x", 1, &pos, &it, &n));
 }
 
+static void test_next_line(void)
+{
+    const char *t = "a\r\nbb\n\nlast";
+    const char *l;
+    size_t n, pos = 0;
+    CHECK(tt_next_line(t, strlen(t), &pos, &l, &n) && n == 1 && l[0] == 'a');
+    CHECK(tt_next_line(t, strlen(t), &pos, &l, &n) && n == 2 && memcmp(l, "bb", 2) == 0);
+    CHECK(tt_next_line(t, strlen(t), &pos, &l, &n) && n == 0);
+    CHECK(tt_next_line(t, strlen(t), &pos, &l, &n) && n == 4 && memcmp(l, "last", 4) == 0);
+    CHECK(!tt_next_line(t, strlen(t), &pos, &l, &n));
+    pos = 0;
+    CHECK(!tt_next_line("", 0, &pos, &l, &n));
+}
+
 static void test_strings(void)
 {
     CHECK(tt_strieqn("Keep-Alive", 10, "keep-alive", 10));
@@ -97,4 +111,4 @@ static void test_map(void)
     tt_map_deinit(&m);
 }
 
-TT_TEST_MAIN(test_next_item, test_strings, test_percent_decode, test_buf, test_map)
+TT_TEST_MAIN(test_next_item, test_next_line, test_strings, test_percent_decode, test_buf, test_map)
