@@ -17,8 +17,10 @@ import threading
 import time
 import urllib.parse
 
+from helpers import HeaderList
 
-class Req:
+
+class Req(HeaderList):
     def __init__(self, method, target, version, headers, body):
         self.method = method
         self.target = target
@@ -31,16 +33,6 @@ class Req:
         self.chunked = False
         self.time = time.monotonic()
 
-    def header(self, name, default=None):
-        n = name.lower()
-        for k, v in self.headers:
-            if k.lower() == n:
-                return v
-        return default
-
-    def header_all(self, name):
-        n = name.lower()
-        return [v for k, v in self.headers if k.lower() == n]
 
     def has(self, name):
         return self.header(name) is not None

@@ -18,16 +18,8 @@ class Closed(Exception):
     pass
 
 
-class Response:
-    def __init__(self, version, status, reason, headers, body=b""):
-        self.version = version
-        self.status = status
-        self.reason = reason
-        self.headers = headers  # list of (name, value)
-        self.body = body
-        self.chunked = False
-        self.complete = True  # body framing completed (terminal chunk / full length)
-        self.timed_out = False  # body read stopped by the socket timeout, not by EOF
+class HeaderList:
+    """Case-insensitive lookups over self.headers, a list of (name, value) in order."""
 
     def header(self, name, default=None):
         n = name.lower()
@@ -39,6 +31,19 @@ class Response:
     def header_all(self, name):
         n = name.lower()
         return [v for k, v in self.headers if k.lower() == n]
+
+
+class Response(HeaderList):
+    def __init__(self, version, status, reason, headers, body=b""):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value)
+        self.body = body
+        self.chunked = False
+        self.complete = True  # body framing completed (terminal chunk / full length)
+        self.timed_out = False  # body read stopped by the socket timeout, not by EOF
+
 
     def names(self):
         return [k.lower() for k, _ in self.headers]
