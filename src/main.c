@@ -115,7 +115,7 @@ static void reload_routes(void)
     uv_mutex_unlock(&srv.routes_lock);
     for (int i = 0; i < srv.num_workers; i++) {
         tt_routes_ref(r);
-        tt_worker_post(&srv.workers[i], TT_INBOX_ROUTES, r);
+        tt_worker_post(&srv.workers[i], TT_WORKER_ROUTES, r);
     }
     tt_routes_unref(old);
     tt_info("routes: reloaded (%zu routes)", r->num_routes);
@@ -281,25 +281,31 @@ int main(int argc, char **argv)
         return 1;
     }
     uv_mutex_init(&srv.routes_lock);
-    uv_mutex_init(&srv.lastid_lock);
-    tt_map_init(&srv.last_ids);
+    tt_lastids_init(&srv.last_ids);
     srv.routes = load_routes(false);
     if (!srv.routes)
         return 1;
 
-    struct tt_control *ctl = NULL;
-    /* Workers exist before the control thread can post to them. */
+    /* The control thread's inbox exists before the workers can report to it; the workers
+     * exist before the control thread can post to them. */
+    struct tt_control *ctl = tt_control_new(&srv.cfg, &srv.last_ids);
+    srv.control = ctl;
+    srv.control_inbox = tt_control_inbox(ctl);
     int r = tt_workers_start(&srv);
     if (r != 0) {
         fprintf(stderr, "thumbtack: cannot start workers: %s\n", tt_strerror(r));
         return 1;
     }
-    r = tt_control_start(&srv, &ctl);
+    struct tt_inbox **inboxes = tt_calloc((size_t)srv.num_workers, sizeof(*inboxes));
+    for (int i = 0; i < srv.num_workers; i++)
+        inboxes[i] = &srv.workers[i].inbox;
+    r = tt_control_start(ctl, inboxes, srv.num_workers);
     if (r != 0) {
         fprintf(stderr, "thumbtack: cannot start publish API on %s:%d: %s\n",
                 srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port, tt_strerror(r));
-        srv.control = NULL;
         tt_workers_stop(&srv);
+        tt_control_free(ctl);
+        free(inboxes);
         return 1;
     }
     for (int i = 0; i < srv.cfg.num_http_ports; i++)
@@ -322,9 +328,12 @@ int main(int argc, char **argv)
     }
     uv_run(main_loop, UV_RUN_DEFAULT);
 
-    /* Stop: no new publishes, then drain the workers. */
+    /* Stop: no new publishes, then drain the workers (their last reports are discarded),
+     * then free the control thread's state. */
     tt_control_stop(ctl);
     tt_workers_stop(&srv);
+    tt_control_free(ctl);
+    free(inboxes);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_hup, NULL);
@@ -334,8 +343,7 @@ int main(int argc, char **argv)
     tt_routes_unref(srv.routes);
     tt_key_free(srv.sig_key);
     tt_key_free(srv.upstream_key);
-    tt_server_clear_last_ids(&srv);
-    tt_map_deinit(&srv.last_ids);
+    tt_lastids_deinit(&srv.last_ids);
     free(srv.route_lines);
     tt_config_deinit(&srv.cfg);
     tt_info("stopped");

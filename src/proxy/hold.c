@@ -1,3 +1,6 @@
+/* hold.c: GRIP holds on a client connection: long-poll (response) and stream holds,
+ * their timers and keep-alives, next and gone links, and the subscriber ops through
+ * which the fan-out engine (pubsub/fanout.h) delivers to them. */
 #include "proxy/hold.h"
 
 #include <stdio.h>
@@ -6,41 +9,17 @@
 #include "core/log.h"
 #include "proxy/forward.h"
 #include "proxy/upstream.h"
-#include "pubsub/control.h"
-
-#define HOLD_QUEUE_ITEMS 100 /* Pushpin's per-session queue */
-
-struct tt_chan {
-    struct tt_list subs;
-    size_t count;
-    int iterating;
-    char *name; /* the map entry's key */
-    uint64_t update_at; /* first-subscription update due (0 = none) */
-};
-
-struct tt_sub {
-    struct tt_list link;
-    struct tt_hold *hold;
-    struct tt_chan *chan;
-    char *prev_id;
-    char *filters[TT_GRIP_MAX_FILTERS];
-    int num_filters;
-    bool got; /* received a message since the last next-link poll */
-};
 
 struct tt_hold {
+    struct tt_subscriber sub; /* in the worker's fan-out engine */
     struct tt_client *c;
     enum tt_hold_mode mode;
-    struct tt_sub *subs;
-    size_t num_subs;
     struct tt_resp resp; /* response hold: the timeout response; stream: unused */
     char *ka_chunk;      /* keep-alive bytes as written (chunk-framed when chunked) */
     size_t ka_len;
     uint64_t ka_ms;
     enum tt_ka_mode ka_mode;
     uint64_t last_write_ms;
-    struct tt_grip_kv *meta;
-    size_t num_meta;
     /* next link (Grip-Link rel=next) */
     char *link;               /* URL as the backend gave it, or NULL */
     uint64_t link_timeout_ms; /* poll period, 0 = only on hint, gap or no-hold */
@@ -55,70 +34,24 @@ struct tt_hold {
     struct tt_route_target link_target; /* for a link to another host */
 };
 
-static void chan_release(struct tt_worker *w, struct tt_chan *ch)
-{
-    if (ch->count || ch->iterating)
-        return;
-    tt_control_report_sub(w->srv->control, ch->name, false);
-    tt_map_remove(&w->chans, ch->name, strlen(ch->name));
-    free(ch);
-}
+static const struct tt_subscriber_ops response_ops, stream_ops;
 
-static void subscribe(struct tt_hold *h, const struct tt_grip_channel *gc, struct tt_sub *s)
-{
-    struct tt_worker *w = h->c->w;
-    size_t len = strlen(gc->name);
-    struct tt_chan *ch = tt_map_get(&w->chans, gc->name, len);
-    if (!ch) {
-        ch = tt_calloc(1, sizeof(*ch));
-        tt_list_init(&ch->subs);
-        struct tt_map_entry *e = tt_map_put(&w->chans, gc->name, len, ch);
-        ch->name = e->key;
-        /* A session re-requested by such an update does not start another one. */
-        if (w->srv->cfg.update_on_first_subscription && !(h->c->req && h->c->req->updated))
-            ch->update_at = tt_now_ms() + 1000;
-        tt_control_report_sub(w->srv->control, ch->name, true);
-    }
-    s->hold = h;
-    s->chan = ch;
-    s->prev_id = gc->prev_id ? tt_strdup(gc->prev_id) : NULL;
-    for (int i = 0; i < gc->num_filters; i++)
-        s->filters[i] = tt_strdup(gc->filters[i]);
-    s->num_filters = gc->num_filters;
-    tt_list_insert_tail(&ch->subs, &s->link);
-    ch->count++;
-}
-
-static void unsubscribe_all(struct tt_hold *h)
-{
-    struct tt_worker *w = h->c->w;
-    for (size_t i = 0; i < h->num_subs; i++) {
-        struct tt_sub *s = &h->subs[i];
-        if (!s->chan)
-            continue;
-        tt_list_remove(&s->link);
-        s->chan->count--;
-        chan_release(w, s->chan);
-        free(s->prev_id);
-        for (int k = 0; k < s->num_filters; k++)
-            free(s->filters[k]);
-    }
-    free(h->subs);
-    h->subs = NULL;
-    h->num_subs = 0;
-}
-
+/* Subscribe to the instruction's channels (at most connection_subscription_max), then to
+ * the target's sub= channels, which are implicit and not counted. */
 static void subscribe_all(struct tt_hold *h, const struct tt_grip *g)
 {
-    size_t n = TT_MIN(g->num_channels, (size_t)h->c->w->srv->cfg.connection_subscription_max);
-    h->subs = tt_calloc(n ? n : 1, sizeof(*h->subs));
+    struct tt_client *c = h->c;
+    /* A session re-requested by a first-subscription update does not start another one. */
+    bool update = !(c->req && c->req->updated);
+    size_t n = TT_MIN(g->num_channels, (size_t)c->w->srv->cfg.connection_subscription_max);
     for (size_t i = 0; i < n; i++) {
-        bool dup = false;
-        for (size_t k = 0; k < i && !dup; k++)
-            dup = strcmp(g->channels[k].name, g->channels[i].name) == 0;
-        if (!dup)
-            subscribe(h, &g->channels[i], &h->subs[h->num_subs++]);
+        const struct tt_grip_channel *gc = &g->channels[i];
+        tt_subscriber_add(&h->sub, gc->name, gc->prev_id, gc->filters, gc->num_filters, false,
+                          update);
     }
+    const struct tt_route_target *t = c->req ? c->req->target : NULL;
+    for (size_t i = 0; t && i < t->num_subs; i++)
+        tt_subscriber_add(&h->sub, t->subs[i], NULL, NULL, 0, true, update);
 }
 
 static void free_timer(uv_handle_t *t)
@@ -144,7 +77,7 @@ void tt_hold_free(struct tt_hold *h)
     if (!h)
         return;
     struct tt_worker *w = h->c->w;
-    unsubscribe_all(h);
+    tt_subscriber_deinit(&h->sub);
     link_reset(h);
     free(h->link);
     free(h->link_extra);
@@ -153,26 +86,12 @@ void tt_hold_free(struct tt_hold *h)
         uv_close((uv_handle_t *)h->link_timer, free_timer);
     tt_resp_deinit(&h->resp);
     free(h->ka_chunk);
-    for (size_t i = 0; i < h->num_meta; i++) {
-        free(h->meta[i].name);
-        free(h->meta[i].value);
-    }
-    free(h->meta);
     uv_timer_stop(&h->c->timer);
     if (h->c->hold == h)
         h->c->hold = NULL;
     w->stats.held--;
     free(h);
 }
-
-static const char *meta_get(const struct tt_hold *h, const char *name)
-{
-    for (size_t i = 0; i < h->num_meta; i++)
-        if (strcmp(h->meta[i].name, name) == 0)
-            return h->meta[i].value;
-    return NULL;
-}
-
 
 static void apply_instructions(const struct tt_grip *g, struct tt_resp *resp)
 {
@@ -298,10 +217,13 @@ static void link_on_timer(uv_timer_t *t)
     if (!h->link || h->link_up || !h->link_timeout_ms)
         return;
     /* Poll when some channel went quiet for a whole period. */
-    bool all = h->num_subs > 0;
-    for (size_t i = 0; i < h->num_subs; i++) {
-        all = all && h->subs[i].got;
-        h->subs[i].got = false;
+    bool all = h->sub.num_subs > 0;
+    struct tt_list *p, *tmp;
+    tt_list_for_each_safe(p, tmp, &h->sub.subs)
+    {
+        struct tt_sub *s = TT_CONTAINER_OF(p, struct tt_sub, owner_link);
+        all = all && s->got;
+        s->got = false;
     }
     if (!all)
         link_fetch(h, NULL);
@@ -418,7 +340,7 @@ static void link_on_end(void *ctx)
         h->link_timeout_ms = (uint64_t)g.next_link_timeout * 1000;
     link_reset(h);
     if (g.hold == TT_HOLD_STREAM) {
-        unsubscribe_all(h);
+        tt_subscriber_clear(&h->sub);
         subscribe_all(h, &g);
         h->link_only = false;
         link_poll_arm(h);
@@ -612,14 +534,10 @@ static struct tt_hold *hold_new(struct tt_client *c, const struct tt_grip *g)
     h->c = c;
     h->mode = g->hold;
     c->w->stats.held++;
-    if (g->num_meta) {
-        h->meta = tt_calloc(g->num_meta, sizeof(*h->meta));
-        for (size_t i = 0; i < g->num_meta; i++) {
-            h->meta[i].name = tt_strdup(g->meta[i].name);
-            h->meta[i].value = tt_strdup(g->meta[i].value ? g->meta[i].value : "");
-        }
-        h->num_meta = g->num_meta;
-    }
+    tt_subscriber_init(&h->sub, &c->w->fanout,
+                       g->hold == TT_HOLD_RESPONSE ? &response_ops : &stream_ops);
+    for (size_t i = 0; i < g->num_meta; i++)
+        tt_subscriber_set_meta(&h->sub, g->meta[i].name, g->meta[i].value ? g->meta[i].value : "");
     subscribe_all(h, g);
     return h;
 }
@@ -634,10 +552,10 @@ static bool needs_recovery(struct tt_client *c, const struct tt_grip *g, struct 
         const struct tt_grip_channel *gc = &g->channels[i];
         if (!gc->prev_id)
             continue;
-        char *known = tt_server_last_id(c->w->srv, gc->name);
+        char *known = tt_lastids_get(&c->w->srv->last_ids, gc->name);
         if (known && strcmp(known, gc->prev_id) != 0) {
             tt_buf_appendf(extra, "Grip-Last: %s; last-id=%s\r\n", gc->name, gc->prev_id);
-            tt_server_set_last_id(c->w->srv, gc->name, NULL);
+            tt_lastids_set(&c->w->srv->last_ids, gc->name, NULL);
             any = true;
         }
         free(known);
@@ -679,14 +597,6 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
             return 0;
         }
         tt_buf_deinit(&extra);
-    }
-    /* A target's sub= channels are implicit subscriptions of every hold through it. */
-    const struct tt_route_target *t = c->req ? c->req->target : NULL;
-    for (size_t i = 0; t && i < t->num_subs; i++) {
-        g->channels = tt_realloc(g->channels, (g->num_channels + 1) * sizeof(*g->channels));
-        struct tt_grip_channel *gc = &g->channels[g->num_channels++];
-        memset(gc, 0, sizeof(*gc));
-        gc->name = tt_strdup(t->subs[i]);
     }
     struct tt_hold *h = hold_new(c, g);
     c->hold = h;
@@ -744,192 +654,35 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
     return 0;
 }
 
-/* ---- delivery ---------------------------------------------------------------------- */
+/* ---- delivery (the fan-out engine's subscriber ops) ------------------------------ */
 
-static bool in_list(const char *list, const char *v)
+static struct tt_hold *hold_of(struct tt_subscriber *who)
 {
-    const char *item;
-    size_t n, pos = 0, vl = strlen(v);
-    while (tt_next_item(list, strlen(list), &pos, &item, &n))
-        if (n == vl && memcmp(item, v, n) == 0)
-            return true;
-    return false;
+    return TT_CONTAINER_OF(who, struct tt_hold, sub);
 }
 
-static bool subscribed_to(const struct tt_hold *h, const char *channel)
+/* Ask the backend again for the client's request (hint, gap, update, recover). */
+static void hold_retry(struct tt_hold *h, const char *extra)
 {
-    for (size_t i = 0; i < h->num_subs; i++)
-        if (h->subs[i].chan && strcmp(h->subs[i].chan->name, channel) == 0)
-            return true;
-    return false;
+    struct tt_client *c = h->c;
+    tt_hold_free(h);
+    c->state = TT_C_BODY;
+    if (!tt_client_retry(c, extra))
+        fail_502(c, "Unable to retry request.");
 }
 
-/* Filters that decide whether this subscriber gets the message at all. */
-static bool filtered_out(const struct tt_sub *s, const struct tt_msg *m)
+static bool deliver_response(struct tt_subscriber *who, struct tt_sub *s, struct tt_msg *m,
+                             const char *content, size_t len)
 {
-    const struct tt_hold *h = s->hold;
-    for (int i = 0; i < s->num_filters; i++) {
-        const char *f = s->filters[i];
-        if (strcmp(f, "skip-self") == 0) {
-            const char *user = meta_get(h, "user"), *sender = tt_msg_meta(m, "sender");
-            if (user && sender && strcmp(user, sender) == 0)
-                return true;
-        } else if (strcmp(f, "skip-users") == 0) {
-            const char *user = meta_get(h, "user"), *skip = tt_msg_meta(m, "skip_users");
-            if (user && skip && in_list(skip, user))
-                return true;
-        } else if (strcmp(f, "require-sub") == 0) {
-            const char *req = tt_msg_meta(m, "require_sub");
-            if (req && !subscribed_to(h, req))
-                return true;
-        }
-    }
-    return false;
-}
-
-/* var-subst: "%(name)s" -> subscription meta value; "%%" -> "%". NULL = no change. */
-static char *var_subst(const struct tt_sub *s, const char *in, size_t len, size_t *out_len)
-{
-    bool on = false;
-    for (int i = 0; i < s->num_filters; i++)
-        on = on || strcmp(s->filters[i], "var-subst") == 0;
-    if (!on)
-        return NULL;
-    struct tt_buf b;
-    tt_buf_init(&b, 0);
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] == '%' && i + 1 < len && in[i + 1] == '%') {
-            tt_buf_append(&b, "%", 1);
-            i++;
-        } else if (in[i] == '%' && i + 1 < len && in[i + 1] == '(') {
-            const char *end = memchr(in + i + 2, ')', len - i - 2);
-            if (end && end + 1 < in + len && end[1] == 's') {
-                char name[128];
-                size_t nl = (size_t)(end - (in + i + 2));
-                snprintf(name, sizeof(name), "%.*s", (int)TT_MIN(nl, sizeof(name) - 1),
-                         in + i + 2);
-                const char *v = meta_get(s->hold, name);
-                if (v)
-                    tt_buf_appends(&b, v);
-                i = (size_t)(end - in) + 1;
-            } else {
-                tt_buf_append(&b, in + i, 1);
-            }
-        } else {
-            tt_buf_append(&b, in + i, 1);
-        }
-    }
-    return tt_buf_steal(&b, out_len);
-}
-
-static bool has_filter(const struct tt_sub *s, const char *name)
-{
-    for (int i = 0; i < s->num_filters; i++)
-        if (strcmp(s->filters[i], name) == 0)
-            return true;
-    return false;
-}
-
-/* build-id: "%I" -> the subscription's id_format with "%(channel)s" replaced by that
- * channel's current prev-id ("%%" -> "%"), hex-encoded with id_encoding=hex. */
-static char *build_id(const struct tt_hold *h)
-{
-    const char *fmt = meta_get(h, "id_format");
-    struct tt_buf b;
-    tt_buf_init(&b, 0);
-    for (const char *p = fmt ? fmt : ""; *p; p++) {
-        if (p[0] == '%' && p[1] == '%') {
-            tt_buf_append(&b, "%", 1);
-            p++;
-        } else if (p[0] == '%' && p[1] == '(') {
-            const char *end = strstr(p + 2, ")s");
-            if (!end) {
-                tt_buf_appends(&b, p);
-                break;
-            }
-            for (size_t i = 0; i < h->num_subs; i++) {
-                const struct tt_sub *x = &h->subs[i];
-                if (x->chan && strlen(x->chan->name) == (size_t)(end - p - 2) &&
-                    memcmp(x->chan->name, p + 2, (size_t)(end - p - 2)) == 0 && x->prev_id)
-                    tt_buf_appends(&b, x->prev_id);
-            }
-            p = end + 1;
-        } else {
-            tt_buf_append(&b, p, 1);
-        }
-    }
-    const char *enc = meta_get(h, "id_encoding");
-    if (enc && strcmp(enc, "hex") == 0) {
-        struct tt_buf x;
-        tt_buf_init(&x, 0);
-        for (size_t i = 0; i < b.len; i++)
-            tt_buf_appendf(&x, "%02x", (unsigned char)b.data[i]);
-        tt_buf_deinit(&b);
-        b = x;
-    }
-    return tt_buf_steal(&b, NULL);
-}
-
-/* Content-changing filters (build-id, var-subst) for one subscriber. NULL = unchanged, so
- * the shared bytes can be used. */
-static char *content_filters(const struct tt_sub *s, const char *in, size_t len,
-                             size_t *out_len)
-{
-    char *cur = NULL;
-    if (has_filter(s, "build-id")) {
-        char *id = build_id(s->hold);
-        struct tt_buf b;
-        tt_buf_init(&b, 0);
-        for (size_t i = 0; i < len; i++) {
-            if (in[i] == '%' && i + 1 < len && in[i + 1] == 'I') {
-                tt_buf_appends(&b, id);
-                i++;
-            } else if (in[i] == '%' && i + 1 < len && in[i + 1] == '%') {
-                tt_buf_append(&b, "%", 1);
-                i++;
-            } else {
-                tt_buf_append(&b, in + i, 1);
-            }
-        }
-        free(id);
-        cur = tt_buf_steal(&b, &len);
-        in = cur;
-    }
-    char *v = var_subst(s, in, len, out_len);
-    if (v) {
-        free(cur);
-        return v;
-    }
-    if (cur)
-        *out_len = len;
-    return cur;
-}
-
-static void deliver_response(struct tt_sub *s, struct tt_msg *m)
-{
-    struct tt_hold *h = s->hold;
+    struct tt_hold *h = hold_of(who);
     struct tt_client *c = h->c;
     const struct tt_pub_item *it = &m->item;
-    if (!it->has_http_response)
-        return;
+    (void)s;
     if (it->http_response.action == TT_ACT_CLOSE)
-        return; /* unsupported for long-polls, as Pushpin */
-    if (s->prev_id && it->prev_id && strcmp(s->prev_id, it->prev_id) != 0) {
-        char extra[600];
-        snprintf(extra, sizeof(extra), "Grip-Last: %s; last-id=%s\r\n", s->chan->name,
-                 s->prev_id);
-        tt_hold_free(h);
-        c->state = TT_C_BODY;
-        if (!tt_client_retry(c, extra))
-            fail_502(c, "Unable to retry request.");
-        return;
-    }
+        return false; /* unsupported for long-polls, as Pushpin */
     if (it->http_response.action == TT_ACT_HINT) {
-        tt_hold_free(h);
-        c->state = TT_C_BODY;
-        if (!tt_client_retry(c, NULL))
-            fail_502(c, "Unable to retry request.");
-        return;
+        hold_retry(h, NULL);
+        return false;
     }
     struct tt_resp r;
     tt_resp_copy(&r, &h->resp);
@@ -952,87 +705,51 @@ static void deliver_response(struct tt_sub *s, struct tt_msg *m)
             tt_warn("c%llu: body-patch could not be applied; item skipped",
                     (unsigned long long)c->id);
             tt_resp_deinit(&r);
-            return;
+            return false;
         }
         tt_buf_append(&r.body, patched, n);
         free(patched);
+    } else if (content) {
+        tt_buf_append(&r.body, content, len);
     } else {
-        size_t n;
-        char *sub = content_filters(s, it->http_response.body, it->http_response.body_len, &n);
-        if (sub) {
-            tt_buf_append(&r.body, sub, n);
-            free(sub);
-        } else {
-            tt_buf_append(&r.body, it->http_response.body, it->http_response.body_len);
-        }
+        tt_buf_append(&r.body, it->http_response.body, it->http_response.body_len);
     }
     tt_hold_free(h);
     c->state = TT_C_BODY;
-    c->w->stats.deliveries++;
     tt_client_send_resp(c, &r);
     tt_resp_deinit(&r);
+    return true;
 }
 
-static void deliver_stream(struct tt_sub *s, struct tt_msg *m)
+static bool deliver_stream(struct tt_subscriber *who, struct tt_sub *s, struct tt_msg *m,
+                           const char *content, size_t len)
 {
-    struct tt_hold *h = s->hold;
+    struct tt_hold *h = hold_of(who);
     struct tt_client *c = h->c;
     const struct tt_pub_item *it = &m->item;
-    if (!it->has_http_stream)
-        return;
     if (it->http_stream.action == TT_ACT_CLOSE) {
         tt_hold_free(h);
         c->state = TT_C_BODY;
         tt_client_stream_end(c);
-        return;
+        return false;
     }
     if (it->http_stream.action == TT_ACT_HINT) {
         link_fetch(h, NULL);
-        return;
+        return false;
     }
     if (it->http_stream.action != TT_ACT_SEND)
-        return;
-    if (s->prev_id && it->prev_id && strcmp(s->prev_id, it->prev_id) != 0 && h->link) {
-        char extra[600];
-        snprintf(extra, sizeof(extra), "Grip-Last: %s; last-id=%s\r\n", s->chan->name,
-                 s->prev_id);
-        link_fetch(h, extra);
-        return;
-    }
+        return false;
     s->got = true;
-    /* Slow subscriber: over its queue caps the message is dropped for it (Pushpin's
-     * policy), counted, and the others are not held back. */
-    bool full = c->conn.out_count >= HOLD_QUEUE_ITEMS ||
-                c->conn.out_bytes >= c->w->srv->cfg.subscriber_queue_max;
-    if (full && c->dirty) {
-        /* Queued by this batch and not written yet: try the socket before judging. */
-        if (!tt_client_flush(c))
-            return;
-        full = c->conn.out_count >= HOLD_QUEUE_ITEMS ||
-               c->conn.out_bytes >= c->w->srv->cfg.subscriber_queue_max;
-    }
-    if (full) {
-        c->w->stats.drops++;
-        tt_debug("c%llu: slow subscriber, message dropped", (unsigned long long)c->id);
-        return;
-    }
-    if (it->id) {
-        free(s->prev_id);
-        s->prev_id = tt_strdup(it->id);
-    }
-    size_t n;
-    char *sub = content_filters(s, it->http_stream.content, it->http_stream.content_len, &n);
     bool chunked = tt_client_stream_chunked(c);
-    if (sub) {
+    if (content) {
         if (chunked) {
             char hex[24];
-            int hl = snprintf(hex, sizeof(hex), "%zx\r\n", n);
+            int hl = snprintf(hex, sizeof(hex), "%zx\r\n", len);
             tt_client_stream_write(c, NULL, hex, (size_t)hl);
         }
-        tt_client_stream_write(c, NULL, sub, n);
+        tt_client_stream_write(c, NULL, content, len);
         if (chunked)
             tt_client_stream_write(c, NULL, "\r\n", 2);
-        free(sub);
     } else if (chunked) {
         tt_client_stream_write(c, m, m->stream_chunk, m->stream_chunk_len);
     } else {
@@ -1040,32 +757,80 @@ static void deliver_stream(struct tt_sub *s, struct tt_msg *m)
                                it->http_stream.content_len);
     }
     h->last_write_ms = tt_now_ms();
-    c->w->stats.deliveries++;
     tt_client_flush_later(c);
+    return true;
 }
 
-void tt_hold_fanout(struct tt_worker *w, struct tt_msg *m)
+/* A gap before a long-poll's delivery: ask the backend again, saying where the client is. */
+static bool response_gap(struct tt_subscriber *who, struct tt_sub *s, struct tt_msg *m)
 {
-    if (!m->item.channel)
-        return;
-    struct tt_chan *ch = tt_map_get(&w->chans, m->item.channel, strlen(m->item.channel));
-    if (!ch)
-        return;
-    ch->iterating++;
-    struct tt_list *p, *tmp;
-    tt_list_for_each_safe(p, tmp, &ch->subs)
-    {
-        struct tt_sub *s = TT_CONTAINER_OF(p, struct tt_sub, link);
-        if (s->hold->c->state == TT_C_CLOSING || filtered_out(s, m))
-            continue;
-        if (s->hold->mode == TT_HOLD_RESPONSE)
-            deliver_response(s, m);
-        else
-            deliver_stream(s, m);
-    }
-    ch->iterating--;
-    chan_release(w, ch);
+    (void)m;
+    char extra[600];
+    snprintf(extra, sizeof(extra), "Grip-Last: %s; last-id=%s\r\n", tt_subscriber_channel(s),
+             s->prev_id);
+    hold_retry(hold_of(who), extra);
+    return true;
 }
+
+/* A gap in a stream: with a next link, fetch it (Grip-Last); without, deliver anyway. */
+static bool stream_gap(struct tt_subscriber *who, struct tt_sub *s, struct tt_msg *m)
+{
+    (void)m;
+    struct tt_hold *h = hold_of(who);
+    if (!h->link)
+        return false;
+    char extra[600];
+    snprintf(extra, sizeof(extra), "Grip-Last: %s; last-id=%s\r\n", tt_subscriber_channel(s),
+             s->prev_id);
+    link_fetch(h, extra);
+    return true;
+}
+
+static void stream_backlog(const struct tt_subscriber *who, size_t *items, size_t *bytes)
+{
+    const struct tt_client *c = TT_CONTAINER_OF(who, struct tt_hold, sub)->c;
+    *items = c->conn.out_count;
+    *bytes = c->conn.out_bytes;
+}
+
+static bool stream_flush(struct tt_subscriber *who)
+{
+    struct tt_client *c = hold_of(who)->c;
+    return !c->dirty || tt_client_flush(c);
+}
+
+/* update_on_first_subscription and recover: a long-poll is re-requested, a stream with a
+ * next link fetches it, so that nothing published while the hold was set up is missed. */
+static void hold_update(struct tt_subscriber *who)
+{
+    struct tt_hold *h = hold_of(who);
+    struct tt_client *c = h->c;
+    if (c->state != TT_C_HOLD)
+        return;
+    if (h->mode == TT_HOLD_RESPONSE) {
+        if (c->req)
+            c->req->updated = true;
+        hold_retry(h, NULL);
+    } else if (h->link) {
+        link_fetch(h, NULL);
+    }
+}
+
+static const struct tt_subscriber_ops response_ops = {
+    .format = TT_SUB_HTTP_RESPONSE,
+    .deliver = deliver_response,
+    .gap = response_gap,
+    .update = hold_update,
+};
+
+static const struct tt_subscriber_ops stream_ops = {
+    .format = TT_SUB_HTTP_STREAM,
+    .deliver = deliver_stream,
+    .gap = stream_gap,
+    .backlog = stream_backlog,
+    .flush = stream_flush,
+    .update = hold_update,
+};
 
 void tt_hold_shutdown(struct tt_hold *h)
 {
@@ -1082,70 +847,3 @@ void tt_hold_shutdown(struct tt_hold *h)
     }
 }
 
-void tt_hold_recover_all(struct tt_worker *w)
-{
-    /* Collect first: a retry frees the hold and changes the channel lists. */
-    struct tt_client **list = NULL;
-    size_t n = 0;
-    struct tt_list *p, *tmp;
-    tt_list_for_each_safe(p, tmp, &w->clients)
-    {
-        struct tt_client *c = TT_CONTAINER_OF(p, struct tt_client, link);
-        if (c->hold && c->hold->mode == TT_HOLD_RESPONSE) {
-            list = tt_realloc(list, (n + 1) * sizeof(*list));
-            list[n++] = c;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct tt_client *c = list[i];
-        tt_hold_free(c->hold);
-        c->state = TT_C_BODY;
-        if (!tt_client_retry(c, NULL))
-            fail_502(c, "Unable to retry request.");
-    }
-    free(list);
-}
-
-/* update_on_first_subscription: a second after a channel got its first subscriber, ask the
- * backend again for each of its sessions (a long-poll is re-requested, a stream with a next
- * link fetches it), so that nothing published while the hold was being set up is missed. */
-void tt_hold_tick(struct tt_worker *w)
-{
-    uint64_t now = tt_now_ms();
-    struct tt_client **list = NULL;
-    size_t n = 0;
-    size_t it;
-    for (struct tt_map_entry *e = tt_map_first(&w->chans, &it); e;
-         e = tt_map_next(&w->chans, e, &it)) {
-        struct tt_chan *ch = e->value;
-        if (!ch->update_at || ch->update_at > now)
-            continue;
-        ch->update_at = 0;
-        struct tt_list *p, *tmp;
-        tt_list_for_each_safe(p, tmp, &ch->subs)
-        {
-            struct tt_sub *s = TT_CONTAINER_OF(p, struct tt_sub, link);
-            list = tt_realloc(list, (n + 1) * sizeof(*list));
-            list[n++] = s->hold->c;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct tt_client *c = list[i];
-        bool seen = false;
-        for (size_t k = 0; k < i && !seen; k++)
-            seen = list[k] == c;
-        struct tt_hold *h = c->hold;
-        if (seen || !h || c->state != TT_C_HOLD)
-            continue;
-        if (h->mode == TT_HOLD_RESPONSE) {
-            tt_hold_free(h);
-            c->state = TT_C_BODY;
-            c->req->updated = true;
-            if (!tt_client_retry(c, NULL))
-                fail_502(c, "Unable to retry request.");
-        } else if (h->link) {
-            link_fetch(h, NULL);
-        }
-    }
-    free(list);
-}

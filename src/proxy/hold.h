@@ -1,10 +1,10 @@
-/* hold.h: GRIP holds (response / stream) and the per-worker channel index they subscribe
- * in, plus the fan-out of a published tt_msg to the worker's subscribers.
+/* hold.h: GRIP holds (response / stream) on a client connection. A hold is one kind of
+ * subscriber of the worker's fan-out engine (pubsub/fanout.h): it subscribes there and
+ * the engine calls its ops to deliver, to update it (first-subscription update,
+ * recover) and to judge its backlog.
  *
  * Owner: a hold belongs to its client (c->hold); tt_hold_free unsubscribes and stops
- * its timers. A subscription is a small struct in the channel's intrusive list; the
- * channel index knows nothing of HTTP beyond the hold it points to.
- * Thread: the worker's. */
+ * its timers. Thread: the worker's. */
 #ifndef TT_HOLD_H
 #define TT_HOLD_H
 
@@ -21,13 +21,7 @@ void tt_hold_free(struct tt_hold *h);
 void tt_hold_stream_begin(struct tt_client *c, const struct tt_grip *g, struct tt_resp *resp);
 /* POST the request's gone link (Grip-Link rel=gone), if any: the session ended. */
 void tt_hold_post_gone(struct tt_client *c);
-/* Deliver a published message to every subscriber of its channel on this worker. */
-void tt_hold_fanout(struct tt_worker *w, struct tt_msg *m);
 /* Worker shutdown: end the hold cleanly (streams get their terminal chunk). */
 void tt_hold_shutdown(struct tt_hold *h);
-/* Once a second: first-subscription updates that are due. */
-void tt_hold_tick(struct tt_worker *w);
-/* Recover: forget known ids and re-request every response hold. */
-void tt_hold_recover_all(struct tt_worker *w);
 
 #endif

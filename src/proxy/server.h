@@ -2,8 +2,8 @@
  *
  * struct tt_server is built by main before any thread starts and is read-only afterwards,
  * except the fields marked otherwise. Each worker owns a libuv loop, its listeners, its
- * client and backend connections and its channel index; the control thread reaches a
- * worker only through tt_worker_post. Thread: as marked per function. */
+ * client and backend connections and its fan-out engine; other threads reach a worker
+ * only through its inbox (pubsub/inbox.h). Thread: as marked per function. */
 #ifndef TT_SERVER_H
 #define TT_SERVER_H
 
@@ -14,22 +14,23 @@
 #include "core/map.h"
 #include "proxy/jwt.h"
 #include "proxy/routes.h"
-#include "pubsub/msg.h"
+#include "pubsub/fanout.h"
+#include "pubsub/inbox.h"
+#include "pubsub/lastid.h"
 
 struct tt_server;
 struct tt_control;
 
-enum tt_inbox_kind { TT_INBOX_MSG, TT_INBOX_ROUTES, TT_INBOX_STOP, TT_INBOX_RECOVER, TT_INBOX_RESUME };
-
-struct tt_inbox_item {
-    struct tt_inbox_item *next;
-    enum tt_inbox_kind kind;
-    void *ptr; /* tt_msg* (one ref) or tt_routes* (one ref) */
+/* A worker's own inbox kinds (beside TT_INBOX_MSG and TT_INBOX_RECOVER). */
+enum tt_worker_inbox_kind {
+    TT_WORKER_ROUTES = TT_INBOX_LOCAL, /* ptr: a struct tt_routes * (one reference) */
+    TT_WORKER_STOP,                    /* drain and stop */
+    TT_WORKER_RESUME,                  /* resume accepting (below client_maxconn again) */
 };
 
 struct tt_worker_stats {
-    uint64_t requests, deliveries, drops, held;
-    uint64_t drops_logged; /* drops already reported in the log */
+    uint64_t requests, held;
+    uint64_t drops_logged; /* fan-out drops already reported in the log */
 };
 
 struct tt_worker {
@@ -37,9 +38,7 @@ struct tt_worker {
     struct tt_server *srv;
     uv_thread_t thread;
     uv_loop_t loop;
-    uv_async_t inbox_async;
-    uv_mutex_t inbox_lock;
-    struct tt_inbox_item *inbox_head, *inbox_tail;
+    struct tt_inbox inbox;
     struct tt_routes *routes; /* this worker's ref */
     char *scratch;            /* read buffer shared by all connections of the worker */
     size_t scratch_size;
@@ -50,7 +49,7 @@ struct tt_worker {
     struct tt_list clients; /* every tt_client of this worker */
     int num_clients; /* this worker's */
     struct tt_map pool;     /* "host:port/ssl" -> struct tt_list of idle backends */
-    struct tt_map chans;    /* channel name -> struct tt_chan */
+    struct tt_fanout fanout; /* channel index and delivery */
     struct tt_client **dirty; /* clients with output queued by this inbox batch */
     size_t num_dirty, dirty_alloc;
     uv_timer_t tick;        /* 1 s housekeeping */
@@ -75,27 +74,21 @@ struct tt_server {
     int num_workers;
     struct tt_worker *workers;
     struct tt_control *control;
+    struct tt_inbox *control_inbox; /* subscription reports go here */
     const char *grip_feature;
     int stop_requested; /* atomic */
     int num_clients;    /* atomic: client connections of every worker (client_maxconn) */
-    /* Known last id per channel for prev-id checks at hold accept (under lastid_lock). */
-    uv_mutex_t lastid_lock;
-    struct tt_map last_ids; /* channel -> char* id */
+    struct tt_lastids last_ids; /* known last id per channel (prev-id checks) */
 };
 
 /* Start every worker thread with its listeners. Main thread. */
 int tt_workers_start(struct tt_server *srv);
-/* Post an item to a worker's inbox (takes ownership of ptr's reference). Any thread. */
-void tt_worker_post(struct tt_worker *w, enum tt_inbox_kind kind, void *ptr);
+/* Post to a worker's inbox (the kind says what ptr is; its reference passes). Any thread. */
+void tt_worker_post(struct tt_worker *w, int kind, void *ptr);
 /* A client connection closed on worker w: count it and wake workers whose listeners were
  * paused at client_maxconn. Worker thread. */
 void tt_worker_client_closed(struct tt_worker *w);
 /* Ask every worker to drain and stop, then join them. Main thread. */
 void tt_workers_stop(struct tt_server *srv);
-
-/* Known last id of a channel (copy, caller frees) or NULL. Any thread. */
-char *tt_server_last_id(struct tt_server *srv, const char *channel);
-void tt_server_set_last_id(struct tt_server *srv, const char *channel, const char *id);
-void tt_server_clear_last_ids(struct tt_server *srv);
 
 #endif

@@ -1,3 +1,5 @@
+/* worker.c: a worker thread: its loop, listeners (SO_REUSEPORT), accept with the
+ * client_maxconn pause, its inbox, the 1 s housekeeping tick and the drain on stop. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -9,13 +11,13 @@
 
 #include "core/log.h"
 #include "proxy/client.h"
-#include "proxy/hold.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
 
 #define SCRATCH_SIZE 65536
 #define ACCEPT_BATCH 64
 #define DRAIN_TIMEOUT_MS 10000
+#define HOLD_QUEUE_ITEMS 100 /* Pushpin's per-session queue */
 
 static int listen_socket(const struct tt_listen_addr *a, char *err, size_t errlen)
 {
@@ -114,24 +116,13 @@ void tt_worker_client_closed(struct tt_worker *w)
         if (o == w)
             resume_accept(w);
         else
-            tt_worker_post(o, TT_INBOX_RESUME, NULL);
+            tt_worker_post(o, TT_WORKER_RESUME, NULL);
     }
 }
 
-void tt_worker_post(struct tt_worker *w, enum tt_inbox_kind kind, void *ptr)
+void tt_worker_post(struct tt_worker *w, int kind, void *ptr)
 {
-    struct tt_inbox_item *it = tt_malloc(sizeof(*it));
-    it->next = NULL;
-    it->kind = kind;
-    it->ptr = ptr;
-    uv_mutex_lock(&w->inbox_lock);
-    if (w->inbox_tail)
-        w->inbox_tail->next = it;
-    else
-        w->inbox_head = it;
-    w->inbox_tail = it;
-    uv_mutex_unlock(&w->inbox_lock);
-    uv_async_send(&w->inbox_async);
+    tt_inbox_post(&w->inbox, kind, ptr);
 }
 
 static void close_listeners(struct tt_worker *w)
@@ -155,7 +146,7 @@ static void finish_stop(struct tt_worker *w)
     tt_upstream_pool_drain(w);
     uv_close((uv_handle_t *)&w->flush_check, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
-    uv_close((uv_handle_t *)&w->inbox_async, NULL);
+    tt_inbox_close(&w->inbox);
 }
 
 static void begin_stop(struct tt_worker *w)
@@ -172,54 +163,77 @@ static void begin_stop(struct tt_worker *w)
     }
 }
 
-static void on_inbox(uv_async_t *a)
+static void on_inbox_item(void *ctx, int kind, void *ptr)
 {
-    struct tt_worker *w = a->data;
-    uv_mutex_lock(&w->inbox_lock);
-    struct tt_inbox_item *it = w->inbox_head;
-    w->inbox_head = w->inbox_tail = NULL;
-    uv_mutex_unlock(&w->inbox_lock);
-    while (it) {
-        struct tt_inbox_item *next = it->next;
-        switch (it->kind) {
-        case TT_INBOX_MSG:
-            tt_hold_fanout(w, it->ptr);
-            tt_msg_unref(it->ptr);
-            break;
-        case TT_INBOX_ROUTES:
-            tt_routes_unref(w->routes);
-            w->routes = it->ptr;
-            break;
-        case TT_INBOX_RECOVER:
-            tt_hold_recover_all(w);
-            break;
-        case TT_INBOX_STOP:
-            begin_stop(w);
-            break;
-        case TT_INBOX_RESUME:
-            resume_accept(w);
-            break;
-        }
-        free(it);
-        it = next;
+    struct tt_worker *w = ctx;
+    switch (kind) {
+    case TT_INBOX_MSG:
+        tt_fanout_deliver(&w->fanout, ptr);
+        tt_msg_unref(ptr);
+        break;
+    case TT_INBOX_RECOVER:
+        tt_fanout_update_all(&w->fanout);
+        break;
+    case TT_WORKER_ROUTES:
+        tt_routes_unref(w->routes);
+        w->routes = ptr;
+        break;
+    case TT_WORKER_STOP:
+        begin_stop(w);
+        break;
+    case TT_WORKER_RESUME:
+        resume_accept(w);
+        break;
+    default:
+        tt_warn("worker %d: unknown inbox item %d", w->index, kind);
+        break;
     }
+}
+
+static void on_inbox_done(void *ctx)
+{
+    struct tt_worker *w = ctx;
     tt_client_flush_dirty(w);
     if (w->stopping && w->num_clients == 0 && !uv_is_closing((uv_handle_t *)&w->tick))
         finish_stop(w);
+}
+
+/* Items the worker will never handle (posted after it stopped): release them. */
+static void drop_inbox_item(int kind, void *ptr)
+{
+    if (kind == TT_INBOX_MSG)
+        tt_msg_unref(ptr);
+    else if (kind == TT_WORKER_ROUTES)
+        tt_routes_unref(ptr);
+}
+
+static const struct tt_inbox_ops inbox_ops = {
+    .item = on_inbox_item,
+    .batch_done = on_inbox_done,
+    .discard = drop_inbox_item,
+};
+
+/* The fan-out engine's channel transitions go to the control thread's inbox. */
+static void report_sub(void *ctx, const char *channel, bool subscribed)
+{
+    struct tt_worker *w = ctx;
+    if (w->srv->control_inbox)
+        tt_inbox_post(w->srv->control_inbox, TT_INBOX_SUB, tt_sub_report_new(channel, subscribed));
 }
 
 static void on_tick(uv_timer_t *t)
 {
     struct tt_worker *w = t->data;
     if (!w->stopping) {
-        tt_hold_tick(w);
-        if (w->stats.drops != w->stats.drops_logged) {
+        tt_fanout_tick(&w->fanout, tt_now_ms());
+        uint64_t drops = w->fanout.stats.drops;
+        if (drops != w->stats.drops_logged) {
             /* Slow-subscriber drops are counted per delivery and reported once a second. */
             tt_warn("worker %d: %llu message(s) dropped for slow subscribers in the last "
                     "second (%llu in all)",
-                    w->index, (unsigned long long)(w->stats.drops - w->stats.drops_logged),
-                    (unsigned long long)w->stats.drops);
-            w->stats.drops_logged = w->stats.drops;
+                    w->index, (unsigned long long)(drops - w->stats.drops_logged),
+                    (unsigned long long)drops);
+            w->stats.drops_logged = drops;
         }
         /* A pause that raced with a close elsewhere is lifted here at the latest. */
         if (__atomic_load_n(&w->accept_paused, __ATOMIC_ACQUIRE) &&
@@ -260,9 +274,7 @@ int tt_workers_start(struct tt_server *srv)
         w->index = i;
         w->srv = srv;
         uv_loop_init(&w->loop);
-        uv_mutex_init(&w->inbox_lock);
-        uv_async_init(&w->loop, &w->inbox_async, on_inbox);
-        w->inbox_async.data = w;
+        tt_inbox_init(&w->inbox, &w->loop, &inbox_ops, w);
         uv_timer_init(&w->loop, &w->tick);
         w->tick.data = w;
         uv_timer_start(&w->tick, on_tick, 1000, 1000);
@@ -275,7 +287,8 @@ int tt_workers_start(struct tt_server *srv)
         w->scratch = tt_malloc(SCRATCH_SIZE);
         tt_list_init(&w->clients);
         tt_map_init(&w->pool);
-        tt_map_init(&w->chans);
+        tt_fanout_init(&w->fanout, HOLD_QUEUE_ITEMS, cfg->subscriber_queue_max,
+                       cfg->update_on_first_subscription ? 1000 : 0, report_sub, w);
         uv_mutex_lock(&srv->routes_lock);
         w->routes = srv->routes;
         tt_routes_ref(w->routes);
@@ -304,21 +317,11 @@ int tt_workers_start(struct tt_server *srv)
 void tt_workers_stop(struct tt_server *srv)
 {
     for (int i = 0; i < srv->num_workers; i++)
-        tt_worker_post(&srv->workers[i], TT_INBOX_STOP, NULL);
+        tt_worker_post(&srv->workers[i], TT_WORKER_STOP, NULL);
     for (int i = 0; i < srv->num_workers; i++) {
         struct tt_worker *w = &srv->workers[i];
         uv_thread_join(&w->thread);
-        /* Drop messages that arrived after the loop ended. */
-        struct tt_inbox_item *it = w->inbox_head;
-        while (it) {
-            struct tt_inbox_item *next = it->next;
-            if (it->kind == TT_INBOX_MSG)
-                tt_msg_unref(it->ptr);
-            else if (it->kind == TT_INBOX_ROUTES)
-                tt_routes_unref(it->ptr);
-            free(it);
-            it = next;
-        }
+        tt_inbox_deinit(&w->inbox);
         tt_routes_unref(w->routes);
         free(w->scratch);
         free(w->listeners);
@@ -328,41 +331,9 @@ void tt_workers_stop(struct tt_server *srv)
              e = tt_map_next(&w->pool, e, &iter))
             free(e->value);
         tt_map_deinit(&w->pool);
-        tt_map_deinit(&w->chans);
+        tt_fanout_deinit(&w->fanout);
         free(w->dirty);
-        uv_mutex_destroy(&w->inbox_lock);
     }
     free(srv->workers);
     srv->workers = NULL;
-}
-
-char *tt_server_last_id(struct tt_server *srv, const char *channel)
-{
-    uv_mutex_lock(&srv->lastid_lock);
-    const char *v = tt_map_get(&srv->last_ids, channel, strlen(channel));
-    char *r = v ? tt_strdup(v) : NULL;
-    uv_mutex_unlock(&srv->lastid_lock);
-    return r;
-}
-
-void tt_server_set_last_id(struct tt_server *srv, const char *channel, const char *id)
-{
-    uv_mutex_lock(&srv->lastid_lock);
-    char *old = tt_map_remove(&srv->last_ids, channel, strlen(channel));
-    free(old);
-    if (id)
-        tt_map_put(&srv->last_ids, channel, strlen(channel), tt_strdup(id));
-    uv_mutex_unlock(&srv->lastid_lock);
-}
-
-void tt_server_clear_last_ids(struct tt_server *srv)
-{
-    uv_mutex_lock(&srv->lastid_lock);
-    size_t it;
-    for (struct tt_map_entry *e = tt_map_first(&srv->last_ids, &it); e;
-         e = tt_map_next(&srv->last_ids, e, &it))
-        free(e->value);
-    tt_map_deinit(&srv->last_ids);
-    tt_map_init(&srv->last_ids);
-    uv_mutex_unlock(&srv->lastid_lock);
 }

@@ -1,3 +1,4 @@
+/* control.c: see control.h. */
 #include "pubsub/control.h"
 
 #include <stdlib.h>
@@ -6,17 +7,13 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/map.h"
-#include "proxy/server.h"
 #include "publish/api.h"
+#include "pubsub/fanout.h"
 #include "pubsub/msg.h"
 
 #define SEQ_MAX_PENDING 100
 
-struct report {
-    struct report *next;
-    bool subscribed;
-    char channel[];
-};
+enum { CONTROL_STOP = TT_INBOX_LOCAL };
 
 struct pending {
     struct pending *next;
@@ -39,7 +36,10 @@ struct rate_item {
 };
 
 struct tt_control {
-    struct tt_server *srv;
+    const struct tt_config *cfg;
+    struct tt_lastids *ids;
+    struct tt_inbox *const *workers;
+    int num_workers;
     double tokens;
     uint64_t refill_ms;
     struct rate_item *rq_head, *rq_tail;
@@ -48,17 +48,13 @@ struct tt_control {
     uv_timer_t drain;
     uv_thread_t thread;
     uv_loop_t loop;
-    uv_async_t wake;
+    struct tt_inbox inbox;
     uv_timer_t tick;
-    uv_mutex_t lock;
-    struct report *reports;
-    bool stop;
+    bool running;
     struct tt_pub_api *api;
     struct tt_map chans;    /* channel -> chan_state */
     struct tt_map id_cache; /* "channel\nid" -> expiry ms (stored in the pointer) */
     uint64_t seq;
-    int start_result;
-    uv_sem_t started;
 };
 
 static struct chan_state *chan_get(struct tt_control *ctl, const char *name, bool create)
@@ -73,15 +69,14 @@ static struct chan_state *chan_get(struct tt_control *ctl, const char *name, boo
 
 static void post_all(struct tt_control *ctl, struct tt_msg *m)
 {
-    struct tt_server *srv = ctl->srv;
     m->seq = ++ctl->seq;
-    for (int i = 0; i < srv->num_workers; i++)
-        tt_worker_post(&srv->workers[i], TT_INBOX_MSG, tt_msg_ref(m));
+    for (int i = 0; i < ctl->num_workers; i++)
+        tt_inbox_post(ctl->workers[i], TT_INBOX_MSG, tt_msg_ref(m));
 }
 
 static void refill(struct tt_control *ctl)
 {
-    int rate = ctl->srv->cfg.message_rate;
+    int rate = ctl->cfg->message_rate;
     uint64_t now = tt_now_ms();
     ctl->tokens += (double)(now - ctl->refill_ms) * rate / 1000.0;
     if (ctl->tokens > rate)
@@ -113,7 +108,7 @@ static void on_drain(uv_timer_t *t)
  * reference: the caller keeps its own. */
 static void fan_out(struct tt_control *ctl, struct tt_msg *m)
 {
-    const struct tt_config *cfg = &ctl->srv->cfg;
+    const struct tt_config *cfg = ctl->cfg;
     if (cfg->message_rate <= 0) {
         post_all(ctl, m);
         return;
@@ -149,7 +144,7 @@ static void deliver(struct tt_control *ctl, struct tt_msg *m, struct chan_state 
 static void release_followers(struct tt_control *ctl, const char *channel, struct chan_state *cs)
 {
     for (;;) {
-        char *last = tt_server_last_id(ctl->srv, channel);
+        char *last = tt_lastids_get(ctl->ids, channel);
         if (!last)
             return;
         struct pending **pp = &cs->pending, *found = NULL;
@@ -176,7 +171,7 @@ static void deliver(struct tt_control *ctl, struct tt_msg *m, struct chan_state 
     const struct tt_pub_item *it = &m->item;
     bool tracked = cs && (cs->subscribers > 0 || cs->linger_until > tt_now_ms());
     if (tracked && !it->no_seq)
-        tt_server_set_last_id(ctl->srv, it->channel, it->id);
+        tt_lastids_set(ctl->ids, it->channel, it->id);
     fan_out(ctl, m);
     /* Our reference keeps `it` alive here: workers may already have dropped theirs. */
     if (tracked && !it->no_seq && it->id)
@@ -186,7 +181,7 @@ static void deliver(struct tt_control *ctl, struct tt_msg *m, struct chan_state 
 
 static bool seen_before(struct tt_control *ctl, const struct tt_pub_item *it)
 {
-    int ttl = ctl->srv->cfg.id_cache_ttl;
+    int ttl = ctl->cfg->id_cache_ttl;
     if (ttl <= 0 || !it->id)
         return false;
     char key[1024];
@@ -212,7 +207,7 @@ static void publish_item(struct tt_control *ctl, struct tt_pub_item *it)
     bool has_subs = cs && cs->subscribers > 0;
     struct tt_msg *m = tt_msg_new(it);
     if (has_subs && !m->item.no_seq && m->item.prev_id) {
-        char *last = tt_server_last_id(ctl->srv, m->item.channel);
+        char *last = tt_lastids_get(ctl->ids, m->item.channel);
         bool gap = last && strcmp(last, m->item.prev_id) != 0;
         free(last);
         if (gap) {
@@ -254,16 +249,16 @@ static void on_items(void *ctx, struct tt_pub_item *items, size_t n)
 static void on_recover(void *ctx)
 {
     struct tt_control *ctl = ctx;
-    tt_server_clear_last_ids(ctl->srv);
-    for (int i = 0; i < ctl->srv->num_workers; i++)
-        tt_worker_post(&ctl->srv->workers[i], TT_INBOX_RECOVER, NULL);
+    tt_lastids_clear(ctl->ids);
+    for (int i = 0; i < ctl->num_workers; i++)
+        tt_inbox_post(ctl->workers[i], TT_INBOX_RECOVER, NULL);
 }
 
 static void on_tick(uv_timer_t *t)
 {
     struct tt_control *ctl = t->data;
     uint64_t now = tt_now_ms();
-    uint64_t wait = (uint64_t)ctl->srv->cfg.message_wait;
+    uint64_t wait = (uint64_t)ctl->cfg->message_wait;
     size_t it;
     /* Expired waits: deliver in arrival order. Collect channel names first because
      * delivery may add or remove map entries. */
@@ -289,7 +284,7 @@ static void on_tick(uv_timer_t *t)
             deliver(ctl, m, cs);
         }
         if (cs && !cs->pending && cs->subscribers == 0 && cs->linger_until <= now) {
-            tt_server_set_last_id(ctl->srv, names[i], NULL);
+            tt_lastids_set(ctl->ids, names[i], NULL);
             tt_map_remove(&ctl->chans, names[i], strlen(names[i]));
             free(cs);
         }
@@ -313,112 +308,145 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
-static void on_wake(uv_async_t *a)
+static void apply_report(struct tt_control *ctl, const struct tt_sub_report *r)
 {
-    struct tt_control *ctl = a->data;
-    uv_mutex_lock(&ctl->lock);
-    struct report *r = ctl->reports;
-    ctl->reports = NULL;
-    bool stop = ctl->stop;
-    uv_mutex_unlock(&ctl->lock);
-    /* Reports were pushed LIFO; apply oldest first. */
-    struct report *rev = NULL;
-    while (r) {
-        struct report *n = r->next;
-        r->next = rev;
-        rev = r;
-        r = n;
+    struct chan_state *cs = chan_get(ctl, r->channel, true);
+    if (r->subscribed)
+        cs->subscribers++;
+    else if (cs->subscribers > 0 && --cs->subscribers == 0)
+        cs->linger_until = tt_now_ms() + (uint64_t)ctl->cfg->subscription_linger * 1000;
+}
+
+static void shut_down(struct tt_control *ctl)
+{
+    if (ctl->api) {
+        tt_pub_api_stop(ctl->api);
+        ctl->api = NULL;
     }
-    while (rev) {
-        struct report *n = rev->next;
-        struct chan_state *cs = chan_get(ctl, rev->channel, true);
-        if (rev->subscribed) {
-            cs->subscribers++;
-        } else if (cs->subscribers > 0 && --cs->subscribers == 0) {
-            cs->linger_until = tt_now_ms() + (uint64_t)ctl->srv->cfg.subscription_linger * 1000;
-        }
-        free(rev);
-        rev = n;
+    uv_close((uv_handle_t *)&ctl->tick, NULL);
+    uv_close((uv_handle_t *)&ctl->drain, NULL);
+    tt_inbox_close(&ctl->inbox);
+    while (ctl->rq_head) {
+        struct rate_item *ri = ctl->rq_head;
+        ctl->rq_head = ri->next;
+        tt_msg_unref(ri->msg);
+        free(ri);
     }
-    if (stop) {
-        if (ctl->api) {
-            tt_pub_api_stop(ctl->api);
-            ctl->api = NULL;
-        }
-        uv_close((uv_handle_t *)&ctl->tick, NULL);
-        uv_close((uv_handle_t *)&ctl->drain, NULL);
-        uv_close((uv_handle_t *)&ctl->wake, NULL);
-        while (ctl->rq_head) {
-            struct rate_item *ri = ctl->rq_head;
-            ctl->rq_head = ri->next;
-            tt_msg_unref(ri->msg);
-            free(ri);
-        }
-        ctl->rq_tail = NULL;
+    ctl->rq_tail = NULL;
+}
+
+static void on_inbox_item(void *ctx, int kind, void *ptr)
+{
+    struct tt_control *ctl = ctx;
+    if (kind == TT_INBOX_SUB) {
+        apply_report(ctl, ptr);
+        free(ptr);
+    } else if (kind == CONTROL_STOP) {
+        shut_down(ctl);
     }
 }
+
+static void discard_item(int kind, void *ptr)
+{
+    if (kind == TT_INBOX_SUB)
+        free(ptr);
+}
+
+static const struct tt_inbox_ops inbox_ops = {
+    .item = on_inbox_item,
+    .discard = discard_item,
+};
 
 static void control_main(void *arg)
 {
     struct tt_control *ctl = arg;
-    int r = tt_pub_api_start(&ctl->loop, &ctl->srv->cfg, on_items, on_recover, ctl, &ctl->api);
-    ctl->start_result = r;
-    uv_sem_post(&ctl->started);
-    if (r != 0)
-        return;
     uv_run(&ctl->loop, UV_RUN_DEFAULT);
 }
 
-int tt_control_start(struct tt_server *srv, struct tt_control **out)
+struct tt_control *tt_control_new(const struct tt_config *cfg, struct tt_lastids *ids)
 {
     struct tt_control *ctl = tt_calloc(1, sizeof(*ctl));
-    ctl->srv = srv;
+    ctl->cfg = cfg;
+    ctl->ids = ids;
     uv_loop_init(&ctl->loop);
-    uv_mutex_init(&ctl->lock);
-    uv_async_init(&ctl->loop, &ctl->wake, on_wake);
-    ctl->wake.data = ctl;
+    tt_inbox_init(&ctl->inbox, &ctl->loop, &inbox_ops, ctl);
     uv_timer_init(&ctl->loop, &ctl->tick);
     ctl->tick.data = ctl;
-    uv_timer_start(&ctl->tick, on_tick, 1000, 1000);
     uv_timer_init(&ctl->loop, &ctl->drain);
     ctl->drain.data = ctl;
     ctl->refill_ms = tt_now_ms();
-    ctl->tokens = srv->cfg.message_rate;
+    ctl->tokens = cfg->message_rate;
     tt_map_init(&ctl->chans);
     tt_map_init(&ctl->id_cache);
-    uv_sem_init(&ctl->started, 0);
-    srv->control = ctl;
-    if (uv_thread_create(&ctl->thread, control_main, ctl) != 0)
+    return ctl;
+}
+
+struct tt_inbox *tt_control_inbox(struct tt_control *ctl)
+{
+    return &ctl->inbox;
+}
+
+int tt_control_start(struct tt_control *ctl, struct tt_inbox *const *workers, int n)
+{
+    ctl->workers = workers;
+    ctl->num_workers = n;
+    /* The inputs bind here, on the caller's thread, so that a bind error is reported
+     * before anything runs; the loop then runs on the control thread only. */
+    int r = tt_pub_api_start(&ctl->loop, ctl->cfg, on_items, on_recover, ctl, &ctl->api);
+    if (r != 0)
+        return r;
+    uv_timer_start(&ctl->tick, on_tick, 1000, 1000);
+    if (uv_thread_create(&ctl->thread, control_main, ctl) != 0) {
+        tt_pub_api_stop(ctl->api);
+        ctl->api = NULL;
         return -EAGAIN;
-    uv_sem_wait(&ctl->started);
-    if (ctl->start_result != 0) {
-        uv_thread_join(&ctl->thread);
-        return ctl->start_result;
     }
-    *out = ctl;
+    ctl->running = true;
     return 0;
 }
 
 void tt_control_stop(struct tt_control *ctl)
 {
-    uv_mutex_lock(&ctl->lock);
-    ctl->stop = true;
-    uv_mutex_unlock(&ctl->lock);
-    uv_async_send(&ctl->wake);
+    if (!ctl->running)
+        return;
+    tt_inbox_post(&ctl->inbox, CONTROL_STOP, NULL);
     uv_thread_join(&ctl->thread);
+    ctl->running = false;
 }
 
-void tt_control_report_sub(struct tt_control *ctl, const char *channel, bool subscribed)
+void tt_control_free(struct tt_control *ctl)
 {
     if (!ctl)
         return;
-    size_t n = strlen(channel);
-    struct report *r = tt_malloc(sizeof(*r) + n + 1);
-    r->subscribed = subscribed;
-    memcpy(r->channel, channel, n + 1);
-    uv_mutex_lock(&ctl->lock);
-    r->next = ctl->reports;
-    ctl->reports = r;
-    uv_mutex_unlock(&ctl->lock);
-    uv_async_send(&ctl->wake);
+    tt_control_stop(ctl);
+    /* Close what never ran (a failed start), then let every close callback run. */
+    tt_inbox_close(&ctl->inbox);
+    if (!uv_is_closing((uv_handle_t *)&ctl->tick))
+        uv_close((uv_handle_t *)&ctl->tick, NULL);
+    if (!uv_is_closing((uv_handle_t *)&ctl->drain))
+        uv_close((uv_handle_t *)&ctl->drain, NULL);
+    uv_run(&ctl->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&ctl->loop);
+    tt_inbox_deinit(&ctl->inbox);
+    while (ctl->rq_head) {
+        struct rate_item *ri = ctl->rq_head;
+        ctl->rq_head = ri->next;
+        tt_msg_unref(ri->msg);
+        free(ri);
+    }
+    size_t it;
+    for (struct tt_map_entry *e = tt_map_first(&ctl->chans, &it); e;
+         e = tt_map_next(&ctl->chans, e, &it)) {
+        struct chan_state *cs = e->value;
+        while (cs->pending) {
+            struct pending *p = cs->pending;
+            cs->pending = p->next;
+            tt_msg_unref(p->msg);
+            free(p);
+        }
+        free(cs);
+    }
+    tt_map_deinit(&ctl->chans);
+    tt_map_deinit(&ctl->id_cache);
+    free(ctl);
 }
