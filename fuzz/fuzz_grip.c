@@ -5,7 +5,7 @@
  * header value is also fed to tt_grip_split_header. Checks: a failed parse leaves the
  * struct zeroed with an error text; a successful one respects the caps. */
 #include "fuzz.h"
-#include "proxy/grip.h"
+#include "grip/grip.h"
 
 #include <stdlib.h>
 #include <string.h>

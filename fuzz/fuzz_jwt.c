@@ -7,7 +7,7 @@
  *   2: base64 round trips (both alphabets) must reproduce the input.
  * The first three bytes of mode 1's input also pick "now" and require_exp. */
 #include "fuzz.h"
-#include "proxy/jwt.h"
+#include "grip/jwt.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 #include "core/log.h"
 #include "proxy/cors.h"
 #include "proxy/forward.h"
-#include "proxy/hold.h"
+#include "hold/hold.h"
 #include "proxy/jsonp.h"
 #include "proxy/testhandler.h"
 #include "proxy/upstream.h"

@@ -11,7 +11,7 @@
 
 #include "core/buf.h"
 #include "net/conn.h"
-#include "proxy/resp.h"
+#include "http/resp.h"
 #include "proxy/server.h"
 
 struct tt_hold;

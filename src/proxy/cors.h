@@ -3,7 +3,7 @@
 #ifndef TT_CORS_H
 #define TT_CORS_H
 
-#include "proxy/resp.h"
+#include "http/resp.h"
 
 void tt_cors_apply(struct tt_resp *r, const char *origin, const char *req_method,
                    const char *req_headers);

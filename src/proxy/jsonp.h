@@ -9,8 +9,8 @@
 #define TT_JSONP_H
 
 #include "pubsub/item.h"
-#include "proxy/resp.h"
-#include "proxy/routes.h"
+#include "http/resp.h"
+#include "routes/routes.h"
 
 struct tt_jsonp {
     bool active;

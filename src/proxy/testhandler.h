@@ -4,8 +4,8 @@
 #ifndef TT_TESTHANDLER_H
 #define TT_TESTHANDLER_H
 
-#include "proxy/resp.h"
-#include "proxy/routes.h"
+#include "http/resp.h"
+#include "routes/routes.h"
 
 /* Fill out (initialised here) with the test backend's answer to method+path. */
 void tt_testhandler_respond(const struct tt_route *route, const char *method, const char *path,

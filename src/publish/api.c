@@ -19,7 +19,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "http/h1.h"
-#include "proxy/jwt.h"
+#include "grip/jwt.h"
 
 #define API_MAX_CONNS 1024
 #define API_DEFAULT_TIMEOUT_MS 10000

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "proxy/jwt.h"
+#include "grip/jwt.h"
 
 #define PN_ITEM "publish item object"
 

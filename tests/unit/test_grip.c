@@ -1,5 +1,5 @@
 /* test_grip.c: GRIP instruction parsing (Grip-* headers, application/grip-instruct). */
-#include "proxy/grip.h"
+#include "grip/grip.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * vectors were computed with Python's hmac module, the ES256/RS256 tokens with Python's
  * `cryptography` package from the test keys below (generated once with `openssl genpkey`;
  * test-only keys, never used anywhere else). */
-#include "proxy/jwt.h"
+#include "grip/jwt.h"
 
 #include <stdio.h>
 #include <stdlib.h>

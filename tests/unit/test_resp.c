@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "proxy/cors.h"
-#include "proxy/resp.h"
+#include "http/resp.h"
 #include "proxy/testhandler.h"
 #include "pubsub/msg.h"
 #include "tt_test.h"

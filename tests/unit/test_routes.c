@@ -1,5 +1,5 @@
 /* test_routes.c: routes file grammar, props, errors and route selection (SPEC.md 2). */
-#include "proxy/routes.h"
+#include "routes/routes.h"
 
 #include <stdlib.h>
 

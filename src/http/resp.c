@@ -1,4 +1,4 @@
-#include "proxy/resp.h"
+#include "http/resp.h"
 
 #include <stdlib.h>
 

@@ -1,7 +1,7 @@
 /* hold.c: GRIP holds on a client connection: long-poll (response) and stream holds,
  * their timers and keep-alives, next and gone links, and the subscriber ops through
  * which the fan-out engine (pubsub/fanout.h) delivers to them. */
-#include "proxy/hold.h"
+#include "hold/hold.h"
 
 #include <stdio.h>
 #include <stdlib.h>

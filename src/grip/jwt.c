@@ -4,7 +4,7 @@
  * property of the key: a token naming any other algorithm (including "none") is rejected
  * before its signature is even looked at, which is what closes the classic alg-confusion
  * holes (an RSA public key used as an HMAC secret, unsigned tokens). */
-#include "proxy/jwt.h"
+#include "grip/jwt.h"
 
 #include <errno.h>
 #include <limits.h>

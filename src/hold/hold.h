@@ -9,7 +9,7 @@
 #define TT_HOLD_H
 
 #include "proxy/client.h"
-#include "proxy/grip.h"
+#include "grip/grip.h"
 
 /* Act on a GRIP response for the client's current request. g and resp are moved into
  * the hold (left empty). Sends whatever the instructions say (non-hold response, stream

@@ -4,7 +4,7 @@
  * error texts are kept, so that a backend sees the same "Failed to parse accept
  * instructions: ..." reason from either server. Where Pushpin silently accepts nonsense
  * that would reach the wire (CR/LF in a header, an empty channel name) we refuse it. */
-#include "proxy/grip.h"
+#include "grip/grip.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "core/log.h"
-#include "proxy/jwt.h"
+#include "grip/jwt.h"
 
 /* Parameters per header item. Legit items carry a handful (prev-id, five filters); the
  * cap bounds the work a hostile backend can cause per item. */

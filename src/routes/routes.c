@@ -5,7 +5,7 @@
  * \\ and \" escapes) may appear anywhere inside a value and protect spaces, commas and
  * '#'; an unquoted '#' ends the line. A section whose first part holds '=' has an empty
  * initial value and is re-read as props, which is how ",id=x" and "id=x" both work. */
-#include "proxy/routes.h"
+#include "routes/routes.h"
 
 #include <ctype.h>
 #include <stdio.h>
