@@ -10,7 +10,9 @@
 #include <uv.h>
 
 #include "core/log.h"
+#include "hold/hold.h"
 #include "proxy/server.h"
+#include "publish/api.h"
 #include "pubsub/control.h"
 
 #define TT_VERSION "0.1.0"
@@ -47,6 +49,22 @@ static void usage(FILE *f)
                "  --workers N          worker threads (default: [proxy] workers, else one\n"
                "                       per CPU)\n"
                "  --help, --version\n");
+}
+
+/* The publish API's callbacks, on the control thread. */
+static void publish_items(void *ctx, struct tt_pub_item *items, size_t n)
+{
+    tt_control_publish(ctx, items, n);
+}
+
+static void recover(void *ctx)
+{
+    tt_control_recover(ctx);
+}
+
+static void stop_api(void *api)
+{
+    tt_pub_api_stop(api);
 }
 
 static void warn_route(void *ctx, int line, const char *msg)
@@ -282,6 +300,7 @@ int main(int argc, char **argv)
     }
     uv_mutex_init(&srv.routes_lock);
     tt_lastids_init(&srv.last_ids);
+    srv.grip_start = tt_hold_start;
     srv.routes = load_routes(false);
     if (!srv.routes)
         return 1;
@@ -299,7 +318,12 @@ int main(int argc, char **argv)
     struct tt_inbox **inboxes = tt_calloc((size_t)srv.num_workers, sizeof(*inboxes));
     for (int i = 0; i < srv.num_workers; i++)
         inboxes[i] = &srv.workers[i].inbox;
-    r = tt_control_start(ctl, inboxes, srv.num_workers);
+    struct tt_pub_api *api = NULL;
+    r = tt_pub_api_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &api);
+    if (r == 0) {
+        tt_control_add_input(ctl, stop_api, api);
+        r = tt_control_start(ctl, inboxes, srv.num_workers);
+    }
     if (r != 0) {
         fprintf(stderr, "thumbtack: cannot start publish API on %s:%d: %s\n",
                 srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port, tt_strerror(r));

@@ -17,5 +17,33 @@ bad=$(grep -nE '^[a-z][a-z0-9_ *]*[ *]([a-z_][a-z0-9_]*)\(' src -r --include='*.
 if [ -n "$bad" ]; then
     echo "lint: exported names without the tt_ prefix:"; echo "$bad"; fail=1
 fi
+# Includes point down only (DESIGN.md "Layers"): each folder may include these folders.
+allowed() {
+    case "$1" in
+    core) echo "core" ;;
+    http) echo "core http" ;;
+    net) echo "core net" ;;
+    grip) echo "core http grip" ;;
+    routes) echo "core routes" ;;
+    pubsub) echo "core pubsub" ;;
+    publish) echo "core http grip pubsub publish" ;;
+    proxy) echo "core http net grip routes pubsub proxy" ;;
+    hold) echo "core http net grip routes pubsub proxy hold" ;;
+    *) echo "" ;;
+    esac
+}
+for dir in $(cd src && ls -d */ | tr -d /); do
+    ok=$(allowed "$dir")
+    if [ -z "$ok" ]; then
+        echo "lint: src/$dir has no place in the layer list of tools/lint.sh"; fail=1; continue
+    fi
+    for inc in $(grep -rhoE '^#include "[a-z]+/' "src/$dir" | sed -E 's/#include "([a-z]+)\//\1/' | sort -u); do
+        case " $ok " in
+        *" $inc "*) ;;
+        *) echo "lint: src/$dir includes $inc/ (a layer above it):"
+           grep -rn "#include \"$inc/" "src/$dir"; fail=1 ;;
+        esac
+    done
+done
 [ $fail -eq 0 ] && echo "lint: ok"
 exit $fail

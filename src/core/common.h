@@ -20,6 +20,12 @@
 
 const char *tt_strerror(int err);
 
+/* A name and a value, both owned by whoever owns the array they are in. */
+struct tt_kv {
+    char *name;
+    char *value;
+};
+
 /* Allocation failure aborts the process (house style: caps are the real defence). */
 void *tt_malloc(size_t n);
 void *tt_calloc(size_t n, size_t size);

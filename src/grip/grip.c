@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "core/log.h"
-#include "grip/jwt.h"
+#include "core/base64.h"
 
 /* Parameters per header item. Legit items carry a handful (prev-id, five filters); the
  * cap bounds the work a hostile backend can cause per item. */
@@ -1045,4 +1045,46 @@ void tt_grip_deinit(struct tt_grip *g)
     free(g->resp_headers);
     free(g->resp_body);
     memset(g, 0, sizeof(*g));
+}
+
+void tt_grip_apply(const struct tt_grip *g, struct tt_resp *resp)
+{
+    /* Grip-Expose-Headers filters the real response's headers only. */
+    if (g->expose) {
+        size_t o = 0;
+        for (size_t i = 0; i < resp->num_headers; i++) {
+            bool keep = false;
+            for (size_t k = 0; k < g->num_expose && !keep; k++)
+                keep = tt_strieq(resp->headers[i].name, strlen(resp->headers[i].name),
+                                 g->expose[k]);
+            if (keep) {
+                resp->headers[o++] = resp->headers[i];
+            } else {
+                free(resp->headers[i].name);
+                free(resp->headers[i].value);
+            }
+        }
+        resp->num_headers = o;
+    }
+    const char *reason;
+    size_t reason_len;
+    int code = tt_grip_status_line(g, resp->status, resp->reason,
+                                   resp->reason ? strlen(resp->reason) : 0, &reason, &reason_len);
+    char *new_reason = reason ? tt_strndup(reason, reason_len) : NULL;
+    free(resp->reason);
+    resp->reason = new_reason;
+    resp->status = code;
+    if (g->has_response) {
+        /* grip-instruct replaces the real headers and body. */
+        for (size_t i = 0; i < resp->num_headers; i++) {
+            free(resp->headers[i].name);
+            free(resp->headers[i].value);
+        }
+        resp->num_headers = 0;
+        for (size_t i = 0; i < g->num_resp_headers; i++)
+            tt_resp_add_header(resp, g->resp_headers[i].name, g->resp_headers[i].value);
+        tt_buf_reset(&resp->body);
+        if (g->resp_body_len)
+            tt_buf_append(&resp->body, g->resp_body, g->resp_body_len);
+    }
 }

@@ -9,6 +9,7 @@
 
 #include "core/common.h"
 #include "http/h1.h"
+#include "http/resp.h"
 
 #define TT_GRIP_MAX_FILTERS 5
 #define TT_GRIP_MAX_BODY 100000
@@ -118,5 +119,10 @@ struct tt_grip_param {
 typedef int (*tt_grip_item_fn)(void *ctx, const char *value, size_t value_len,
                                struct tt_grip_param *params, size_t num_params);
 int tt_grip_split_header(const char *v, size_t len, tt_grip_item_fn fn, void *ctx);
+
+/* Apply the instructions that shape the client's response: Grip-Expose-Headers (keep
+ * only the listed headers), Grip-Status, and a grip-instruct "response" (replaces the
+ * headers and body). */
+void tt_grip_apply(const struct tt_grip *g, struct tt_resp *resp);
 
 #endif

@@ -8,7 +8,7 @@
 #ifndef TT_JWT_H
 #define TT_JWT_H
 
-#include "core/common.h"
+#include "core/base64.h"
 
 enum tt_key_alg { TT_ALG_HS256, TT_ALG_ES256, TT_ALG_RS256 };
 
@@ -29,10 +29,5 @@ int tt_jwt_sign_grip(const struct tt_key *k, const char *iss, int64_t exp, char 
  * "exp" (if present, or if require_exp) > now. Returns 0 when valid, TT_EPARSE when not. */
 int tt_jwt_verify(const struct tt_key *k, const char *token, size_t len, int64_t now,
                   bool require_exp);
-
-/* base64 helpers (standard alphabet, with padding; url variant without). Return output
- * length or a negative code. decode accepts missing padding. */
-int tt_base64_encode(const void *in, size_t len, char *out, size_t outlen, bool url);
-int tt_base64_decode(const char *in, size_t len, void *out, size_t outlen, bool url);
 
 #endif

@@ -8,10 +8,12 @@
 
 #include "core/log.h"
 #include "proxy/forward.h"
+#include "proxy/links.h"
 #include "proxy/upstream.h"
 
 struct tt_hold {
-    struct tt_subscriber sub; /* in the worker's fan-out engine */
+    struct tt_client_session session; /* c->session while held */
+    struct tt_subscriber sub;         /* in the worker's fan-out engine */
     struct tt_client *c;
     enum tt_hold_mode mode;
     struct tt_resp resp; /* response hold: the timeout response; stream: unused */
@@ -35,6 +37,15 @@ struct tt_hold {
 };
 
 static const struct tt_subscriber_ops response_ops, stream_ops;
+static const struct tt_client_session_ops session_ops;
+
+/* The client's hold, or NULL when it has none (or another kind of session). */
+static struct tt_hold *hold_of_client(struct tt_client *c)
+{
+    if (!c->session || c->session->ops != &session_ops)
+        return NULL;
+    return TT_CONTAINER_OF(c->session, struct tt_hold, session);
+}
 
 /* Subscribe to the instruction's channels (at most connection_subscription_max), then to
  * the target's sub= channels, which are implicit and not counted. */
@@ -87,52 +98,10 @@ void tt_hold_free(struct tt_hold *h)
     tt_resp_deinit(&h->resp);
     free(h->ka_chunk);
     uv_timer_stop(&h->c->timer);
-    if (h->c->hold == h)
-        h->c->hold = NULL;
+    if (h->c->session == &h->session)
+        h->c->session = NULL;
     w->stats.held--;
     free(h);
-}
-
-static void apply_instructions(const struct tt_grip *g, struct tt_resp *resp)
-{
-    /* Grip-Expose-Headers filters the real response's headers only. */
-    if (g->expose) {
-        size_t o = 0;
-        for (size_t i = 0; i < resp->num_headers; i++) {
-            bool keep = false;
-            for (size_t k = 0; k < g->num_expose && !keep; k++)
-                keep = tt_strieq(resp->headers[i].name, strlen(resp->headers[i].name),
-                                 g->expose[k]);
-            if (keep) {
-                resp->headers[o++] = resp->headers[i];
-            } else {
-                free(resp->headers[i].name);
-                free(resp->headers[i].value);
-            }
-        }
-        resp->num_headers = o;
-    }
-    const char *reason;
-    size_t reason_len;
-    int code = tt_grip_status_line(g, resp->status, resp->reason,
-                                   resp->reason ? strlen(resp->reason) : 0, &reason, &reason_len);
-    char *new_reason = reason ? tt_strndup(reason, reason_len) : NULL;
-    free(resp->reason);
-    resp->reason = new_reason;
-    resp->status = code;
-    if (g->has_response) {
-        /* grip-instruct replaces the real headers and body. */
-        for (size_t i = 0; i < resp->num_headers; i++) {
-            free(resp->headers[i].name);
-            free(resp->headers[i].value);
-        }
-        resp->num_headers = 0;
-        for (size_t i = 0; i < g->num_resp_headers; i++)
-            tt_resp_add_header(resp, g->resp_headers[i].name, g->resp_headers[i].value);
-        tt_buf_reset(&resp->body);
-        if (g->resp_body_len)
-            tt_buf_append(&resp->body, g->resp_body, g->resp_body_len);
-    }
 }
 
 static bool debug_on(const struct tt_client *c)
@@ -156,7 +125,7 @@ static void fail_502(struct tt_client *c, const char *debug_msg)
 static void on_response_timeout(uv_timer_t *t)
 {
     struct tt_client *c = t->data;
-    struct tt_hold *h = c->hold;
+    struct tt_hold *h = hold_of_client(c);
     if (!h || h->mode != TT_HOLD_RESPONSE)
         return;
     struct tt_resp r = h->resp;
@@ -174,7 +143,7 @@ static void arm_keepalive(struct tt_hold *h);
 static void on_keepalive(uv_timer_t *t)
 {
     struct tt_client *c = t->data;
-    struct tt_hold *h = c->hold;
+    struct tt_hold *h = hold_of_client(c);
     if (!h || h->mode != TT_HOLD_STREAM || !h->ka_chunk)
         return;
     uint64_t now = tt_now_ms();
@@ -365,54 +334,6 @@ static const struct tt_upstream_cbs link_cbs = {
     .on_error = link_on_error,
 };
 
-/* Resolve a link URL against the client's request: same host (or relative) goes through
- * the route's targets, another host straight there (adhoc is filled for that case; its
- * host is malloc'd). Returns false if there is no HTTP target to use. */
-static bool resolve_link(struct tt_client *c, const char *url, char *path, size_t pathsz,
-                         char *host, size_t hostsz, struct tt_route_target *adhoc,
-                         const struct tt_route_target **targets, size_t *num_targets)
-{
-    struct tt_req *q = c->req;
-    *targets = q->route->targets;
-    *num_targets = q->route->num_targets;
-    snprintf(host, hostsz, "%s", q->host ? q->host : "localhost");
-    bool https = strncmp(url, "https://", 8) == 0;
-    if (strncmp(url, "http://", 7) == 0 || https) {
-        const char *hp = url + (https ? 8 : 7);
-        const char *slash = strchr(hp, '/');
-        size_t hl = slash ? (size_t)(slash - hp) : strlen(hp);
-        snprintf(host, hostsz, "%.*s", (int)TT_MIN(hl, hostsz - 1), hp);
-        snprintf(path, pathsz, "%s", slash ? slash : "/");
-        if (!q->host || strcasecmp(host, q->host) != 0) {
-            free(adhoc->host);
-            memset(adhoc, 0, sizeof(*adhoc));
-            char *colon = strrchr(host, ':');
-            adhoc->type = TT_TARGET_HTTP;
-            adhoc->ssl = https;
-            adhoc->port = https ? 443 : 80;
-            if (colon && !strchr(colon, ']')) {
-                adhoc->host = tt_strndup(host, (size_t)(colon - host));
-                int64_t port = tt_parse_uint(colon + 1, strlen(colon + 1), 65535);
-                adhoc->port = (uint16_t)(port > 0 ? port : 80);
-            } else {
-                adhoc->host = tt_strdup(host);
-            }
-            *targets = adhoc;
-            *num_targets = 1;
-        }
-    } else if (url[0] == '/') {
-        snprintf(path, pathsz, "%s", url);
-    } else {
-        /* relative to the directory of the request path */
-        const char *rp = q->path ? q->path : "/";
-        size_t dl = strcspn(rp, "?");
-        while (dl > 0 && rp[dl - 1] != '/')
-            dl--;
-        snprintf(path, pathsz, "%.*s%s", (int)dl, rp, url);
-    }
-    return *num_targets > 0 && (*targets)[0].type == TT_TARGET_HTTP;
-}
-
 /* GET the next link, through the route when it points at the same host (so it gets
  * Grip-Sig), else straight to that host. */
 static void link_fetch(struct tt_hold *h, const char *extra)
@@ -428,7 +349,7 @@ static void link_fetch(struct tt_hold *h, const char *extra)
     char host[300], path[4200];
     const struct tt_route_target *targets;
     size_t num_targets;
-    if (!resolve_link(c, h->link, path, sizeof(path), host, sizeof(host), &h->link_target,
+    if (!tt_links_resolve(c, h->link, path, sizeof(path), host, sizeof(host), &h->link_target,
                       &targets, &num_targets)) {
         link_failed(h, "route has no HTTP target");
         return;
@@ -438,79 +359,6 @@ static void link_fetch(struct tt_hold *h, const char *extra)
     tt_forward_build_internal(c->w->srv, c, q->route, "GET", path, host, h->link_extra, &head);
     h->link_up = tt_upstream_start(c->w, targets, num_targets, head.data, head.len, 0,
                                    &link_cbs, h);
-    tt_buf_deinit(&head);
-}
-
-/* ---- gone links ---------------------------------------------------------------------- */
-
-/* A fire-and-forget POST that outlives the client: it owns what it points at. */
-struct gone_req {
-    struct tt_routes *routes;
-    struct tt_route_target adhoc;
-};
-
-static void gone_done(struct gone_req *g)
-{
-    tt_routes_unref(g->routes);
-    free(g->adhoc.host);
-    free(g);
-}
-
-static int gone_on_head(void *ctx, const struct tt_h1_response *resp)
-{
-    (void)ctx;
-    (void)resp;
-    return 0;
-}
-
-static void gone_on_data(void *ctx, const char *d, size_t n)
-{
-    (void)ctx;
-    (void)d;
-    (void)n;
-}
-
-static void gone_on_end(void *ctx)
-{
-    gone_done(ctx);
-}
-
-static void gone_on_error(void *ctx, enum tt_up_error err, const char *tried)
-{
-    (void)err;
-    tt_debug("gone link request failed (%s)", tried);
-    gone_done(ctx);
-}
-
-static const struct tt_upstream_cbs gone_cbs = {
-    .on_head = gone_on_head,
-    .on_data = gone_on_data,
-    .on_end = gone_on_end,
-    .on_error = gone_on_error,
-};
-
-void tt_hold_post_gone(struct tt_client *c)
-{
-    struct tt_req *q = c->req;
-    if (!q || !q->gone_link || !q->route)
-        return;
-    struct gone_req *g = tt_calloc(1, sizeof(*g));
-    g->routes = q->routes;
-    tt_routes_ref(g->routes);
-    char host[300], path[4200];
-    const struct tt_route_target *targets;
-    size_t num_targets;
-    if (!resolve_link(c, q->gone_link, path, sizeof(path), host, sizeof(host), &g->adhoc,
-                      &targets, &num_targets)) {
-        gone_done(g);
-        return;
-    }
-    struct tt_buf head;
-    tt_buf_init(&head, 0);
-    tt_forward_build_internal(c->w->srv, c, q->route, "POST", path, host,
-                              "Content-Length: 0\r\n", &head);
-    if (!tt_upstream_start(c->w, targets, num_targets, head.data, head.len, 0, &gone_cbs, g))
-        gone_done(g);
     tt_buf_deinit(&head);
 }
 
@@ -531,6 +379,7 @@ static void stream_finish(struct tt_hold *h, bool clean)
 static struct tt_hold *hold_new(struct tt_client *c, const struct tt_grip *g)
 {
     struct tt_hold *h = tt_calloc(1, sizeof(*h));
+    h->session.ops = &session_ops;
     h->c = c;
     h->mode = g->hold;
     c->w->stats.held++;
@@ -563,15 +412,9 @@ static bool needs_recovery(struct tt_client *c, const struct tt_grip *g, struct 
     return any;
 }
 
-void tt_hold_stream_begin(struct tt_client *c, const struct tt_grip *g, struct tt_resp *resp)
-{
-    apply_instructions(g, resp);
-    tt_client_stream_start(c, resp);
-}
-
 int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
 {
-    apply_instructions(g, resp);
+    tt_grip_apply(g, resp);
     if (g->hold == TT_HOLD_NONE && !g->next_link) {
         tt_client_send_resp(c, resp);
         return 0;
@@ -599,7 +442,7 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
         tt_buf_deinit(&extra);
     }
     struct tt_hold *h = hold_new(c, g);
-    c->hold = h;
+    c->session = &h->session;
     c->state = TT_C_HOLD;
     if (g->gone_link && c->req) {
         free(c->req->gone_link);
@@ -832,8 +675,9 @@ static const struct tt_subscriber_ops stream_ops = {
     .update = hold_update,
 };
 
-void tt_hold_shutdown(struct tt_hold *h)
+static void hold_shutdown(struct tt_client_session *sess)
 {
+    struct tt_hold *h = TT_CONTAINER_OF(sess, struct tt_hold, session);
     struct tt_client *c = h->c;
     enum tt_hold_mode mode = h->mode;
     if (mode == TT_HOLD_STREAM) {
@@ -847,3 +691,12 @@ void tt_hold_shutdown(struct tt_hold *h)
     }
 }
 
+static void hold_free_session(struct tt_client_session *sess)
+{
+    tt_hold_free(TT_CONTAINER_OF(sess, struct tt_hold, session));
+}
+
+static const struct tt_client_session_ops session_ops = {
+    .free = hold_free_session,
+    .shutdown = hold_shutdown,
+};

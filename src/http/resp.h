@@ -8,7 +8,6 @@
 
 #include "core/buf.h"
 #include "http/h1.h"
-#include "pubsub/item.h"
 
 struct tt_resp {
     int status;

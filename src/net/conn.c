@@ -123,7 +123,7 @@ void tt_conn_write_owned(struct tt_conn *c, char *block, const char *data, size_
     struct tt_slice *s = push_slice(c);
     s->data = data;
     s->len = len;
-    s->msg = NULL;
+    s->shared = NULL;
     s->owned = block;
     c->out_bytes += len;
 }
@@ -137,24 +137,23 @@ void tt_conn_write(struct tt_conn *c, const void *data, size_t len)
     tt_conn_write_owned(c, b, b, len);
 }
 
-void tt_conn_write_msg(struct tt_conn *c, struct tt_msg *m, const char *data, size_t len)
+void tt_conn_write_shared(struct tt_conn *c, struct tt_shared *sh, const char *data, size_t len)
 {
     if (len == 0)
         return;
     struct tt_slice *s = push_slice(c);
     s->data = data;
     s->len = len;
-    s->msg = tt_msg_ref(m);
+    s->shared = tt_shared_ref(sh);
     s->owned = NULL;
     c->out_bytes += len;
 }
 
 static void release(struct tt_slice *s)
 {
-    if (s->msg)
-        tt_msg_unref(s->msg);
+    tt_shared_unref(s->shared);
     free(s->owned);
-    s->msg = NULL;
+    s->shared = NULL;
     s->owned = NULL;
 }
 

@@ -3,7 +3,7 @@
  * Reads go into a caller buffer (the worker's scratch buffer), so an idle connection holds
  * no input buffer. Writes are attempted at once with writev; only on EAGAIN is the rest kept
  * and UV_WRITABLE armed; the owner's io callback then calls tt_conn_flush. A slice may
- * reference a shared tt_msg (one reference held until written) or own a malloc'd block.
+ * reference a shared block (one reference held until written) or own a malloc'd block.
  * Owner: the struct is embedded in its owner (client or backend connection); tt_conn_close
  * closes the fd and calls close_cb once libuv has released the handle -- free the owner
  * there, never inside an io callback. Thread: the worker that created it. */
@@ -13,12 +13,13 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
-#include "pubsub/msg.h"
+#include "core/common.h"
+#include "core/shared.h"
 
 struct tt_slice {
     const char *data;
     size_t len;
-    struct tt_msg *msg; /* reference held, or NULL */
+    struct tt_shared *shared; /* reference held, or NULL */
     char *owned;        /* freed after write, or NULL */
 };
 
@@ -49,10 +50,10 @@ int tt_conn_init(uv_loop_t *loop, struct tt_conn *c, int fd, tt_conn_io_fn on_io
 void tt_conn_set_read(struct tt_conn *c, bool on);
 /* read() into buf. Returns bytes (>0), 0 at EOF, TT_EAGAIN, or -errno. */
 ssize_t tt_conn_read(struct tt_conn *c, char *buf, size_t len);
-/* Queue bytes: copied (tt_conn_write), borrowed from a message (ref taken), or a malloc'd
+/* Queue bytes: copied (tt_conn_write), borrowed from a shared block (ref taken), or a malloc'd
  * block whose ownership passes to the queue. Nothing is written until tt_conn_flush. */
 void tt_conn_write(struct tt_conn *c, const void *data, size_t len);
-void tt_conn_write_msg(struct tt_conn *c, struct tt_msg *m, const char *data, size_t len);
+void tt_conn_write_shared(struct tt_conn *c, struct tt_shared *sh, const char *data, size_t len);
 void tt_conn_write_owned(struct tt_conn *c, char *block, const char *data, size_t len);
 /* Write as much as the socket takes. 0 = queue empty; TT_EAGAIN = data left and
  * UV_WRITABLE armed; -errno on a write error (queue left for close to free). */

@@ -8,10 +8,11 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "grip/grip.h"
 #include "proxy/cors.h"
 #include "proxy/forward.h"
-#include "hold/hold.h"
 #include "proxy/jsonp.h"
+#include "proxy/links.h"
 #include "proxy/testhandler.h"
 #include "proxy/upstream.h"
 
@@ -100,11 +101,12 @@ void tt_client_close(struct tt_client *c)
         return;
     access_log(c);
     c->state = TT_C_CLOSING;
-    if (c->hold) {
-        tt_hold_free(c->hold);
-        c->hold = NULL;
+    if (c->session) {
+        struct tt_client_session *s = c->session;
+        c->session = NULL;
+        s->ops->free(s);
     }
-    tt_hold_post_gone(c);
+    tt_links_post_gone(c);
     req_free(c->req);
     c->req = NULL;
     tt_list_remove(&c->link);
@@ -172,7 +174,7 @@ static void end_request(struct tt_client *c, bool keep_alive)
 {
     access_log(c);
     bool ka = keep_alive && c->req && c->req->keep_alive && c->req->body_done;
-    tt_hold_post_gone(c);
+    tt_links_post_gone(c);
     req_free(c->req);
     c->req = NULL;
     if (!ka) {
@@ -417,7 +419,7 @@ void tt_client_stream_write(struct tt_client *c, struct tt_msg *msg, const char 
     if (c->req)
         c->req->bytes_out += len;
     if (msg)
-        tt_conn_write_msg(&c->conn, msg, data, len);
+        tt_conn_write_shared(&c->conn, &msg->shared, data, len);
     else
         tt_conn_write(&c->conn, data, len);
 }
@@ -497,7 +499,8 @@ static bool grip_stream_early(struct tt_client *c)
     grip_resp(q, &resp);
     q->buffering = false;
     q->early_grip = g;
-    tt_hold_stream_begin(c, g, &resp);
+    tt_grip_apply(g, &resp);
+    tt_client_stream_start(c, &resp);
     tt_resp_deinit(&resp);
     return c->state != TT_C_CLOSING;
 }
@@ -529,7 +532,7 @@ static void grip_process(struct tt_client *c, const struct tt_h1_response *head,
     }
     struct tt_resp resp;
     grip_resp_from(head, body, len, &resp);
-    tt_hold_start(c, &g, &resp);
+    c->w->srv->grip_start(c, &g, &resp);
     tt_grip_deinit(&g);
     tt_resp_deinit(&resp);
 }
@@ -707,7 +710,7 @@ static void up_on_end(void *ctx)
         struct tt_resp empty;
         q->early_grip = NULL;
         tt_resp_init(&empty, 200);
-        tt_hold_start(c, g, &empty);
+        c->w->srv->grip_start(c, g, &empty);
         tt_resp_deinit(&empty);
         tt_grip_deinit(g);
         free(g);
@@ -1295,8 +1298,8 @@ void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer)
 
 void tt_client_shutdown(struct tt_client *c)
 {
-    if (c->hold) {
-        tt_hold_shutdown(c->hold);
+    if (c->session) {
+        c->session->ops->shutdown(c->session);
         return;
     }
     if (c->state == TT_C_HEAD && c->in.len == 0)

@@ -14,8 +14,19 @@
 #include "http/resp.h"
 #include "proxy/server.h"
 
-struct tt_hold;
 struct tt_upstream;
+
+/* What takes a connection over after its request: a GRIP hold (hold/), later a WebSocket
+ * session. Embedded in that object, which sets c->session; the client calls free when it
+ * closes and shutdown when the worker stops (end cleanly, e.g. a stream's last chunk). */
+struct tt_client_session;
+struct tt_client_session_ops {
+    void (*free)(struct tt_client_session *s);
+    void (*shutdown)(struct tt_client_session *s);
+};
+struct tt_client_session {
+    const struct tt_client_session_ops *ops;
+};
 
 enum tt_client_state {
     TT_C_HEAD,    /* waiting for a request head */
@@ -82,7 +93,7 @@ struct tt_client {
     char peer[64];
     enum tt_client_state state;
     struct tt_req *req;
-    struct tt_hold *hold;
+    struct tt_client_session *session; /* a hold (state TT_C_HOLD), or NULL */
     bool read_paused;
     bool in_process; /* inside process_input: do not re-enter from end_request */
     bool dirty;      /* on the worker's dirty list: flushed once the inbox batch is done */

@@ -8,7 +8,6 @@
 #ifndef TT_JSONP_H
 #define TT_JSONP_H
 
-#include "pubsub/item.h"
 #include "http/resp.h"
 #include "routes/routes.h"
 

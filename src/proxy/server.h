@@ -20,6 +20,9 @@
 
 struct tt_server;
 struct tt_control;
+struct tt_client;
+struct tt_grip;
+struct tt_resp;
 
 /* A worker's own inbox kinds (beside TT_INBOX_MSG and TT_INBOX_RECOVER). */
 enum tt_worker_inbox_kind {
@@ -76,6 +79,9 @@ struct tt_server {
     struct tt_control *control;
     struct tt_inbox *control_inbox; /* subscription reports go here */
     const char *grip_feature;
+    /* Act on a complete GRIP response for the client's request (hold/ registers
+     * tt_hold_start here: the proxy layer does not call up by name). */
+    int (*grip_start)(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp);
     int stop_requested; /* atomic */
     int num_clients;    /* atomic: client connections of every worker (client_maxconn) */
     struct tt_lastids last_ids; /* known last id per channel (prev-id checks) */

@@ -1,5 +1,7 @@
 #include "proxy/testhandler.h"
 
+#include <stdio.h>
+
 #include <stdlib.h>
 
 void tt_testhandler_respond(const struct tt_route *route, const char *method, const char *path,

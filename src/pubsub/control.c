@@ -7,7 +7,6 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/map.h"
-#include "publish/api.h"
 #include "pubsub/fanout.h"
 #include "pubsub/msg.h"
 
@@ -51,7 +50,11 @@ struct tt_control {
     struct tt_inbox inbox;
     uv_timer_t tick;
     bool running;
-    struct tt_pub_api *api;
+    struct input {
+        void (*stop)(void *obj);
+        void *obj;
+    } inputs[8];
+    int num_inputs;
     struct tt_map chans;    /* channel -> chan_state */
     struct tt_map id_cache; /* "channel\nid" -> expiry ms (stored in the pointer) */
     uint64_t seq;
@@ -238,17 +241,15 @@ static void publish_item(struct tt_control *ctl, struct tt_pub_item *it)
     deliver(ctl, m, cs);
 }
 
-static void on_items(void *ctx, struct tt_pub_item *items, size_t n)
+void tt_control_publish(struct tt_control *ctl, struct tt_pub_item *items, size_t n)
 {
-    struct tt_control *ctl = ctx;
     for (size_t i = 0; i < n; i++)
         publish_item(ctl, &items[i]);
     tt_pub_items_free(items, n);
 }
 
-static void on_recover(void *ctx)
+void tt_control_recover(struct tt_control *ctl)
 {
-    struct tt_control *ctl = ctx;
     tt_lastids_clear(ctl->ids);
     for (int i = 0; i < ctl->num_workers; i++)
         tt_inbox_post(ctl->workers[i], TT_INBOX_RECOVER, NULL);
@@ -319,10 +320,9 @@ static void apply_report(struct tt_control *ctl, const struct tt_sub_report *r)
 
 static void shut_down(struct tt_control *ctl)
 {
-    if (ctl->api) {
-        tt_pub_api_stop(ctl->api);
-        ctl->api = NULL;
-    }
+    for (int i = 0; i < ctl->num_inputs; i++)
+        ctl->inputs[i].stop(ctl->inputs[i].obj);
+    ctl->num_inputs = 0;
     uv_close((uv_handle_t *)&ctl->tick, NULL);
     uv_close((uv_handle_t *)&ctl->drain, NULL);
     tt_inbox_close(&ctl->inbox);
@@ -386,21 +386,27 @@ struct tt_inbox *tt_control_inbox(struct tt_control *ctl)
     return &ctl->inbox;
 }
 
+uv_loop_t *tt_control_loop(struct tt_control *ctl)
+{
+    return &ctl->loop;
+}
+
+void tt_control_add_input(struct tt_control *ctl, void (*stop)(void *obj), void *obj)
+{
+    if (ctl->num_inputs == (int)TT_ARRAY_LEN(ctl->inputs))
+        abort(); /* a fixed set wired by main: more is a programming error */
+    ctl->inputs[ctl->num_inputs].stop = stop;
+    ctl->inputs[ctl->num_inputs].obj = obj;
+    ctl->num_inputs++;
+}
+
 int tt_control_start(struct tt_control *ctl, struct tt_inbox *const *workers, int n)
 {
     ctl->workers = workers;
     ctl->num_workers = n;
-    /* The inputs bind here, on the caller's thread, so that a bind error is reported
-     * before anything runs; the loop then runs on the control thread only. */
-    int r = tt_pub_api_start(&ctl->loop, ctl->cfg, on_items, on_recover, ctl, &ctl->api);
-    if (r != 0)
-        return r;
     uv_timer_start(&ctl->tick, on_tick, 1000, 1000);
-    if (uv_thread_create(&ctl->thread, control_main, ctl) != 0) {
-        tt_pub_api_stop(ctl->api);
-        ctl->api = NULL;
+    if (uv_thread_create(&ctl->thread, control_main, ctl) != 0)
         return -EAGAIN;
-    }
     ctl->running = true;
     return 0;
 }
@@ -420,6 +426,9 @@ void tt_control_free(struct tt_control *ctl)
         return;
     tt_control_stop(ctl);
     /* Close what never ran (a failed start), then let every close callback run. */
+    for (int i = 0; i < ctl->num_inputs; i++)
+        ctl->inputs[i].stop(ctl->inputs[i].obj);
+    ctl->num_inputs = 0;
     tt_inbox_close(&ctl->inbox);
     if (!uv_is_closing((uv_handle_t *)&ctl->tick))
         uv_close((uv_handle_t *)&ctl->tick, NULL);

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "grip/jwt.h"
+#include "core/base64.h"
 
 #define PN_ITEM "publish item object"
 

@@ -14,11 +14,6 @@
 enum tt_pub_action { TT_ACT_SEND = 0, TT_ACT_HINT, TT_ACT_CLOSE, TT_ACT_REFRESH };
 enum tt_ws_type { TT_WS_TEXT = 0, TT_WS_BINARY, TT_WS_PING, TT_WS_PONG };
 
-struct tt_kv {
-    char *name;
-    char *value;
-};
-
 struct tt_pub_item {
     char *channel;
     char *id;      /* NULL if absent */

@@ -3,10 +3,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+static void msg_release(struct tt_shared *s)
+{
+    struct tt_msg *m = TT_CONTAINER_OF(s, struct tt_msg, shared);
+    tt_pub_item_deinit(&m->item);
+    free(m->stream_chunk);
+    free(m);
+}
+
 struct tt_msg *tt_msg_new(struct tt_pub_item *item)
 {
     struct tt_msg *m = tt_calloc(1, sizeof(*m));
-    m->refs = 1;
+    tt_shared_init(&m->shared, msg_release);
     m->item = *item;
     memset(item, 0, sizeof(*item));
     m->created_ms = tt_now_ms();
@@ -27,17 +35,14 @@ struct tt_msg *tt_msg_new(struct tt_pub_item *item)
 
 struct tt_msg *tt_msg_ref(struct tt_msg *m)
 {
-    __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+    tt_shared_ref(&m->shared);
     return m;
 }
 
 void tt_msg_unref(struct tt_msg *m)
 {
-    if (!m || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    tt_pub_item_deinit(&m->item);
-    free(m->stream_chunk);
-    free(m);
+    if (m)
+        tt_shared_unref(&m->shared);
 }
 
 const char *tt_msg_meta(const struct tt_msg *m, const char *name)

@@ -9,10 +9,11 @@
 #ifndef TT_MSG_H
 #define TT_MSG_H
 
+#include "core/shared.h"
 #include "pubsub/item.h"
 
 struct tt_msg {
-    int refs;
+    struct tt_shared shared; /* the reference count; output queues hold it */
     struct tt_pub_item item; /* owned; channel, id, prev-id, meta, formats */
     uint64_t seq;            /* control-thread sequence number, for logs */
     uint64_t created_ms;     /* tt_now_ms() at publish, for latency stats */

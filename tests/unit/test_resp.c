@@ -131,7 +131,7 @@ static void test_msg(void)
     CHECK(memcmp(m->stream_chunk, "c\r\nhello world\n\r\n", m->stream_chunk_len) == 0);
     CHECK(memcmp(m->stream_chunk + m->stream_raw_off, "hello world\n", 12) == 0);
     tt_msg_ref(m);
-    CHECK_INT(m->refs, 2);
+    CHECK_INT(m->shared.refs, 2);
     tt_msg_unref(m);
     tt_msg_unref(m); /* freed: ASan/valgrind would report a leak or a double free */
 }
