@@ -49,7 +49,8 @@ enum tt_ws_grip_kind tt_ws_grip_classify(unsigned opcode, const uint8_t *data, s
 {
     if (opcode == TT_WS_OP_TEXT && len >= 2 && data[0] == 'c' && data[1] == ':')
         return TT_WS_GRIP_CONTROL;
-    if (len >= ext->prefix_len && memcmp(data, ext->prefix, ext->prefix_len) == 0)
+    if (len >= ext->prefix_len &&
+        (ext->prefix_len == 0 || memcmp(data, ext->prefix, ext->prefix_len) == 0))
         return TT_WS_GRIP_DATA;
     return TT_WS_GRIP_DROP;
 }

@@ -105,7 +105,8 @@ static int feed(const struct wire *w, enum tt_ws_role role, size_t chunk, uint64
             }
             if (f.opcode == TT_WS_OP_CLOSE) {
                 G.close_code = f.close_code;
-                memcpy(G.close_reason, f.close_reason, f.close_reason_len);
+                if (f.close_reason_len)
+                    memcpy(G.close_reason, f.close_reason, f.close_reason_len);
                 G.close_reason[f.close_reason_len] = 0;
             }
             memmove(buf, buf + r, have - (size_t)r);
