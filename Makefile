@@ -3,14 +3,14 @@
 # ASan+UBSan. See README.md.
 
 CC ?= cc
-PKGS := libuv jansson openssl
+PKGS := libuv jansson openssl zlib
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Werror -Wno-missing-field-initializers
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(WARN) $(CFLAGS) -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -ljansson -lssl -lcrypto) -lpthread -lm
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -ljansson -lssl -lcrypto -lz) -lpthread -lm
 
 BUILD ?= build
 SRCS := $(shell find src -name '*.c' | sort)
@@ -24,7 +24,7 @@ FUZZ_REPLAY := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 PY := /usr/bin/python3
 
-.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench clean lint format
+.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench bench-ws-codec clean lint format
 
 all: $(BUILD)/thumbtack
 
@@ -83,6 +83,14 @@ fuzz:  # then e.g. build-fuzz/fuzz/fuzz_h1_request -dict=fuzz/h1.dict NEW_DIR fu
 
 bench: all
 	bench/run.sh
+
+# Cost of the WebSocket codec per frame/message (see bench/ws_codec_bench.c).
+$(BUILD)/bench/ws_codec_bench: bench/ws_codec_bench.c $(BUILD)/libthumbtack.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -fPIE $< $(BUILD)/libthumbtack.a -o $@ $(LIBS)
+
+bench-ws-codec: $(BUILD)/bench/ws_codec_bench
+	$(BUILD)/bench/ws_codec_bench
 
 lint:
 	@tools/lint.sh
