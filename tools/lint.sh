@@ -25,10 +25,12 @@ allowed() {
     net) echo "core net" ;;
     grip) echo "core http grip" ;;
     routes) echo "core routes" ;;
-    pubsub) echo "core pubsub" ;;
+    ws) echo "core http ws" ;;
+    pubsub) echo "core ws pubsub" ;;
     publish) echo "core http grip pubsub publish" ;;
     proxy) echo "core http net grip routes pubsub proxy" ;;
     hold) echo "core http net grip routes pubsub proxy hold" ;;
+    websocket) echo "core http net ws grip routes pubsub proxy websocket" ;;
     *) echo "" ;;
     esac
 }
