@@ -414,8 +414,9 @@ static int parse_http_stream(json_t *obj, struct tt_pub_item *it, bool tnet, cha
     if (r < 0)
         return r;
     if (r == 0) {
-        set_err(err, errlen, tnet ? "%s does not contain 'content'"
-                                  : "%s does not contain 'content' or 'content-bin'",
+        set_err(err, errlen,
+                tnet ? "%s does not contain 'content'"
+                     : "%s does not contain 'content' or 'content-bin'",
                 pn);
         return TT_EPARSE;
     }
@@ -486,8 +487,7 @@ static int parse_ws_message(json_t *obj, struct tt_pub_item *it, bool tnet, char
     return 0;
 }
 
-static int parse_formats(json_t *item, struct tt_pub_item *out, bool tnet, char *err,
-                         size_t errlen)
+static int parse_formats(json_t *item, struct tt_pub_item *out, bool tnet, char *err, size_t errlen)
 {
     static const char *const names[] = {"http-response", "http-stream", "ws-message"};
     json_t *formats = json_object_get(item, "formats");
