@@ -259,7 +259,10 @@ int main(int argc, char **argv)
         snprintf(prefix, sizeof(prefix), "%d-", id);
         free(srv.cfg.ipc_prefix);
         srv.cfg.ipc_prefix = tt_strdup(prefix);
-        srv.cfg.push_in_http_port += 10 * id;
+        if (tt_config_add_port_offset(&srv.cfg, 10 * id) != 0) {
+            fprintf(stderr, "thumbtack: --id %d moves a port out of range\n", id);
+            return 2;
+        }
     }
     if (workers > 0)
         srv.cfg.workers = workers;

@@ -9,6 +9,7 @@
 #include "proxy/server.h"
 #include "publish/api.h"
 #include "pubsub/msg.h"
+#include "zmq/inputs.h"
 
 #define SEQ_MAX_PENDING 100
 
@@ -54,6 +55,8 @@ struct tt_control {
     struct report *reports;
     bool stop;
     struct tt_pub_api *api;
+    /* ZeroMQ PULL/SUB publish inputs and the command socket */
+    struct tt_zmq_inputs *zin;
     struct tt_map chans;    /* channel -> chan_state */
     struct tt_map id_cache; /* "channel\nid" -> expiry ms (stored in the pointer) */
     uint64_t seq;
@@ -333,9 +336,13 @@ static void on_wake(uv_async_t *a)
         struct report *n = rev->next;
         struct chan_state *cs = chan_get(ctl, rev->channel, true);
         if (rev->subscribed) {
-            cs->subscribers++;
+            if (cs->subscribers++ == 0)
+                tt_zmq_inputs_set_subscribed(ctl->zin, rev->channel, true, false);
         } else if (cs->subscribers > 0 && --cs->subscribers == 0) {
             cs->linger_until = tt_now_ms() + (uint64_t)ctl->srv->cfg.subscription_linger * 1000;
+            /* Reports do not say the hold mode yet, so every channel lingers like a
+             * long-poll one (Pushpin lingers only those). */
+            tt_zmq_inputs_set_subscribed(ctl->zin, rev->channel, false, true);
         }
         free(rev);
         rev = n;
@@ -345,6 +352,8 @@ static void on_wake(uv_async_t *a)
             tt_pub_api_stop(ctl->api);
             ctl->api = NULL;
         }
+        tt_zmq_inputs_stop(ctl->zin);
+        ctl->zin = NULL;
         uv_close((uv_handle_t *)&ctl->tick, NULL);
         uv_close((uv_handle_t *)&ctl->drain, NULL);
         uv_close((uv_handle_t *)&ctl->wake, NULL);
@@ -362,6 +371,17 @@ static void control_main(void *arg)
 {
     struct tt_control *ctl = arg;
     int r = tt_pub_api_start(&ctl->loop, &ctl->srv->cfg, on_items, on_recover, ctl, &ctl->api);
+    if (r == 0)
+        r = tt_zmq_inputs_start(&ctl->loop, &ctl->srv->cfg, on_items, on_recover, ctl, &ctl->zin);
+    if (r != 0) {
+        /* Close what did start so that the loop can be closed and ctl freed. */
+        tt_pub_api_stop(ctl->api);
+        ctl->api = NULL;
+        uv_close((uv_handle_t *)&ctl->tick, NULL);
+        uv_close((uv_handle_t *)&ctl->drain, NULL);
+        uv_close((uv_handle_t *)&ctl->wake, NULL);
+        uv_run(&ctl->loop, UV_RUN_DEFAULT);
+    }
     ctl->start_result = r;
     uv_sem_post(&ctl->started);
     if (r != 0)
@@ -392,8 +412,16 @@ int tt_control_start(struct tt_server *srv, struct tt_control **out)
         return -EAGAIN;
     uv_sem_wait(&ctl->started);
     if (ctl->start_result != 0) {
+        int r = ctl->start_result;
         uv_thread_join(&ctl->thread);
-        return ctl->start_result;
+        uv_loop_close(&ctl->loop);
+        tt_map_deinit(&ctl->chans);
+        tt_map_deinit(&ctl->id_cache);
+        uv_mutex_destroy(&ctl->lock);
+        uv_sem_destroy(&ctl->started);
+        srv->control = NULL;
+        free(ctl);
+        return r;
     }
     *out = ctl;
     return 0;

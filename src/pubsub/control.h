@@ -1,5 +1,5 @@
-/* control.h: the control thread. It owns the publish inputs (HTTP publish API now; ZeroMQ
- * later), turns each accepted item into one shared tt_msg, applies Pushpin's delivery
+/* control.h: the control thread. It owns the publish inputs (HTTP publish API, ZeroMQ PULL/SUB
+ * and the command socket: zmq/inputs.h), turns each accepted item into one shared tt_msg, applies Pushpin's delivery
  * rules that need a global view (id dedup, prev-id sequencing with message_wait, rate
  * limit, known last ids), and hands one reference per worker through the workers'
  * inboxes. Workers tell it when a channel gains its first or loses its last subscriber.

@@ -255,8 +255,10 @@ static int flush_queue(struct tt_zmq_sock *s)
             return done;
         done++;
         if (r < 0) {
-            s->stats.send_dropped++;
-            tt_warn("zmq: queued message dropped: %s", zmq_strerror(-r));
+            uint64_t d = ++s->stats.send_dropped;
+            if ((d & (d - 1)) == 0)
+                tt_warn("zmq: queued message dropped: %s (%llu so far)", zmq_strerror(-r),
+                        (unsigned long long)d);
         } else {
             s->stats.sent++;
         }
@@ -453,8 +455,11 @@ static void process(struct tt_zmq_sock *s)
             budget--;
             int n = recv_message(s);
             if (n < 0) {
-                s->stats.recv_dropped++;
-                tt_warn("zmq: message with more than %zu parts dropped", s->max_parts);
+                /* Logged at 1, 2, 4, 8... so a flood cannot flood the log. */
+                uint64_t d = ++s->stats.recv_dropped;
+                if ((d & (d - 1)) == 0)
+                    tt_warn("zmq: message with more than %zu parts dropped (%llu so far)",
+                            s->max_parts, (unsigned long long)d);
             } else if (n > 0) {
                 s->stats.received++;
                 s->on_recv(s, s->parts, (size_t)n, s->ctx);
