@@ -392,3 +392,19 @@ def test_disabled_and_port_offset(make_proxy, chan):
     log = px.log()
     assert "zmq: publish PULL on tcp://127.0.0.1:%d" % base in log
     assert "command socket" not in log and "publish SUB" not in log
+
+
+def test_ipc_spec_with_vars(make_proxy, chan):
+    """ipc:// specs with {rundir} and {ipc_prefix}, as Pushpin's internal ones are written."""
+    px = make_proxy(routes="* test\n", config={
+        "global": {"ipc_prefix": "zt-"},
+        "handler": {"push_in_spec": "ipc://{rundir}/{ipc_prefix}push-in"}})
+    p = sock(zmq.PUSH)
+    p.connect("ipc://%s/zt-push-in" % px.rundir)
+    try:
+        c = live_stream(px, chan, lambda: p.send(tnet_dumps(bytes_tree(stream_item(chan, "probe\n")))))
+        p.send(b"T" + tnet_dumps(bytes_tree(stream_item(chan, "over ipc\n"))))
+        assert read_stream_until(c, b"over ipc\n") == b"over ipc\n"
+        c.close()
+    finally:
+        p.close()
