@@ -13,6 +13,7 @@
 #include "hold/hold.h"
 #include "proxy/server.h"
 #include "publish/api.h"
+#include "zmq/inputs.h"
 #include "pubsub/control.h"
 
 #define TT_VERSION "0.1.0"
@@ -65,6 +66,17 @@ static void recover(void *ctx)
 static void stop_api(void *api)
 {
     tt_pub_api_stop(api);
+}
+
+static void stop_zmq(void *zin)
+{
+    tt_zmq_inputs_stop(zin);
+}
+
+/* SUB topics follow the channels that have subscribers here. */
+static void channel_changed(void *zin, const char *channel, bool subscribed, bool linger)
+{
+    tt_zmq_inputs_set_subscribed(zin, channel, subscribed, linger);
 }
 
 static void warn_route(void *ctx, int line, const char *msg)
@@ -277,7 +289,10 @@ int main(int argc, char **argv)
         snprintf(prefix, sizeof(prefix), "%d-", id);
         free(srv.cfg.ipc_prefix);
         srv.cfg.ipc_prefix = tt_strdup(prefix);
-        srv.cfg.push_in_http_port += 10 * id;
+        if (tt_config_add_port_offset(&srv.cfg, 10 * id) != 0) {
+            fprintf(stderr, "thumbtack: --id %d moves a port out of range\n", id);
+            return 2;
+        }
     }
     if (workers > 0)
         srv.cfg.workers = workers;
@@ -320,12 +335,18 @@ int main(int argc, char **argv)
         inboxes[i] = &srv.workers[i].inbox;
     struct tt_pub_api *api = NULL;
     r = tt_pub_api_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &api);
+    struct tt_zmq_inputs *zin = NULL;
     if (r == 0) {
         tt_control_add_input(ctl, stop_api, api);
+        r = tt_zmq_inputs_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &zin);
+    }
+    if (r == 0) {
+        tt_control_add_input(ctl, stop_zmq, zin);
+        tt_control_set_channel_hook(ctl, channel_changed, zin);
         r = tt_control_start(ctl, inboxes, srv.num_workers);
     }
     if (r != 0) {
-        fprintf(stderr, "thumbtack: cannot start publish API on %s:%d: %s\n",
+        fprintf(stderr, "thumbtack: cannot start the publish inputs (API on %s:%d): %s\n",
                 srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port, tt_strerror(r));
         tt_workers_stop(&srv);
         tt_control_free(ctl);

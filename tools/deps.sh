@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages thumbtack builds and tests with, when any is missing.
 set -e
-PKGS="build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libjansson-dev libssl-dev zlib1g-dev \
+PKGS="build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libjansson-dev libssl-dev zlib1g-dev libzmq3-dev \
 python3-pytest python3-websockets python3-zmq python3-aiohttp python3-requests curl chromium"
 missing=""
 for p in $PKGS; do

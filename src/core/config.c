@@ -591,6 +591,7 @@ static const struct key_def keys[] = {
     {"handler", "subscriber_queue_bytes", K_SIZE, F(subscriber_queue_max), (int64_t)1 << 40},
     {"handler", "push_in_spec", K_SPEC, F(push_in_spec), 0},
     {"handler", "push_in_sub_specs", K_SPEC, F(push_in_sub_specs), 0},
+    {"handler", "push_in_sub_connect", K_BOOL, F(push_in_sub_connect), 0},
     {"handler", "command_spec", K_SPEC, F(command_spec), 0},
     {"handler", "stats_spec", K_SPEC, F(stats_spec), 0},
 };
@@ -658,6 +659,9 @@ void tt_config_defaults(struct tt_config *cfg)
     cfg->push_in_http_port = 5561;
     cfg->push_in_http_max_headers_size = 10000;
     cfg->push_in_http_max_body_size = 1000000;
+    cfg->push_in_spec = tt_strdup("tcp://127.0.0.1:5560");
+    cfg->push_in_sub_specs = tt_strdup("tcp://127.0.0.1:5562");
+    cfg->command_spec = tt_strdup("tcp://127.0.0.1:5563");
     cfg->message_wait = 5000;
     cfg->update_on_first_subscription = true;
     cfg->connection_subscription_max = 20;
@@ -849,6 +853,14 @@ int tt_config_load_text(struct tt_config *cfg, const char *text, size_t len, con
         const struct entry *e = lookup(&ld, keys[i].section, keys[i].key);
         if (e && (rc = apply_key(&ld, &tmp, &keys[i], e)) < 0)
             goto out;
+        /* A default ZMQ spec moves with port_offset like one from the file. */
+        if (!e && keys[i].type == K_SPEC &&
+            offset_tcp_ports(str_at(&tmp, keys[i].offset), ld.port_offset) < 0) {
+            set_err(&ld, mainfile, 0, "port_offset %d puts %s out of range", ld.port_offset,
+                    keys[i].key);
+            rc = TT_ECONFIG;
+            goto out;
+        }
     }
     /* port_offset moves the control port too (not the client ports). */
     if (ld.port_offset && tmp.push_in_http_port > 0) {
@@ -878,6 +890,31 @@ out:
     loader_deinit(&ld);
     free(basedir);
     return rc < 0 ? TT_ECONFIG : 0;
+}
+
+int tt_config_add_port_offset(struct tt_config *cfg, int offset)
+{
+    char **specs[] = {&cfg->push_in_spec, &cfg->push_in_sub_specs, &cfg->command_spec,
+                      &cfg->stats_spec};
+    int port = cfg->push_in_http_port + offset;
+    if (cfg->push_in_http_port > 0 && (port < 1 || port > 65535))
+        return TT_ECONFIG;
+    char *moved[TT_ARRAY_LEN(specs)];
+    for (size_t i = 0; i < TT_ARRAY_LEN(specs); i++) {
+        moved[i] = *specs[i] ? tt_strdup(*specs[i]) : NULL;
+        if (offset_tcp_ports(&moved[i], offset) < 0) {
+            for (size_t j = 0; j <= i; j++)
+                free(moved[j]);
+            return TT_ECONFIG;
+        }
+    }
+    for (size_t i = 0; i < TT_ARRAY_LEN(specs); i++) {
+        free(*specs[i]);
+        *specs[i] = moved[i];
+    }
+    if (cfg->push_in_http_port > 0)
+        cfg->push_in_http_port = port;
+    return 0;
 }
 
 int tt_config_load(struct tt_config *cfg, const char *path, char *err, size_t errlen)

@@ -76,7 +76,10 @@ struct tt_config {
     int connection_subscription_max;   /* default 20 */
     int subscription_linger;           /* s, default 60 */
     char *publish_key; /* thumbtack extension: [handler] publish_key, auth for :5561 */
-    char *push_in_spec, *push_in_sub_specs, *command_spec, *stats_spec; /* kept for ZMQ */
+    /* ZeroMQ specs (comma lists; tcp:// ports moved by port_offset; NULL = disabled, i.e.
+     * the key given empty). Defaults: tcp://127.0.0.1:5560, :5562, :5563 as Pushpin ships. */
+    char *push_in_spec, *push_in_sub_specs, *command_spec, *stats_spec;
+    bool push_in_sub_connect; /* connect the SUB socket instead of binding it */
 
     /* thumbtack extensions (documented in README) */
     int head_timeout_ms;        /* [runner] client_head_timeout, default 10000 ms */
@@ -101,6 +104,10 @@ int tt_config_load_text(struct tt_config *cfg, const char *text, size_t len, con
 
 /* Parse a comma list of [addr:]port / [v6]:port into out (replacing its contents). */
 int tt_config_parse_ports(const char *value, struct tt_listen_addr *out, int max, int *count);
+
+/* Move push_in_http_port and every tcp:// port of the ZMQ specs by offset (--id N).
+ * Returns 0, or TT_ECONFIG (cfg unchanged) when a port would leave 1..65535. */
+int tt_config_add_port_offset(struct tt_config *cfg, int offset);
 
 void tt_config_deinit(struct tt_config *cfg);
 

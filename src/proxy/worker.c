@@ -214,11 +214,12 @@ static const struct tt_inbox_ops inbox_ops = {
 };
 
 /* The fan-out engine's channel transitions go to the control thread's inbox. */
-static void report_sub(void *ctx, const char *channel, bool subscribed)
+static void report_sub(void *ctx, const char *channel, bool subscribed, bool linger)
 {
     struct tt_worker *w = ctx;
     if (w->srv->control_inbox)
-        tt_inbox_post(w->srv->control_inbox, TT_INBOX_SUB, tt_sub_report_new(channel, subscribed));
+        tt_inbox_post(w->srv->control_inbox, TT_INBOX_SUB,
+                      tt_sub_report_new(channel, subscribed, linger));
 }
 
 static void on_tick(uv_timer_t *t)

@@ -55,6 +55,8 @@ struct tt_control {
         void *obj;
     } inputs[8];
     int num_inputs;
+    void (*channel_hook)(void *ctx, const char *channel, bool subscribed, bool linger);
+    void *channel_ctx;
     struct tt_map chans;    /* channel -> chan_state */
     struct tt_map id_cache; /* "channel\nid" -> expiry ms (stored in the pointer) */
     uint64_t seq;
@@ -312,10 +314,14 @@ static void on_tick(uv_timer_t *t)
 static void apply_report(struct tt_control *ctl, const struct tt_sub_report *r)
 {
     struct chan_state *cs = chan_get(ctl, r->channel, true);
-    if (r->subscribed)
-        cs->subscribers++;
-    else if (cs->subscribers > 0 && --cs->subscribers == 0)
+    if (r->subscribed) {
+        if (cs->subscribers++ == 0 && ctl->channel_hook)
+            ctl->channel_hook(ctl->channel_ctx, r->channel, true, false);
+    } else if (cs->subscribers > 0 && --cs->subscribers == 0) {
         cs->linger_until = tt_now_ms() + (uint64_t)ctl->cfg->subscription_linger * 1000;
+        if (ctl->channel_hook)
+            ctl->channel_hook(ctl->channel_ctx, r->channel, false, r->linger);
+    }
 }
 
 static void shut_down(struct tt_control *ctl)
@@ -384,6 +390,15 @@ struct tt_control *tt_control_new(const struct tt_config *cfg, struct tt_lastids
 struct tt_inbox *tt_control_inbox(struct tt_control *ctl)
 {
     return &ctl->inbox;
+}
+
+void tt_control_set_channel_hook(struct tt_control *ctl,
+                                 void (*fn)(void *ctx, const char *channel, bool subscribed,
+                                            bool linger),
+                                 void *ctx)
+{
+    ctl->channel_hook = fn;
+    ctl->channel_ctx = ctx;
 }
 
 uv_loop_t *tt_control_loop(struct tt_control *ctl)

@@ -29,6 +29,13 @@ uv_loop_t *tt_control_loop(struct tt_control *ctl);
 /* An input on the control loop; stop(obj) runs on the control thread when it stops (or in
  * tt_control_free if it never started). At most 8. */
 void tt_control_add_input(struct tt_control *ctl, void (*stop)(void *obj), void *obj);
+/* Called on the control thread when a channel gains its first subscriber on any worker,
+ * or loses its last on every worker (linger: that last one was a long-poll). Set before
+ * tt_control_start. */
+void tt_control_set_channel_hook(struct tt_control *ctl,
+                                 void (*fn)(void *ctx, const char *channel, bool subscribed,
+                                            bool linger),
+                                 void *ctx);
 /* Start the thread; publishes go to the n worker inboxes (borrowed until tt_control_stop
  * returns). Returns 0 or a negative code. */
 int tt_control_start(struct tt_control *ctl, struct tt_inbox *const *workers, int n);

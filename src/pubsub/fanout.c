@@ -10,24 +10,27 @@
 struct tt_chan {
     struct tt_list subs; /* struct tt_sub by chan_link */
     size_t count;
+    bool last_was_response; /* the last subscriber to leave was a long-poll */
     int iterating;
     char *name;               /* the map entry's key */
     struct tt_list update_link; /* in fo->updates while an update is due */
     uint64_t update_at;
 };
 
-struct tt_sub_report *tt_sub_report_new(const char *channel, bool subscribed)
+struct tt_sub_report *tt_sub_report_new(const char *channel, bool subscribed, bool linger)
 {
     size_t n = strlen(channel);
     struct tt_sub_report *r = tt_malloc(sizeof(*r) + n + 1);
     r->subscribed = subscribed;
+    r->linger = linger;
     memcpy(r->channel, channel, n + 1);
     return r;
 }
 
 void tt_fanout_init(struct tt_fanout *fo, size_t queue_items, size_t queue_bytes,
                     uint64_t update_delay_ms,
-                    void (*report)(void *ctx, const char *channel, bool subscribed), void *ctx)
+                    void (*report)(void *ctx, const char *channel, bool subscribed, bool linger),
+                    void *ctx)
 {
     memset(fo, 0, sizeof(*fo));
     tt_map_init(&fo->chans);
@@ -58,7 +61,7 @@ static void chan_release(struct tt_fanout *fo, struct tt_chan *ch)
     if (ch->count || ch->iterating)
         return;
     if (fo->report)
-        fo->report(fo->report_ctx, ch->name, false);
+        fo->report(fo->report_ctx, ch->name, false, ch->last_was_response);
     tt_list_remove(&ch->update_link);
     tt_map_remove(&fo->chans, ch->name, strlen(ch->name));
     free(ch);
@@ -126,7 +129,7 @@ struct tt_sub *tt_subscriber_add(struct tt_subscriber *s, const char *channel, c
             tt_list_insert_tail(&fo->updates, &ch->update_link);
         }
         if (fo->report)
-            fo->report(fo->report_ctx, ch->name, true);
+            fo->report(fo->report_ctx, ch->name, true, false);
     }
     struct tt_sub *sub = tt_calloc(1, sizeof(*sub));
     sub->owner = s;
@@ -153,6 +156,7 @@ static void sub_free(struct tt_subscriber *s, struct tt_sub *sub)
     s->num_subs--;
     struct tt_chan *ch = sub->chan;
     ch->count--;
+    ch->last_was_response = s->ops->format == TT_SUB_HTTP_RESPONSE;
     free(sub->prev_id);
     free(sub);
     chan_release(s->fo, ch);

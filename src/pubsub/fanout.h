@@ -102,8 +102,9 @@ struct tt_fanout {
     size_t queue_bytes;        /* and bytes */
     uint64_t update_delay_ms;  /* first-subscription update delay; 0 = off */
     uint64_t epoch, mark;
-    /* A channel gained its first (true) or lost its last (false) subscriber here. */
-    void (*report)(void *ctx, const char *channel, bool subscribed);
+    /* A channel gained its first (true) or lost its last (false) subscriber here; linger
+     * says the last one was a long-poll (Pushpin keeps such channels a while). */
+    void (*report)(void *ctx, const char *channel, bool subscribed, bool linger);
     void *report_ctx;
     struct tt_fanout_stats stats;
 };
@@ -112,13 +113,15 @@ struct tt_fanout {
  * worker's channel gained its first or lost its last subscriber. Free with free(). */
 struct tt_sub_report {
     bool subscribed;
+    bool linger; /* the last subscriber was a long-poll */
     char channel[];
 };
-struct tt_sub_report *tt_sub_report_new(const char *channel, bool subscribed);
+struct tt_sub_report *tt_sub_report_new(const char *channel, bool subscribed, bool linger);
 
 void tt_fanout_init(struct tt_fanout *fo, size_t queue_items, size_t queue_bytes,
                     uint64_t update_delay_ms,
-                    void (*report)(void *ctx, const char *channel, bool subscribed), void *ctx);
+                    void (*report)(void *ctx, const char *channel, bool subscribed, bool linger),
+                    void *ctx);
 /* Every subscriber must have been deinitialized first. */
 void tt_fanout_deinit(struct tt_fanout *fo);
 /* Deliver a published message to every subscriber of its channel. */

@@ -305,7 +305,8 @@ static int parse_action(json_t *obj, const char *pn, enum fmt_type type, enum tt
     return 0;
 }
 
-static int parse_http_response(json_t *obj, struct tt_pub_item *it, char *err, size_t errlen)
+static int parse_http_response(json_t *obj, struct tt_pub_item *it, bool tnet, char *err,
+                               size_t errlen)
 {
     const char *pn = "'http-response'";
     it->has_http_response = true;
@@ -337,7 +338,7 @@ static int parse_http_response(json_t *obj, struct tt_pub_item *it, char *err, s
                            &it->http_response.num_content_filters, err, errlen)) < 0)
         return r;
 
-    if ((v = json_object_get(obj, "body-bin"))) {
+    if (!tnet && (v = json_object_get(obj, "body-bin"))) {
         if (!json_is_string(v)) {
             set_err(err, errlen, "%s contains 'body-bin' with wrong type", pn);
             return TT_EPARSE;
@@ -356,6 +357,9 @@ static int parse_http_response(json_t *obj, struct tt_pub_item *it, char *err, s
             return TT_EPARSE;
         }
         it->http_response.body_patch = json_incref(v);
+    } else if (tnet) {
+        set_err(err, errlen, "%s does not contain 'body' or 'body-patch'", pn);
+        return TT_EPARSE;
     } else {
         set_err(err, errlen, "%s does not contain 'body', 'body-bin', or 'body-patch'", pn);
         return TT_EPARSE;
@@ -363,17 +367,24 @@ static int parse_http_response(json_t *obj, struct tt_pub_item *it, char *err, s
     return 0;
 }
 
-/* content-bin / content shared by http-stream and ws-message. Returns 1 if found. */
-static int parse_content(json_t *obj, const char *pn, char **content, size_t *len, char *err,
-                         size_t errlen)
+/* content-bin / content shared by http-stream and ws-message. Returns 1 for content, 2
+ * for content-bin, 0 if neither. From a tnetstring (bin: TNET_BIN_*) content-bin is raw
+ * bytes (ws-message) or not looked at (http-stream), as Pushpin does. */
+enum { JSON_BIN_B64 = 0, TNET_BIN_RAW, TNET_BIN_IGNORED };
+
+static int parse_content(json_t *obj, const char *pn, int bin, char **content, size_t *len,
+                         char *err, size_t errlen)
 {
     json_t *v;
-    if ((v = json_object_get(obj, "content-bin"))) {
+    if (bin != TNET_BIN_IGNORED && (v = json_object_get(obj, "content-bin"))) {
         if (!json_is_string(v)) {
             set_err(err, errlen, "%s contains 'content-bin' with wrong type", pn);
             return TT_EPARSE;
         }
-        *content = b64_decode_lenient(json_string_value(v), json_string_length(v), len);
+        if (bin == TNET_BIN_RAW)
+            *content = dup_json_string(v, len);
+        else
+            *content = b64_decode_lenient(json_string_value(v), json_string_length(v), len);
         return 2;
     }
     if ((v = json_object_get(obj, "content"))) {
@@ -387,7 +398,8 @@ static int parse_content(json_t *obj, const char *pn, char **content, size_t *le
     return 0;
 }
 
-static int parse_http_stream(json_t *obj, struct tt_pub_item *it, char *err, size_t errlen)
+static int parse_http_stream(json_t *obj, struct tt_pub_item *it, bool tnet, char *err,
+                             size_t errlen)
 {
     const char *pn = "'http-stream'";
     it->has_http_stream = true;
@@ -397,17 +409,22 @@ static int parse_http_stream(json_t *obj, struct tt_pub_item *it, char *err, siz
     if ((r = parse_filters(obj, pn, &it->http_stream.content_filters,
                            &it->http_stream.num_content_filters, err, errlen)) < 0)
         return r;
-    r = parse_content(obj, pn, &it->http_stream.content, &it->http_stream.content_len, err, errlen);
+    r = parse_content(obj, pn, tnet ? TNET_BIN_IGNORED : JSON_BIN_B64, &it->http_stream.content,
+                      &it->http_stream.content_len, err, errlen);
     if (r < 0)
         return r;
     if (r == 0) {
-        set_err(err, errlen, "%s does not contain 'content' or 'content-bin'", pn);
+        set_err(err, errlen,
+                tnet ? "%s does not contain 'content'"
+                     : "%s does not contain 'content' or 'content-bin'",
+                pn);
         return TT_EPARSE;
     }
     return 0;
 }
 
-static int parse_ws_message(json_t *obj, struct tt_pub_item *it, char *err, size_t errlen)
+static int parse_ws_message(json_t *obj, struct tt_pub_item *it, bool tnet, char *err,
+                            size_t errlen)
 {
     const char *pn = "'ws-message'";
     it->has_ws_message = true;
@@ -438,8 +455,8 @@ static int parse_ws_message(json_t *obj, struct tt_pub_item *it, char *err, size
         if ((r = parse_filters(obj, pn, &it->ws_message.content_filters,
                                &it->ws_message.num_content_filters, err, errlen)) < 0)
             return r;
-        r = parse_content(obj, pn, &it->ws_message.content, &it->ws_message.content_len, err,
-                          errlen);
+        r = parse_content(obj, pn, tnet ? TNET_BIN_RAW : JSON_BIN_B64, &it->ws_message.content,
+                          &it->ws_message.content_len, err, errlen);
         if (r < 0)
             return r;
         if (r == 0 && (type == -1 || type == TT_WS_TEXT || type == TT_WS_BINARY)) {
@@ -470,7 +487,7 @@ static int parse_ws_message(json_t *obj, struct tt_pub_item *it, char *err, size
     return 0;
 }
 
-static int parse_formats(json_t *item, struct tt_pub_item *out, char *err, size_t errlen)
+static int parse_formats(json_t *item, struct tt_pub_item *out, bool tnet, char *err, size_t errlen)
 {
     static const char *const names[] = {"http-response", "http-stream", "ws-message"};
     json_t *formats = json_object_get(item, "formats");
@@ -496,17 +513,17 @@ static int parse_formats(json_t *item, struct tt_pub_item *out, char *err, size_
             set_err(err, errlen, "'%s' is not an object", names[i]);
             return TT_EPARSE;
         }
-        int r = i == 0   ? parse_http_response(f, out, err, errlen)
-                : i == 1 ? parse_http_stream(f, out, err, errlen)
-                         : parse_ws_message(f, out, err, errlen);
+        int r = i == 0   ? parse_http_response(f, out, tnet, err, errlen)
+                : i == 1 ? parse_http_stream(f, out, tnet, err, errlen)
+                         : parse_ws_message(f, out, tnet, err, errlen);
         if (r < 0)
             return r;
     }
     return 0;
 }
 
-static int item_from_json(json_t *obj, bool require_channel, struct tt_pub_item *out, char *err,
-                          size_t errlen)
+static int item_from_json(json_t *obj, bool require_channel, bool tnet, struct tt_pub_item *out,
+                          char *err, size_t errlen)
 {
     if (!json_is_object(obj)) {
         set_err(err, errlen, PN_ITEM " is not an object");
@@ -530,7 +547,7 @@ static int item_from_json(json_t *obj, bool require_channel, struct tt_pub_item 
         return r;
     if (v)
         out->prev_id = dup_json_string(v, NULL);
-    if ((r = parse_formats(obj, out, err, errlen)) < 0)
+    if ((r = parse_formats(obj, out, tnet, err, errlen)) < 0)
         return r;
     if ((v = json_object_get(obj, "meta"))) {
         if (!json_is_object(v)) {
@@ -562,13 +579,13 @@ static int item_from_json(json_t *obj, bool require_channel, struct tt_pub_item 
     return 0;
 }
 
-int tt_pub_item_from_json(json_t *obj, bool require_channel, struct tt_pub_item *out, char *err,
-                          size_t errlen)
+static int item_parse(json_t *obj, bool require_channel, bool tnet, struct tt_pub_item *out,
+                      char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     out->size = -1;
     out->ws_message.code = -1;
-    int r = item_from_json(obj, require_channel, out, err, errlen);
+    int r = item_from_json(obj, require_channel, tnet, out, err, errlen);
     if (r < 0) {
         tt_pub_item_deinit(out);
         memset(out, 0, sizeof(*out));
@@ -576,6 +593,18 @@ int tt_pub_item_from_json(json_t *obj, bool require_channel, struct tt_pub_item 
         out->ws_message.code = -1;
     }
     return r;
+}
+
+int tt_pub_item_from_json(json_t *obj, bool require_channel, struct tt_pub_item *out, char *err,
+                          size_t errlen)
+{
+    return item_parse(obj, require_channel, false, out, err, errlen);
+}
+
+int tt_pub_item_from_tnet(json_t *obj, bool require_channel, struct tt_pub_item *out, char *err,
+                          size_t errlen)
+{
+    return item_parse(obj, require_channel, true, out, err, errlen);
 }
 
 int tt_pub_parse_body(const char *body, size_t len, struct tt_pub_item **items, size_t *n,

@@ -71,6 +71,14 @@ struct tt_pub_item {
 int tt_pub_item_from_json(json_t *obj, bool require_channel, struct tt_pub_item *out, char *err,
                           size_t errlen);
 
+/* The same for an item decoded from a tnetstring (ZeroMQ inputs, the publish command),
+ * whose strings are raw bytes: as in Pushpin, http-response "body-bin" and http-stream
+ * "content-bin" are not looked at (the errors then read "'http-response' does not contain
+ * 'body' or 'body-patch'" and "'http-stream' does not contain 'content'"), and ws-message
+ * "content-bin" is taken as raw bytes, not base64. */
+int tt_pub_item_from_tnet(json_t *obj, bool require_channel, struct tt_pub_item *out, char *err,
+                          size_t errlen);
+
 /* Parse a /publish/ body: {"items":[...]}. On success *items (with *n entries) is a new array
  * owned by the caller (tt_pub_items_free).
  * Errors (TT_EPARSE, err set exactly as the HTTP API answers after the status line):

@@ -66,6 +66,10 @@ class Proxy:
         os.makedirs(self.rundir)
         self.port = free_port()
         self.pub_port = free_port()
+        # ZeroMQ publish inputs and command socket (PULL, SUB, REP), off the defaults.
+        self.push_port = free_port()
+        self.sub_port = free_port()
+        self.cmd_port = free_port()
         self.conf_path = os.path.join(self.dir, "pushpin.conf")
         self.routes_path = os.path.join(self.dir, "routes")
         self.log_path = os.path.join(self.dir, "stderr.log")
@@ -86,7 +90,10 @@ class Proxy:
                        "client_buffer_size": "8192"},
             "proxy": {"routesfile": "routes", "sig_key": "changeme", "debug": "false"},
             "handler": {"push_in_http_addr": "127.0.0.1",
-                        "push_in_http_port": str(self.pub_port)},
+                        "push_in_http_port": str(self.pub_port),
+                        "push_in_spec": self.zmq_spec(self.push_port),
+                        "push_in_sub_specs": self.zmq_spec(self.sub_port),
+                        "command_spec": self.zmq_spec(self.cmd_port)},
         }
         if self.mode == "pushpin":
             os.makedirs(self.logdir, exist_ok=True)
@@ -108,11 +115,8 @@ class Proxy:
                 "zurl_in_specs": "ipc://{rundir}/{ipc_prefix}zurl-out",
             })
             cfg["handler"].update({
-                "push_in_spec": "tcp://127.0.0.1:%d" % free_port(),
-                "push_in_sub_specs": "tcp://127.0.0.1:%d" % free_port(),
                 "push_in_sub_connect": "false",
                 "stats_spec": "ipc://{rundir}/{ipc_prefix}stats",
-                "command_spec": "tcp://127.0.0.1:%d" % free_port(),
                 "message_rate": "2500", "message_hwm": "25000", "message_wait": "5000",
                 "id_cache_ttl": "60", "connection_subscription_max": "20",
                 "subscription_linger": "60", "stats_subscription_ttl": "60",
@@ -252,6 +256,10 @@ class Proxy:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # ---- client helpers ----
+    @staticmethod
+    def zmq_spec(port):
+        return "tcp://127.0.0.1:%d" % port
+
     def url(self, path="/"):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 

@@ -78,8 +78,10 @@ static void test_defaults(void)
     CHECK_INT(c.connection_subscription_max, 20);
     CHECK_INT(c.subscription_linger, 60);
     CHECK(c.publish_key == NULL);
-    CHECK(c.push_in_spec == NULL && c.push_in_sub_specs == NULL);
-    CHECK(c.command_spec == NULL && c.stats_spec == NULL);
+    CHECK_STR(c.push_in_spec, "tcp://127.0.0.1:5560");
+    CHECK_STR(c.push_in_sub_specs, "tcp://127.0.0.1:5562");
+    CHECK_STR(c.command_spec, "tcp://127.0.0.1:5563");
+    CHECK(c.stats_spec == NULL && !c.push_in_sub_connect);
     CHECK_INT(c.head_timeout_ms, 10000);
     CHECK_INT(c.subscriber_queue_max, 1048576);
     tt_config_deinit(&c);
@@ -474,6 +476,30 @@ static void test_port_offset(void)
     tt_config_deinit(&c);
     CHECK_INT(load(&c, "po3.conf", "[global]\nport_offset=-1\n", err, sizeof(err)), 0);
     CHECK_INT(c.push_in_http_port, 5560);
+    tt_config_deinit(&c);
+
+    /* --id N: the publish port and every tcp:// spec move by 10*N. */
+    CHECK_INT(load(&c, "po5.conf", "[handler]\npush_in_sub_specs=ipc://x,tcp://h:6000\n", err,
+                   sizeof(err)),
+              0);
+    CHECK_INT(tt_config_add_port_offset(&c, 20), 0);
+    CHECK_INT(c.push_in_http_port, 5581);
+    CHECK_STR(c.push_in_spec, "tcp://127.0.0.1:5580");
+    CHECK_STR(c.push_in_sub_specs, "ipc://x,tcp://h:6020");
+    CHECK_STR(c.command_spec, "tcp://127.0.0.1:5583");
+    CHECK_INT(tt_config_add_port_offset(&c, 60000), TT_ECONFIG);
+    CHECK_STR(c.push_in_spec, "tcp://127.0.0.1:5580"); /* unchanged */
+    tt_config_deinit(&c);
+
+    /* Absent ZMQ specs take the shipped defaults, moved by port_offset; empty turns one off. */
+    CHECK_INT(load(&c, "po4.conf",
+                   "[global]\nport_offset=5\n[handler]\ncommand_spec=\npush_in_sub_connect=true\n",
+                   err, sizeof(err)),
+              0);
+    CHECK_STR(c.push_in_spec, "tcp://127.0.0.1:5565");
+    CHECK_STR(c.push_in_sub_specs, "tcp://127.0.0.1:5567");
+    CHECK(c.command_spec == NULL);
+    CHECK(c.push_in_sub_connect);
     tt_config_deinit(&c);
 }
 

@@ -88,9 +88,10 @@ static const struct tt_subscriber_ops ws_ops = {
 static int reports_on, reports_off;
 static char last_report[64];
 
-static void on_report(void *ctx, const char *channel, bool subscribed)
+static void on_report(void *ctx, const char *channel, bool subscribed, bool linger)
 {
     (void)ctx;
+    (void)linger;
     if (subscribed)
         reports_on++;
     else
