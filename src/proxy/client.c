@@ -793,8 +793,11 @@ static void body_finished(struct tt_client *c)
 {
     struct tt_req *q = c->req;
     q->body_done = true;
-    if (q->up && q->body_left < 0)
-        tt_upstream_send(q->up, "0\r\n\r\n", 5);
+    if (q->up) {
+        if (q->body_left < 0)
+            tt_upstream_send(q->up, "0\r\n\r\n", 5);
+        tt_upstream_send_end(q->up);
+    }
     if (!q->up && q->route && q->route->num_targets &&
         q->route->targets[0].type == TT_TARGET_TEST && !q->head_sent) {
         struct tt_resp r;
@@ -1076,8 +1079,10 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
                                       (j->has_body && j->body_len ? TT_UP_WITH_BODY : 0),
                                   &up_cbs, c);
         tt_buf_deinit(&full);
-        if (q->up && j->has_body && j->body_len)
+        if (q->up && j->has_body && j->body_len) {
             tt_upstream_send(q->up, j->body, j->body_len);
+            tt_upstream_send_end(q->up);
+        }
         return;
     }
     struct tt_buf full;
@@ -1120,8 +1125,10 @@ bool tt_client_retry(struct tt_client *c, const char *extra_headers)
                                   (q->body_copy.len ? TT_UP_WITH_BODY : 0),
                               &up_cbs, c);
     tt_buf_deinit(&full);
-    if (q->up && q->body_copy.len)
+    if (q->up && q->body_copy.len) {
         tt_upstream_send(q->up, q->body_copy.data, q->body_copy.len);
+        tt_upstream_send_end(q->up);
+    }
     return q->up != NULL;
 }
 

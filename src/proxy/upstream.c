@@ -38,6 +38,8 @@ struct tt_upstream {
     bool body_sent;  /* body bytes went to the socket: the request cannot be replayed */
     bool no_pool;    /* a reused connection was stale: connect afresh */
     bool with_body;  /* the request has a body (see TT_UP_WITH_BODY) */
+    bool req_ended;  /* no body, or the owner called tt_upstream_send_end */
+    bool out_lost;   /* request bytes were dropped after a write error */
     bool starting;   /* inside tt_upstream_start: callbacks must wait (see fail_with) */
     enum tt_up_error pending_err;
     int64_t remaining;   /* Content-Length left, -1 none */
@@ -400,6 +402,7 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
     u->num_targets = num_targets;
     u->is_head = flags & TT_UP_HEAD_REQUEST;
     u->with_body = flags & TT_UP_WITH_BODY;
+    u->req_ended = !u->with_body;
     u->remaining = -1;
     u->head = tt_malloc(head_len);
     memcpy(u->head, head, head_len);
@@ -427,8 +430,15 @@ void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len)
     u->body_sent = true;
     tt_conn_write(u->c, data, len);
     int r = tt_conn_flush(u->c);
-    if (r < 0 && r != TT_EAGAIN)
+    if (r < 0 && r != TT_EAGAIN) {
+        u->out_lost = true;
         tt_debug("upstream: write failed: %s", tt_strerror(r));
+    }
+}
+
+void tt_upstream_send_end(struct tt_upstream *u)
+{
+    u->req_ended = true;
 }
 
 const struct tt_route_target *tt_upstream_target(const struct tt_upstream *u)
@@ -478,11 +488,27 @@ static void to_pool(struct tt_upstream *u)
     tt_conn_set_read(u->c, true); /* EOF or junk while idle closes it */
 }
 
+/* A connection may carry another request only when this exchange is complete in both
+ * directions (RFC 9112 9.3, 9.6). A backend may answer before it has read the request
+ * body; reusing the connection then would make the next request the tail of this one's
+ * body (request smuggling), so such a connection is closed instead. */
+static bool reusable(const struct tt_upstream *u)
+{
+    if (!u->resp_keepalive || u->until_close || !u->c || u->c->eof)
+        return false;
+    if (!u->req_ended || u->body.len || u->c->out_count || u->out_lost) {
+        tt_debug("upstream: %s answered before the whole request was sent; not reused",
+                 u->pool_key);
+        return false;
+    }
+    return true;
+}
+
 static void finish(struct tt_upstream *u)
 {
     const struct tt_upstream_cbs *cbs = u->cbs;
     void *ctx = u->ctx;
-    if (u->resp_keepalive && !u->until_close && u->c && u->c->out_count == 0 && !u->c->eof)
+    if (reusable(u))
         to_pool(u);
     else
         up_destroy(u);
@@ -772,6 +798,7 @@ static void on_io(struct tt_conn *c, int status, int events)
                 return;
             /* The backend may have answered early and closed: read what it said. */
             tt_conn_discard_output(c);
+            u->out_lost = true;
         } else if (before >= UP_DRAIN_MARK / 2 && c->out_bytes < UP_DRAIN_MARK / 2 && u->cbs &&
                    u->cbs->on_drain) {
             u->cbs->on_drain(u->ctx);

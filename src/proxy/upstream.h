@@ -40,7 +40,7 @@ struct tt_upstream_cbs {
 
 /* Flags for tt_upstream_start. */
 #define TT_UP_HEAD_REQUEST 1 /* HEAD request: no body in the response */
-#define TT_UP_WITH_BODY 2    /* body bytes will follow (tt_upstream_send) */
+#define TT_UP_WITH_BODY 2    /* body bytes will follow (tt_upstream_send, then _send_end) */
 
 /* Start a request. head is the complete request head including the final CRLF (copied).
  * targets/num_targets from the route (HTTP targets only). An `untrusted` target may not
@@ -55,6 +55,10 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
                                       void *ctx);
 /* Queue request body bytes (already framed for the backend). */
 void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len);
+/* The whole body of a TT_UP_WITH_BODY request has been given to tt_upstream_send. Until
+ * then (and until every byte is written) the connection is never reused: a backend that
+ * answers early would otherwise read the next request as the rest of this body. */
+void tt_upstream_send_end(struct tt_upstream *u);
 /* The target that is being (or was last) tried. */
 const struct tt_route_target *tt_upstream_target(const struct tt_upstream *u);
 /* Bytes of request body queued and not yet written. */

@@ -1,0 +1,121 @@
+"""Security findings of issue 11, each shown as an attacker would try it.
+
+Request smuggling through the backend pool, response splitting through published items and
+GRIP instructions, Host and request-target handling, unrequested protocol switches. The
+backends here are raw sockets that record exactly which bytes arrived on which connection.
+"""
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from backend import RawBackend, header_of, parse_head
+from conftest import IS_PUSHPIN
+from helpers import Conn
+
+OWED = 328  # the body length client A announces and never sends
+
+
+def _answer(rc, body, status="200 OK", extra=""):
+    rc.send("HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s"
+            % (status, len(body), extra, body))
+
+
+def _early_backend():
+    """/early is answered at once, before its body is read; then the backend reads the
+    body it is owed. Any other request is read whole and answered with its path."""
+    def handler(rc):
+        while True:
+            head = rc.read_head(timeout=15)
+            if head is None:
+                return
+            method, target, headers = parse_head(head)
+            n = int(header_of(headers, "Content-Length", "0") or 0)
+            if target.startswith("/early"):
+                _answer(rc, "early\n")
+                if header_of(headers, "Transfer-Encoding"):
+                    # Read on until the terminal chunk, or until the proxy gives up.
+                    rc.wait_eof(3)
+                    rc.notes["owed"] = bytes(rc.buf)
+                    return
+                rc.notes["owed"] = rc.read_exact(n, timeout=3)
+                if len(rc.notes["owed"]) < n:
+                    return  # the proxy gave up on this connection: correct
+                continue
+            body = rc.read_exact(n, timeout=5)
+            rc.notes.setdefault("served", []).append((target, body))
+            _answer(rc, "you asked for %s\n" % target)
+    return RawBackend(handler)
+
+
+def _send_early(p, chunked=False):
+    """Client A: a POST whose body never ends (OWED bytes announced, or a chunked body
+    without its terminal chunk)."""
+    a = Conn(p.port, timeout=5)
+    if chunked:
+        a.send("POST /early HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n"
+               "\r\n5\r\nhello\r\n")
+    else:
+        a.send("POST /early HTTP/1.1\r\nHost: example.com\r\nContent-Length: %d\r\n\r\n"
+               % OWED)
+    return a
+
+
+def _no_foreign_bytes(raw):
+    for rc in raw.conns:
+        owed = rc.notes.get("owed")
+        if owed is not None:
+            assert b"HTTP/1.1" not in owed and owed in (b"", b"5\r\nhello\r\n"), \
+                "backend read another request as /early's body on connection %d: %r" % (
+                    rc.index, owed[:300])
+    assert not raw.errors, raw.errors
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_early_answer_does_not_smuggle_next_request(make_proxy, chunked):
+    raw = _early_backend()
+    try:
+        p = make_proxy(routes="* %s\n" % raw.addr, config={"proxy": {"workers": "1"}})
+        a = _send_early(p, chunked)
+        if not IS_PUSHPIN:  # Pushpin 1.36 forwards nothing before the body is complete
+            ra = a.read_response()
+            assert ra.status == 200 and ra.body == b"early\n"
+            # Client A's connection cannot be reused either: its body is still owed.
+            assert a.is_closed(3)
+        # Client B: a body that is itself a request with headers thumbtack would strip.
+        smuggled = ("GET /smuggled HTTP/1.1\r\nHost: x\r\nGrip-Forged: yes\r\n"
+                    "X-Forwarded-For: 6.6.6.6\r\nContent-Length: 0\r\n\r\n")
+        with Conn(p.port) as b:
+            b.request("POST", "/b", {"Content-Type": "text/plain"}, smuggled)
+            rb = b.read_response()
+        assert rb.status == 200 and rb.body == b"you asked for /b\n"
+        a.close()
+        time.sleep(0.3)
+        _no_foreign_bytes(raw)
+        served = [t for rc in raw.conns for t, _ in rc.notes.get("served", [])]
+        assert "/smuggled" not in served
+        got = [body for rc in raw.conns for t, body in rc.notes.get("served", []) if t == "/b"]
+        assert got == [smuggled.encode()]
+    finally:
+        raw.stop()
+
+
+def test_early_answer_does_not_swallow_victim_request(make_proxy):
+    raw = _early_backend()
+    try:
+        p = make_proxy(routes="* %s\n" % raw.addr, config={"proxy": {"workers": "1"}})
+        a = _send_early(p)
+        if not IS_PUSHPIN:
+            assert a.read_response().status == 200
+        with Conn(p.port) as v:
+            v.request("GET", "/victim", {"Cookie": "session=secret-of-victim"})
+            rv = v.read_response()
+        assert rv.status == 200 and rv.body == b"you asked for /victim\n"
+        a.close()
+        time.sleep(0.3)
+        _no_foreign_bytes(raw)
+    finally:
+        raw.stop()
