@@ -872,6 +872,44 @@ static ssize_t consume_body(struct tt_client *c, const char *p, size_t n)
 
 /* ---- request head ------------------------------------------------------------------ */
 
+/* absolute-form (RFC 9112 3.2.2), "http[s]://authority[/path][?query]": the authority
+ * replaces Host, for routing and for the Host the backend gets, and the target becomes
+ * origin-form. Pushpin 1.36 glues the target onto the Host value instead (so no
+ * Pushpin client can depend on it). fixed holds "/?query" when the target had no path.
+ * Returns false when the authority is not a valid host (userinfo included). */
+static bool absolute_form(struct tt_h1_request *h, char *fixed, size_t fixed_size)
+{
+    const char *t = h->target;
+    size_t n = h->target_len, skip;
+    if (tt_strihas_prefix(t, n, "http://"))
+        skip = 7;
+    else if (tt_strihas_prefix(t, n, "https://"))
+        skip = 8;
+    else
+        return true;
+    const char *auth = t + skip;
+    size_t alen = 0;
+    while (alen < n - skip && auth[alen] != '/' && auth[alen] != '?')
+        alen++;
+    if (alen == 0 || !tt_h1_valid_host(auth, alen))
+        return false;
+    h->host = auth;
+    h->host_len = alen;
+    const char *rest = auth + alen;
+    size_t rlen = n - skip - alen;
+    if (rlen == 0 || rest[0] == '?') {
+        int k = snprintf(fixed, fixed_size, "/%.*s", (int)rlen, rest);
+        if (k < 0 || (size_t)k >= fixed_size)
+            return false;
+        h->target = fixed;
+        h->target_len = (size_t)k;
+    } else {
+        h->target = rest;
+        h->target_len = rlen;
+    }
+    return true;
+}
+
 static void reject(struct tt_client *c, int status, const char *body)
 {
     tt_info("c%llu %s rejected request: %d %.*s", (unsigned long long)c->id, c->peer, status,
@@ -964,20 +1002,8 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         tt_trim(&v, &n);
         q->from = tt_strndup(v, n);
     }
-    /* absolute-form target: take the path part. */
     const char *path = h->target;
     size_t path_len = h->target_len;
-    if (path_len > 7 && (tt_strihas_prefix(path, path_len, "http://") ||
-                         tt_strihas_prefix(path, path_len, "https://"))) {
-        const char *s = memchr(path + 8, '/', path_len - 8);
-        size_t skip = s ? (size_t)(s - path) : path_len;
-        path += skip;
-        path_len -= skip;
-        if (path_len == 0) {
-            path = "/";
-            path_len = 1;
-        }
-    }
     const char *host = h->host ? h->host : "localhost";
     size_t host_len = h->host ? h->host_len : 9;
     q->host = tt_strndup(host, host_len);
@@ -1181,6 +1207,11 @@ static void process_input_loop(struct tt_client *c)
         }
         if (h.target_len > 4096) {
             reject(c, 500, "Failed to process request.\n");
+            return;
+        }
+        char fixed[4100];
+        if (!absolute_form(&h, fixed, sizeof(fixed))) {
+            reject(c, 400, "Failed to parse request: invalid host\n");
             return;
         }
         /* The parsed head points into c->in: dispatch before consuming it. */

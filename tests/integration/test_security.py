@@ -135,3 +135,52 @@ def test_invalid_host_is_400_and_not_forwarded(proxy, backend, host):
         assert r.status == 400
         assert c.is_closed(2)
     assert backend.reqs("/hostcheck") == []
+
+
+def _two_host_proxy(make_proxy, make_backend):
+    good, other = make_backend(), make_backend()
+    p = make_proxy(routes="good.example %s\nevil.example %s\n" % (good.addr, other.addr))
+    return p, good, other
+
+
+# Pushpin 1.36 glues the target onto Host ("No route for host: good.examplehttp"), so it
+# has no absolute-form behaviour to compare with.
+@pytest.mark.thumbtack_only
+def test_absolute_form_authority_routes_and_forwards(make_proxy, make_backend):
+    """RFC 9112 3.2.2: the target's authority replaces Host, for routing and forwarding."""
+    p, good, other = _two_host_proxy(make_proxy, make_backend)
+    with Conn(p.port) as c:
+        c.send("GET http://evil.example/admin?x=1 HTTP/1.1\r\nHost: good.example\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200
+    assert good.reqs() == []
+    [req] = other.wait_requests(1)
+    assert req.target == "/admin?x=1"
+    assert req.header_all("Host") == ["evil.example"]
+
+
+@pytest.mark.thumbtack_only
+@pytest.mark.parametrize("target,path", [("http://good.example", "/"),
+                                         ("HTTP://good.example:80?q", "/?q"),
+                                         ("https://good.example/a/b", "/a/b")])
+def test_absolute_form_paths(make_proxy, make_backend, target, path):
+    p, good, other = _two_host_proxy(make_proxy, make_backend)
+    with Conn(p.port) as c:
+        c.send("GET %s HTTP/1.1\r\nHost: other.example\r\n\r\n" % target)
+        assert c.read_response().status == 200
+    [req] = good.wait_requests(1)
+    assert req.target == path
+    assert req.header("Host").startswith("good.example")
+    assert other.reqs() == []
+
+
+@pytest.mark.thumbtack_only
+@pytest.mark.parametrize("target", ["http://u@good.example/", "http://a b/", "http:///x",
+                                    "http://[::1/x"])
+def test_absolute_form_bad_authority_is_400(make_proxy, make_backend, target):
+    p, good, other = _two_host_proxy(make_proxy, make_backend)
+    with Conn(p.port) as c:
+        c.send("GET %s HTTP/1.1\r\nHost: good.example\r\n\r\n" % target)
+        r = c.read_response()
+    assert r.status == 400
+    assert good.reqs() == [] and other.reqs() == []
