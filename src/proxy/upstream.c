@@ -604,6 +604,14 @@ static bool got_head(struct tt_upstream *u, const char *buf, size_t len)
         }
         break;
     }
+    if (resp.status == 101) {
+        /* No request we send asks for an upgrade (Upgrade and Connection are never
+         * forwarded), so a switch of protocols is a broken answer, not a response to
+         * relay: what followed would be another protocol's bytes. */
+        tt_warn("upstream: %s answered 101 to a request without Upgrade", u->pool_key);
+        fail(u, false, false);
+        return false;
+    }
     u->head_done = true;
     u->resp_keepalive = resp.framing.keep_alive;
     bool no_body = u->is_head || resp.status == 204 || resp.status == 304;

@@ -14,7 +14,7 @@ import pytest
 
 from backend import RawBackend, header_of, parse_head
 from conftest import IS_PUSHPIN
-from helpers import Conn
+from helpers import Conn, wait_for
 
 OWED = 328  # the body length client A announces and never sends
 
@@ -184,3 +184,31 @@ def test_absolute_form_bad_authority_is_400(make_proxy, make_backend, target):
         r = c.read_response()
     assert r.status == 400
     assert good.reqs() == [] and other.reqs() == []
+
+
+# ---- unrequested protocol switch ----
+
+@PP_UNSAFE
+def test_unrequested_101_is_502(make_proxy):
+    def handler(rc):
+        head = rc.read_head()
+        if head is None:
+            return
+        rc.send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: evil\r\nConnection: Upgrade\r\n\r\n"
+                "HTTP/1.1 200 OK\r\nX-Injected: 1\r\nContent-Length: 0\r\n\r\n")
+        rc.notes["closed"] = rc.wait_eof(3)
+    raw = RawBackend(handler)
+    try:
+        p = make_proxy(routes="* %s\n" % raw.addr)
+        with Conn(p.port) as c:
+            c.request("GET", "/switch")
+            r = c.read_response()
+            assert r.status == 502
+            assert r.body == b"Error while proxying to origin.\n"
+            assert r.header("X-Injected") is None and r.header("Upgrade") is None
+        # The proxy dropped the backend connection rather than pooling it.
+        rc = raw.wait_conns(1)[0]
+        assert wait_for(lambda: "closed" in rc.notes, 4)
+        assert rc.notes["closed"] is True
+    finally:
+        raw.stop()
