@@ -14,6 +14,7 @@ import pytest
 
 from backend import RawBackend, header_of, parse_head
 from conftest import IS_PUSHPIN
+from griputil import hold, pub_response, settle
 from helpers import Conn, wait_for
 
 OWED = 328  # the body length client A announces and never sends
@@ -212,3 +213,56 @@ def test_unrequested_101_is_502(make_proxy):
         assert rc.notes["closed"] is True
     finally:
         raw.stop()
+
+
+# ---- response splitting through published items ----
+
+SPLITS = [
+    ({"reason": "OK\r\nX-Injected: 1", "body": "p\n"}, "'reason' with a control character"),
+    ({"headers": {"X-A": "1\r\n\r\nHTTP/1.1 200 OK\r\nX-Injected: 1"}, "body": "p\n"},
+     "header 'X-A' with a control character"),
+    ({"headers": [["X-Injected: 1\r\nX-B", "1"]], "body": "p\n"}, "that is not a token"),
+    ({"headers": {"X-A": "a\u0000b"}, "body": "p\n"}, "a header with a control character"),
+]
+
+
+@PP_UNSAFE
+@pytest.mark.parametrize("fmt,why", SPLITS, ids=["reason", "value", "name", "nul"])
+def test_published_item_cannot_split_response(proxy, backend, chan, fmt, why):
+    backend.on("/lp-split", hold("response", [chan], b"timeout\n", extra=[("Grip-Timeout", "20")]))
+    with Conn(proxy.port, timeout=8) as c:
+        c.request("GET", "/lp-split")
+        assert backend.wait_requests(1, path="/lp-split")
+        settle()
+        if IS_PUSHPIN:
+            pub_response(proxy, chan, fmt)  # 1.36 takes the item and writes it out
+        else:
+            bad = proxy.publish({"channel": chan, "formats": {"http-response": fmt}}, expect=400)
+            assert bad.text.startswith("Invalid format: 'http-response' contains ")
+            assert why in bad.text
+            # The client is still held and gets the next, valid item untouched.
+            pub_response(proxy, chan, {"body": "good\n"})
+        r = c.read_response()
+        assert r.header("X-Injected") is None, r
+        assert r.body == b"good\n"
+        assert c.is_closed(0.3) is False  # the connection goes on: nothing smuggled after it
+
+
+def test_published_framing_headers_are_dropped(proxy, backend, chan):
+    backend.on("/lp-frame", hold("response", [chan], b"timeout\n", extra=[("Grip-Timeout", "20")]))
+    with Conn(proxy.port, timeout=8) as c:
+        c.request("GET", "/lp-frame")
+        assert backend.wait_requests(1, path="/lp-frame")
+        settle()
+        pub_response(proxy, chan, {
+            "headers": [["Content-Length", "1"], ["Transfer-Encoding", "chunked"],
+                        ["Connection", "close"], ["X-Ok", "yes"]],
+            "body": "0123456789\n"})
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"0123456789\n"
+        assert r.header_all("Content-Length") == ["11"]
+        assert r.header("Transfer-Encoding") is None
+        assert r.header("X-Ok") == "yes"
+        # Keep-alive goes on: the published Connection: close was not the proxy's.
+        c.request("GET", "/after-frame")
+        assert c.read_response().status == 200
