@@ -321,10 +321,12 @@ static void view_from_h1(struct head_view *v, const struct tt_h1_response *r)
 static void view_from_resp(struct head_view *v, const struct tt_resp *r)
 {
     v->status = r->status;
-    v->reason = r->reason ? r->reason : tt_h1_reason(r->status);
+    v->reason = tt_resp_reason(r);
     v->reason_len = strlen(v->reason);
     v->n = 0;
     for (size_t i = 0; i < r->num_headers && v->n < HEAD_VIEW_MAX; i++) {
+        if (!tt_resp_header_renderable(r->headers[i].name, r->headers[i].value))
+            continue;
         v->h[v->n].name = r->headers[i].name;
         v->h[v->n].name_len = strlen(r->headers[i].name);
         v->h[v->n].value = r->headers[i].value;
