@@ -14,7 +14,8 @@ import pytest
 
 from backend import RawBackend, header_of, parse_head
 from conftest import IS_PUSHPIN
-from griputil import hold, pub_response, settle
+from backend import Resp
+from griputil import grip_instruct, hold, pub_response, settle
 from helpers import Conn, wait_for
 
 OWED = 328  # the body length client A announces and never sends
@@ -266,3 +267,37 @@ def test_published_framing_headers_are_dropped(proxy, backend, chan):
         # Keep-alive goes on: the published Connection: close was not the proxy's.
         c.request("GET", "/after-frame")
         assert c.read_response().status == 200
+
+
+# ---- GRIP instructions from the backend ----
+
+@pytest.mark.thumbtack_only
+@pytest.mark.parametrize("link", ["</next page>; rel=next", "<http://u@evil.example/x>; rel=next",
+                                  "<http://evil host/x>; rel=gone"])
+def test_grip_link_that_would_split_internal_request_is_502(proxy, backend, chan, link):
+    backend.on("/gl-bad", hold("stream", [chan], b"", extra=[("Grip-Link", link)]))
+    r = proxy.http("GET", "/gl-bad")
+    assert r.status == 502
+
+
+@pytest.mark.thumbtack_only  # Pushpin 1.36 writes the header as given
+def test_grip_instruct_framing_headers_dropped(proxy, backend):
+    backend.on("/gi-frame", grip_instruct({"response": {
+        "code": 200, "headers": [["Content-Length", "1"], ["Transfer-Encoding", "chunked"],
+                                 ["X-Ok", "1"]],
+        "body": "0123456789\n"}}))
+    with Conn(proxy.port) as c:
+        c.request("GET", "/gi-frame")
+        r = c.read_response()
+        assert r.body == b"0123456789\n"
+        assert r.header_all("Content-Length") == ["11"] and r.header("Transfer-Encoding") is None
+        assert r.header("X-Ok") == "1"
+        c.request("GET", "/gi-after")
+        assert c.read_response().status == 200
+
+
+@pytest.mark.thumbtack_only
+def test_grip_instruct_channel_with_crlf_is_502(proxy, backend):
+    backend.on("/gi-chan", grip_instruct({"hold": {"mode": "response", "channels": [
+        {"name": "a", "prev-id": "1\r\nX-Injected: 1"}]}}))
+    assert proxy.http("GET", "/gi-chan").status == 502
