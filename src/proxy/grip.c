@@ -555,7 +555,9 @@ static int parse_status(struct parse_ctx *pc, const char *v, size_t len)
     const char *sp = memchr(v, ' ', len);
     size_t code_len = sp ? (size_t)(sp - v) : len;
     int code;
-    if (!parse_int(v, code_len, &code) || code < 0 || code > 999)
+    /* Pushpin takes 0..999 and writes "HTTP/1.1 0 Undefined Reason"; a status the client
+     * cannot take as final (below 200, above 599) is a backend error here. */
+    if (!parse_int(v, code_len, &code) || code < 200 || code > 599)
         return fail(pc->err, pc->errlen, "Grip-Status contains invalid status code");
     g->status = code;
     g->has_status = true;
@@ -808,6 +810,8 @@ static int json_response(struct parse_ctx *pc, json_t *r)
     int rc = jint(pc, r, "response", "code", 999, &code);
     if (rc < 0)
         return rc;
+    if (rc && (code < 200 || code > 599)) /* not a final status (see parse_status) */
+        return fail(pc->err, pc->errlen, "response contains 'code' with invalid value");
     if (rc)
         g->resp_code = code;
     const char *s;

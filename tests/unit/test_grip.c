@@ -352,6 +352,19 @@ static void test_meta_status_expose(void)
     CHECK_INT(tt_grip_status_line(&g, 200, "OK", 2, &reason, &rlen), 299);
     CHECK(reason && rlen == 13 && memcmp(reason, "Custom  Thing", 13) == 0);
     tt_grip_deinit(&g);
+    /* Pushpin writes "HTTP/1.1 0 Undefined Reason"; a status that is not a final one a
+     * client can parse (200..599) is a backend error here (502). */
+    for (int k = 0; k < 6; k++) {
+        static const char *const codes[] = {"0", "99", "100", "101", "199", "600"};
+        expect_error(resp(200, "Grip-Status", codes[k], NULL), NULL,
+                     "Grip-Status contains invalid status code");
+    }
+    CHECK_INT(parse(resp(200, "Grip-Status", "599", NULL), NULL, &g), 0);
+    CHECK_INT(g.status, 599);
+    tt_grip_deinit(&g);
+    CHECK_INT(parse(resp(200, "Grip-Status", "200", NULL), NULL, &g), 0);
+    CHECK_INT(g.status, 200);
+    tt_grip_deinit(&g);
     /* an empty Grip-Status is ignored, as in Pushpin */
     CHECK_INT(parse(resp(200, "Grip-Status", "", NULL), NULL, &g), 0);
     CHECK(!g.has_status);
@@ -622,6 +635,8 @@ static void test_json_errors(void)
         {"{\"response\": 1}", "instruct contains 'response' with wrong type"},
         {"{\"response\": {\"code\": \"200\"}}", "response contains 'code' with wrong type"},
         {"{\"response\": {\"code\": 1000}}", "response contains 'code' with invalid value"},
+        {"{\"response\": {\"code\": 0}}", "response contains 'code' with invalid value"},
+        {"{\"response\": {\"code\": 101}}", "response contains 'code' with invalid value"},
         {"{\"hold\": {\"channels\": [{\"name\": \"a\\r\\nX: y\"}]}}",
          "channel contains 'name' with invalid value"},
         {"{\"hold\": {\"channels\": [{\"name\": \"a\", \"prev-id\": \"1\\nX: y\"}]}}",
