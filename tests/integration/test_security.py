@@ -301,3 +301,17 @@ def test_grip_instruct_channel_with_crlf_is_502(proxy, backend):
     backend.on("/gi-chan", grip_instruct({"hold": {"mode": "response", "channels": [
         {"name": "a", "prev-id": "1\r\nX-Injected: 1"}]}}))
     assert proxy.http("GET", "/gi-chan").status == 502
+
+
+# ---- CORS echoes: the request parser is their boundary ----
+
+@pytest.mark.parametrize("value", ["http://a\rX-Injected: 1", "http://a\x00b", "GET\x01"])
+def test_cors_echo_values_with_controls_never_reach_a_head(make_proxy, backend, value):
+    p = make_proxy(routes="*,aco %s\n" % backend.addr)
+    with Conn(p.port) as c:
+        c.send("GET /cors HTTP/1.1\r\nHost: example.com\r\nOrigin: %s\r\n"
+               "Access-Control-Request-Method: %s\r\n\r\n" % (value, value))
+        r = c.read_response()
+    assert r.status == 400
+    assert r.header("X-Injected") is None and r.header("Access-Control-Allow-Origin") is None
+    assert backend.reqs("/cors") == []
