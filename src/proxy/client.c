@@ -1242,16 +1242,14 @@ static void on_readable(struct tt_client *c)
             return;
         last_n = (size_t)(n > 0 ? n : 0);
         if (n <= 0) {
-            /* Client gone (or half-closed): a hold or request in flight dies with it. */
-            if (c->state == TT_C_HEAD && c->in.len == 0) {
-                tt_client_close(c);
-                return;
-            }
-            if (c->state == TT_C_BODY && c->req && c->req->body_done && n == 0) {
-                /* Half-close after a full request: let the response finish. */
-                tt_conn_set_read(&c->conn, false);
-                return;
-            }
+            /* Client gone, or half-closed: a request in flight (waiting for the backend or
+             * streaming its response), a hold or a partial head dies with it, and the
+             * backend connection is closed rather than pooled (req_free aborts the
+             * upstream). Pushpin's connmgr and nginx treat a client's EOF as an abort
+             * too; waiting on would pin both sockets for as long as the backend takes. */
+            if (c->req && !c->req->logged && n == 0)
+                tt_debug("c%llu: client closed while its request was in flight",
+                         (unsigned long long)c->id);
             tt_client_close(c);
             return;
         }
