@@ -745,6 +745,12 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
     } else if (err == TT_UP_ERR_BLOCKED) {
         if (debug)
             snprintf(msg, sizeof(msg), "Error: Origin host/IP blocked.\n");
+    } else if (err == TT_UP_ERR_TIMEOUT) {
+        /* 502 with the usual text, as Pushpin answers its own backend timeouts (it never
+         * generates a 504); the upstream logged which limit was hit. */
+        if (debug)
+            snprintf(msg, sizeof(msg), "Error: timed out waiting for the origin. Tried: %s\n",
+                     tried);
     } else {
         tt_warn("c%llu: error while proxying to origin %s", (unsigned long long)c->id, tried);
     }

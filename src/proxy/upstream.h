@@ -8,7 +8,11 @@
  * during the call. on_data delivers de-chunked body bytes. Exactly one of on_end or
  * on_error ends the exchange; after it the upstream is gone (returned to the pool or
  * closed) and must not be touched. tt_upstream_abort ends it from the owner's side
- * without any further callback. Thread: the worker's. */
+ * without any further callback.
+ * Every exchange is bounded: the connect (10 s per target), the wait for the response head
+ * ([proxy] backend_response_timeout) and any silence once under way, in either direction
+ * ([proxy] backend_idle_timeout); a wait ends with TT_UP_ERR_TIMEOUT. Time spent paused by
+ * the owner (tt_upstream_pause) does not count. Thread: the worker's. */
 #ifndef TT_UPSTREAM_H
 #define TT_UPSTREAM_H
 
@@ -22,6 +26,8 @@ enum tt_up_error {
     TT_UP_ERR_FAILED,    /* the exchange failed before a response head */
     TT_UP_ERR_TRUNCATED, /* the backend vanished mid-response */
     TT_UP_ERR_BLOCKED,   /* an `untrusted` target resolved to an internal address */
+    TT_UP_ERR_TIMEOUT,   /* no response head within backend_response_timeout, or no byte
+                            for backend_idle_timeout once under way */
 };
 
 struct tt_upstream_cbs {

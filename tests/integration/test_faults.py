@@ -14,7 +14,7 @@ import requests
 
 from backend import RawBackend, Resp, header_of, parse_head
 from conftest import IS_PUSHPIN
-from griputil import hold, settle
+from griputil import hold, read_stream_until, settle
 from helpers import Conn, wait_for
 
 
@@ -67,3 +67,213 @@ def test_grip_status_outside_final_range_is_502(proxy, backend, status):
     r = proxy.http("GET", "/gs-bad")
     assert r.status == 502
     assert r.body == b"Error while proxying to origin.\n"
+
+
+# ---- bounded waits on the backend ----
+
+TIMEOUTS = {"proxy": {"backend_response_timeout": "1000", "backend_idle_timeout": "1000",
+                      "workers": "1"}}
+
+
+def _raw_proxy(make_proxy, handler, routes=None, config=None):
+    raw = RawBackend(handler)
+    p = make_proxy(routes=(routes or "* %s\n") % raw.addr, config=config or TIMEOUTS)
+    return p, raw
+
+
+@pytest.mark.thumbtack_only  # backend_*_timeout are thumbtack's keys
+def test_backend_that_never_answers_gets_502_in_time(make_proxy):
+    p, raw = _raw_proxy(make_proxy, lambda rc: (rc.read_head(), rc.notes.update(
+        closed=rc.wait_eof(10))))
+    try:
+        with Conn(p.port, timeout=10) as c:
+            t0 = time.monotonic()
+            c.request("GET", "/never")
+            r = c.read_response()
+            took = time.monotonic() - t0
+        assert r.status == 502
+        assert r.body == b"Error while proxying to origin.\n"
+        assert 0.9 <= took < 2.5, took
+        rc = raw.wait_conns(1)[0]
+        assert wait_for(lambda: "closed" in rc.notes, 3) and rc.notes["closed"]
+        assert "did not answer within 1000 ms" in p.log()
+    finally:
+        raw.stop()
+
+
+@pytest.mark.thumbtack_only
+def test_stall_mid_body_ends_the_client_response_uncleanly(make_proxy):
+    def handler(rc):
+        rc.read_head()
+        rc.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        rc.notes["closed"] = rc.wait_eof(10)
+    p, raw = _raw_proxy(make_proxy, handler)
+    try:
+        with Conn(p.port, timeout=10) as c:
+            c.request("GET", "/midbody")
+            t0 = time.monotonic()
+            r = c.read_response()
+            took = time.monotonic() - t0
+        assert r.status == 200 and r.body == b"first"
+        assert not r.complete and not r.timed_out  # closed without the terminal chunk
+        assert 0.9 <= took < 2.5, took
+        assert wait_for(lambda: "closed" in raw.conns[0].notes, 3)
+    finally:
+        raw.stop()
+
+
+@pytest.mark.thumbtack_only
+def test_short_body_then_stall(make_proxy):
+    def handler(rc):
+        rc.read_head()
+        rc.send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+        rc.notes["closed"] = rc.wait_eof(10)
+    p, raw = _raw_proxy(make_proxy, handler)
+    try:
+        with Conn(p.port, timeout=10) as c:
+            c.request("GET", "/short")
+            t0 = time.monotonic()
+            r = c.read_response()
+            took = time.monotonic() - t0
+        assert r.status == 200 and r.header("Content-Length") == "100"
+        assert r.body == b"0123456789" and not r.complete and not r.timed_out
+        assert 0.9 <= took < 2.5, took
+        assert wait_for(lambda: raw.conns[0].notes.get("closed"), 3)
+    finally:
+        raw.stop()
+
+
+@pytest.mark.thumbtack_only
+def test_stall_after_grip_headers_is_502(make_proxy):
+    def handler(rc):
+        rc.read_head()
+        rc.send("HTTP/1.1 200 OK\r\nGrip-Hold: stream\r\nGrip-Channel: x\r\n"
+                "Content-Length: 50\r\n\r\nabc")
+        rc.notes["closed"] = rc.wait_eof(10)
+    p, raw = _raw_proxy(make_proxy, handler)
+    try:
+        t0 = time.monotonic()
+        r = p.http("GET", "/grip-stall", timeout=10)
+        assert r.status == 502 and r.body == b"Error while proxying to origin.\n"
+        assert time.monotonic() - t0 < 2.5
+    finally:
+        raw.stop()
+
+
+@pytest.mark.thumbtack_only
+def test_slow_but_steady_backend_is_not_cut(make_proxy):
+    """The idle limit is between bytes, not for the whole response."""
+    def handler(rc):
+        rc.read_head()
+        rc.send("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n")
+        for b in "01234567":
+            time.sleep(0.35)
+            rc.send(b)
+        rc.wait_eof(10)
+    p, raw = _raw_proxy(make_proxy, handler)
+    try:
+        r = p.http("GET", "/steady", timeout=10)
+        assert r.status == 200 and r.body == b"01234567" and r.complete
+    finally:
+        raw.stop()
+
+
+@pytest.mark.thumbtack_only
+def test_time_paused_by_a_slow_client_does_not_count(make_proxy):
+    big = 8 * 1024 * 1024
+
+    def handler(rc):
+        rc.read_head()
+        rc.send("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % big)
+        rc.send(b"x" * big)
+        rc.wait_eof(20)
+    p, raw = _raw_proxy(make_proxy, handler)
+    try:
+        with Conn(p.port, timeout=10, rcvbuf=4096) as c:
+            c.request("GET", "/bulk")
+            head = c.read_head()
+            assert head.status == 200
+            time.sleep(2.5)  # well past the 1 s idle limit, with the proxy paused on us
+            got = len(c.buf)
+            while got < big:
+                d = c.sock.recv(1 << 20)
+                assert d, "closed after %d of %d bytes" % (got, big)
+                got += len(d)
+        assert got == big
+    finally:
+        raw.stop()
+
+
+def _link_backend(stall_first_next):
+    """/stream: a stream hold with a polled next link; /next: stalls the first time
+    (if asked), then answers a stream hold with the same link; /gone: stalls."""
+    seen = {"next": 0}
+    lock = threading.Lock()
+
+    def handler(rc):
+        while True:
+            head = rc.read_head(timeout=30)
+            if head is None:
+                return
+            _, target, headers = parse_head(head)
+            n = int(header_of(headers, "Content-Length", "0") or 0)
+            rc.read_exact(n)
+            grip = ("Grip-Hold: stream\r\nGrip-Channel: faults-x\r\n"
+                    "Grip-Link: </next>; rel=next; timeout=1\r\n")
+            if target == "/stream":
+                body = "start\n"
+                rc.send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n%sGrip-Link: </gone>; "
+                        "rel=gone\r\nContent-Length: %d\r\n\r\n%s" % (grip, len(body), body))
+            elif target == "/next":
+                with lock:
+                    seen["next"] += 1
+                    k = seen["next"]
+                if k == 1 and stall_first_next:
+                    rc.notes["stalled"] = True
+                    rc.notes["closed"] = rc.wait_eof(30)
+                    return
+                body = "polled %d\n" % k
+                rc.send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n%sContent-Length: %d\r\n"
+                        "\r\n%s" % (grip, len(body), body))
+            elif target == "/gone":
+                rc.notes["gone"] = time.monotonic()
+                rc.notes["closed"] = rc.wait_eof(30)
+                rc.notes["closed_at"] = rc.closed_at
+                return
+    return handler, seen
+
+
+@pytest.mark.thumbtack_only
+def test_stalled_next_link_is_retried_and_polling_goes_on(make_proxy):
+    handler, seen = _link_backend(stall_first_next=True)
+    p, raw = _raw_proxy(make_proxy, handler)
+    try:
+        c = p.conn(timeout=15)
+        c.request("GET", "/stream")
+        assert c.read_head().status == 200
+        got = read_stream_until(c, b"polled 3\n", timeout=12)
+        assert got.startswith(b"start\n") and b"polled 2\n" in got
+        stalled = [rc for rc in raw.conns if rc.notes.get("stalled")]
+        assert len(stalled) == 1 and stalled[0].notes.get("closed")
+        assert "did not answer within 1000 ms" in p.log()
+        c.close()
+    finally:
+        raw.stop()
+
+
+@pytest.mark.thumbtack_only
+def test_stalled_gone_link_is_given_up(make_proxy):
+    handler, _ = _link_backend(stall_first_next=False)
+    p, raw = _raw_proxy(make_proxy, handler)
+    try:
+        c = p.conn(timeout=5)
+        c.request("GET", "/stream")
+        assert c.read_head().status == 200
+        c.close()
+        gone = lambda: [rc for rc in raw.conns if "gone" in rc.notes]  # noqa: E731
+        assert wait_for(gone, 5)
+        rc = gone()[0]
+        assert wait_for(lambda: "closed" in rc.notes, 4) and rc.notes["closed"]
+        assert 0.9 <= rc.notes["closed_at"] - rc.notes["gone"] < 2.5
+    finally:
+        raw.stop()
