@@ -17,6 +17,9 @@
 
 #define CLIENT_OUT_HIGH (256 * 1024) /* pause the backend above this much queued output */
 #define BODY_COPY_MAX 100000
+/* At shutdown, how long a connection that was accepted but has sent nothing yet may take
+ * to deliver its request head (its client has just connected, so it is on its way). */
+#define SHUTDOWN_GRACE_MS 1000
 
 static void process_input(struct tt_client *c);
 static void process_input_loop(struct tt_client *c);
@@ -975,6 +978,7 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     struct tt_req *q = tt_calloc(1, sizeof(*q));
     c->req = q;
     c->state = TT_C_BODY;
+    c->served = true;
     uv_timer_stop(&c->timer);
     q->start_ms = tt_now_ms();
     q->routes = w->routes;
@@ -1343,8 +1347,21 @@ void tt_client_shutdown(struct tt_client *c)
         tt_hold_shutdown(c->hold);
         return;
     }
-    if (c->state == TT_C_HEAD && c->in.len == 0)
-        tt_client_close(c);
-    else if (c->req)
+    if (c->req) {
         c->req->keep_alive = false;
+        return;
+    }
+    if (c->state != TT_C_HEAD || c->in.len)
+        return; /* a partial head keeps its head timer; the answer will close */
+    /* Bytes may already be in the socket (accepted this loop turn, or a keep-alive
+     * client's next request): read and answer them now, with Connection: close. */
+    on_readable(c);
+    if (c->state != TT_C_HEAD || c->in.len)
+        return;
+    if (c->served) {
+        tt_client_close(c); /* idle keep-alive: nothing was asked */
+        return;
+    }
+    uint64_t grace = TT_MIN((uint64_t)c->w->srv->cfg.head_timeout_ms, SHUTDOWN_GRACE_MS);
+    uv_timer_start(&c->timer, on_head_timeout, grace, 0);
 }

@@ -1078,6 +1078,10 @@ void tt_hold_shutdown(struct tt_hold *h)
             c->req->keep_alive = false;
         tt_client_stream_end(c);
     } else {
+        /* The timeout response now, and the connection closes after it (as for streams):
+         * otherwise the client would sit on it until the drain deadline. */
+        if (c->req)
+            c->req->keep_alive = false;
         on_response_timeout(&c->timer);
     }
 }
