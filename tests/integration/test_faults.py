@@ -288,6 +288,7 @@ def _term_and_wait(p, limit):
     return code, time.monotonic() - t0
 
 
+@pytest.mark.xfail(IS_PUSHPIN, reason="Pushpin 1.36 drops held long-polls at SIGTERM", strict=True)
 def test_sigterm_answers_held_long_polls_and_closes_them(make_proxy, backend, chan):
     backend.on("/lp-term", hold("response", [chan], b"bye\n", extra=[("Grip-Timeout", "55")]))
     p = make_proxy()
