@@ -343,3 +343,45 @@ def test_sigterm_answers_every_accepted_request(make_proxy, backend, workers):
             assert r.status == 200 and r.body == b"done\n" and r.complete, (i, r)
             assert (r.header("Connection") or "").lower() == "close"
     assert code == 0 and took < 5, (code, took)
+
+
+# ---- slow publishers ----
+
+def _slow_publish(port, body, pieces, gap):
+    """POST body to /publish/ in `pieces` (list of sizes), `gap` seconds apart."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"POST /publish/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body))
+    off = 0
+    try:
+        for n in pieces:
+            time.sleep(gap)
+            s.sendall(body[off:off + n])
+            off += n
+        return Conn.wrap(s).read_response()
+    finally:
+        s.close()
+
+
+@pytest.mark.thumbtack_only  # client_head_timeout is thumbtack's key
+def test_slow_publisher_succeeds(make_proxy, chan):
+    """1 byte per 100 ms, ten times longer in all than the (300 ms) idle limit."""
+    p = make_proxy(config={"runner": {"client_head_timeout": "300"}})
+    item = b'{"items":[{"channel":"%s","formats":{"http-stream":{"content":"x"}}}]}' % chan.encode()
+    body = item + b" " * (1024 - len(item))
+    r = _slow_publish(p.pub_port, body, [1] * 30 + [100] * 10 + [len(body) - 1030], 0.1)
+    assert r.status == 200 and r.body == b"Published\n"
+
+
+@pytest.mark.thumbtack_only
+def test_quiet_publisher_is_closed(make_proxy, chan):
+    p = make_proxy(config={"runner": {"client_head_timeout": "300"}})
+    s = socket.create_connection(("127.0.0.1", p.pub_port), timeout=5)
+    try:
+        s.sendall(b"POST /publish/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        t0 = time.monotonic()
+        assert s.recv(100) == b""  # closed, nothing answered
+        assert 0.25 <= time.monotonic() - t0 < 1.5
+    finally:
+        s.close()
+    assert wait_for(lambda: "nothing received for 300 ms (body)" in p.log(), 2)
