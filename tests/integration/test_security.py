@@ -315,3 +315,44 @@ def test_cors_echo_values_with_controls_never_reach_a_head(make_proxy, backend, 
     assert r.status == 400
     assert r.header("X-Injected") is None and r.header("Access-Control-Allow-Origin") is None
     assert backend.reqs("/cors") == []
+
+
+# ---- complete exchanges with bodies are still reused ----
+
+@pytest.mark.thumbtack_only  # Pushpin 1.36's zurl has no keep-alive pool to compare
+def test_complete_exchanges_with_bodies_reuse_the_connection(make_proxy, make_backend):
+    b = make_backend()
+    p = make_proxy(routes="*,aco %s\n" % b.addr, config={"proxy": {"workers": "1"}})
+    with Conn(p.port) as c:
+        for i in range(3):
+            c.request("POST", "/cl%d" % i, {"Content-Type": "text/plain"}, "body %d" % i)
+            assert c.read_response().status == 200
+        for i in range(3):
+            c.request("POST", "/ch%d" % i, {"Transfer-Encoding": "chunked"},
+                      b"4\r\nabcd\r\n0\r\n\r\n")
+            assert c.read_response().status == 200
+        for i in range(3):  # JSON-P: the body comes from the query
+            c.request("GET", "/jp%d?callback=cb&_method=POST&_body=hello" % i)
+            assert c.read_response().status == 200
+    reqs = b.reqs()
+    assert [r.body for r in reqs] == [b"body 0", b"body 1", b"body 2"] + [b"abcd"] * 3 + \
+        [b"hello"] * 3
+    assert b.connections == 1, b.connections
+
+
+@pytest.mark.thumbtack_only
+def test_replayed_request_with_body_reuses_the_connection(make_proxy, make_backend, chan):
+    b = make_backend()
+    b.on("/lp-hint", hold("response", [chan], b"t\n", extra=[("Grip-Timeout", "20")]))
+    p = make_proxy(routes="* %s\n" % b.addr, config={"proxy": {"workers": "1"}})
+    with Conn(p.port, timeout=8) as c:
+        c.request("POST", "/lp-hint", {"Content-Type": "text/plain"}, "payload")
+        assert b.wait_requests(1, path="/lp-hint")
+        settle()
+        p.publish({"channel": chan, "formats": {"http-response": {"action": "hint"}}})
+        assert len(b.wait_requests(2, path="/lp-hint")) == 2
+        settle()
+        pub_response(p, chan, {"body": "after hint\n"})
+        assert c.read_response().body == b"after hint\n"
+    assert [r.body for r in b.reqs("/lp-hint")][:2] == [b"payload", b"payload"]
+    assert b.connections == 1, b.connections
