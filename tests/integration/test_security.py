@@ -16,7 +16,7 @@ from backend import RawBackend, header_of, parse_head
 from conftest import IS_PUSHPIN
 from backend import Resp
 from griputil import grip_instruct, hold, pub_response, settle
-from helpers import Conn, wait_for
+from helpers import Closed, Conn, wait_for
 
 OWED = 328  # the body length client A announces and never sends
 
@@ -311,9 +311,14 @@ def test_cors_echo_values_with_controls_never_reach_a_head(make_proxy, backend, 
     with Conn(p.port) as c:
         c.send("GET /cors HTTP/1.1\r\nHost: example.com\r\nOrigin: %s\r\n"
                "Access-Control-Request-Method: %s\r\n\r\n" % (value, value))
-        r = c.read_response()
-    assert r.status == 400
-    assert r.header("X-Injected") is None and r.header("Access-Control-Allow-Origin") is None
+        try:
+            r = c.read_response()
+        except Closed:
+            assert IS_PUSHPIN  # 1.36 drops a malformed request without an answer
+            r = None
+    if r is not None:
+        assert r.status == 400
+        assert r.header("X-Injected") is None and r.header("Access-Control-Allow-Origin") is None
     assert backend.reqs("/cors") == []
 
 
