@@ -26,7 +26,7 @@ allowed() {
     grip) echo "core http grip" ;;
     routes) echo "core routes" ;;
     ws) echo "core http ws" ;;
-    pubsub) echo "core ws pubsub" ;;
+    pubsub) echo "core http ws pubsub" ;;
     publish) echo "core http grip pubsub publish" ;;
     zmq) echo "core pubsub publish zmq" ;;
     proxy) echo "core http net grip routes pubsub proxy" ;;

@@ -576,6 +576,8 @@ static const struct key_def keys[] = {
     {"proxy", "workers", K_INT, F(workers), 1024},
     {"proxy", "cdn_loop", K_STR, F(cdn_loop), 0},
     {"proxy", "accept_pushpin_route", K_BOOL, F(accept_pushpin_route), 0},
+    {"proxy", "backend_response_timeout", K_INT, F(backend_response_timeout_ms), INT_MAX},
+    {"proxy", "backend_idle_timeout", K_INT, F(backend_idle_timeout_ms), INT_MAX},
     {"handler", "push_in_http_addr", K_STR_DEF, F(push_in_http_addr), 0},
     {"handler", "push_in_http_port", K_INT, F(push_in_http_port), 65535},
     {"handler", "push_in_http_max_headers_size", K_SIZE, F(push_in_http_max_headers_size), 1 << 30},
@@ -667,6 +669,8 @@ void tt_config_defaults(struct tt_config *cfg)
     cfg->connection_subscription_max = 20;
     cfg->subscription_linger = 60;
     cfg->head_timeout_ms = 10000;
+    cfg->backend_response_timeout_ms = 600000;
+    cfg->backend_idle_timeout_ms = 600000;
     cfg->subscriber_queue_max = 1048576;
 }
 

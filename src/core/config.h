@@ -83,6 +83,11 @@ struct tt_config {
 
     /* thumbtack extensions (documented in README) */
     int head_timeout_ms;        /* [runner] client_head_timeout, default 10000 ms */
+    /* [proxy] backend_response_timeout / backend_idle_timeout (ms, 0 = none): longest wait
+     * for a backend's response head, and for the next byte of an exchange once under way.
+     * Default 600000, the inactivity timeout of the zurl that Pushpin 1.36 ships with. */
+    int backend_response_timeout_ms;
+    int backend_idle_timeout_ms;
     size_t subscriber_queue_max; /* [handler] subscriber_queue_bytes, default 1 MiB */
 };
 

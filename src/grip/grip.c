@@ -340,6 +340,27 @@ static int channel_item(void *ctx, const char *value, size_t value_len,
     return 0;
 }
 
+/* A link URL becomes the request line (and, for another host, the Host and the address)
+ * of an internal request: no controls, spaces or DEL, and a valid authority when it is
+ * absolute. */
+static bool valid_link_url(const char *url, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c <= 0x20 || c == 0x7f)
+            return false;
+    }
+    size_t skip = tt_strihas_prefix(url, len, "http://")    ? 7
+                  : tt_strihas_prefix(url, len, "https://") ? 8
+                                                            : 0;
+    if (!skip)
+        return true;
+    size_t alen = 0;
+    while (skip + alen < len && url[skip + alen] != '/' && url[skip + alen] != '?')
+        alen++;
+    return alen > 0 && tt_h1_valid_host(url + skip, alen);
+}
+
 static int link_item(void *ctx, const char *value, size_t value_len, struct tt_grip_param *params,
                      size_t num_params)
 {
@@ -351,7 +372,7 @@ static int link_item(void *ctx, const char *value, size_t value_len, struct tt_g
         return fail(pc->err, pc->errlen, "failed to parse Grip-Link value");
     const char *url = value + 1;
     size_t url_len = value_len - 2;
-    if (has_ctl(url, url_len) || memchr(url, '\t', url_len))
+    if (!valid_link_url(url, url_len))
         return fail(pc->err, pc->errlen, "Grip-Link contains invalid link");
     const struct tt_grip_param *rel = find_param(params, num_params, "rel");
     if (!rel || !rel->value)
@@ -384,6 +405,10 @@ static int meta_item(void *ctx, const char *value, size_t value_len, struct tt_g
     if (num_params == 0)
         return fail(pc->err, pc->errlen, "Grip-Set-Meta cannot be empty");
     const char *v = params[0].value ? params[0].value : "";
+    /* Meta travels on in headers (WebSocket-over-HTTP Meta-*): token names, clean values. */
+    if (!tt_h1_is_token(params[0].name, params[0].name_len) ||
+        !tt_h1_is_field_value(v, strlen(v)))
+        return fail(pc->err, pc->errlen, "Grip-Set-Meta contains invalid value");
     set_kv(&pc->g->meta, &pc->g->num_meta, params[0].name, params[0].name_len, v, strlen(v), true);
     return 0;
 }
@@ -530,7 +555,9 @@ static int parse_status(struct parse_ctx *pc, const char *v, size_t len)
     const char *sp = memchr(v, ' ', len);
     size_t code_len = sp ? (size_t)(sp - v) : len;
     int code;
-    if (!parse_int(v, code_len, &code) || code < 0 || code > 999)
+    /* Pushpin takes 0..999 and writes "HTTP/1.1 0 Undefined Reason"; a status the client
+     * cannot take as final (below 200, above 599) is a backend error here. */
+    if (!parse_int(v, code_len, &code) || code < 200 || code > 599)
         return fail(pc->err, pc->errlen, "Grip-Status contains invalid status code");
     g->status = code;
     g->has_status = true;
@@ -629,6 +656,11 @@ static int json_channels(struct parse_ctx *pc, json_t *hold)
             return TT_EPARSE;
         if (name_len == 0)
             return fail(pc->err, pc->errlen, "channel contains an empty 'name'");
+        /* Both come back to the backend in Grip-Last header lines. */
+        if (!tt_h1_is_field_value(name, name_len))
+            return fail(pc->err, pc->errlen, "channel contains 'name' with invalid value");
+        if (prev_id && !tt_h1_is_field_value(prev_id, strlen(prev_id)))
+            return fail(pc->err, pc->errlen, "channel contains 'prev-id' with invalid value");
         json_t *jf = json_object_get(ch, "filters");
         char *filters[TT_GRIP_MAX_FILTERS];
         int nf = 0;
@@ -732,6 +764,10 @@ static int json_hold(struct parse_ctx *pc, json_t *hold)
             if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
                 return fail(pc->err, pc->errlen, "'meta' contains '%s' with wrong type",
                             esc(k, strlen(k), ebuf, sizeof(ebuf)));
+            if (!tt_h1_is_token(k, strlen(k)) ||
+                !tt_h1_is_field_value(json_string_value(v), json_string_length(v)))
+                return fail(pc->err, pc->errlen, "'meta' contains '%s' with invalid value",
+                            esc(k, strlen(k), ebuf, sizeof(ebuf)));
             set_kv(&g->meta, &g->num_meta, k, strlen(k), json_string_value(v),
                    json_string_length(v), true);
         }
@@ -758,6 +794,9 @@ static int add_resp_header(struct parse_ctx *pc, const char *name, size_t name_l
     if (!ok || has_ctl(value, value_len))
         return fail(pc->err, pc->errlen, "headers contains invalid header '%s'",
                     esc(name, name_len, ebuf, sizeof(ebuf)));
+    /* The proxy frames the response: dropped as Pushpin drops them before writing. */
+    if (tt_h1_is_hop_by_hop(name, name_len) || tt_strieq(name, name_len, "Content-Length"))
+        return 0;
     set_kv(&pc->g->resp_headers, &pc->g->num_resp_headers, name, name_len, value, value_len, false);
     return 0;
 }
@@ -771,6 +810,8 @@ static int json_response(struct parse_ctx *pc, json_t *r)
     int rc = jint(pc, r, "response", "code", 999, &code);
     if (rc < 0)
         return rc;
+    if (rc && (code < 200 || code > 599)) /* not a final status (see parse_status) */
+        return fail(pc->err, pc->errlen, "response contains 'code' with invalid value");
     if (rc)
         g->resp_code = code;
     const char *s;

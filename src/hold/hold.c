@@ -687,6 +687,10 @@ static void hold_shutdown(struct tt_client_session *sess)
             c->req->keep_alive = false;
         tt_client_stream_end(c);
     } else {
+        /* The timeout response now, and the connection closes after it (as for streams):
+         * otherwise the client would sit on it until the drain deadline. */
+        if (c->req)
+            c->req->keep_alive = false;
         on_response_timeout(&c->timer);
     }
 }

@@ -202,7 +202,7 @@ static int apply_header(struct head_state *st, const struct tt_h1_header *h,
     case 4:
         if (st->req && IEQ(h->name, 4, "host")) {
             /* Two Host headers make the authority ambiguous (RFC 9112 3.2). */
-            if (st->req->host)
+            if (st->req->host || !tt_h1_valid_host(v, vlen))
                 return fail(err, 400, R_HOST);
             st->req->host = v;
             st->req->host_len = vlen;
@@ -829,4 +829,72 @@ bool tt_h1_is_hop_by_hop(const char *name, size_t len)
     default:
         return false;
     }
+}
+
+bool tt_h1_is_token(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!IS_TOKEN(s[i]))
+            return false;
+    return true;
+}
+
+bool tt_h1_is_field_value(const char *s, size_t len)
+{
+    return scan_class(s, s + len, 2, 0x20) == s + len;
+}
+
+static bool is_hex(char c)
+{
+    return IS_DIGIT(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* RFC 3986 reg-name byte: unreserved or sub-delims ('%' is checked by the caller). */
+static bool reg_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IS_DIGIT(c) ||
+           (c && strchr("-._~!$&'()*+,;=", c) != NULL);
+}
+
+bool tt_h1_valid_host(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (len && s[0] == '[') {
+        /* IPv6address or IPvFuture: hex digits, ':' and '.' (IPv4 tail), or "v" HEX "."
+         * followed by unreserved / sub-delims / ':'. A zone id is not allowed in a URI
+         * authority (RFC 6874 is not part of HTTP). */
+        const char *end = memchr(s, ']', len);
+        if (!end || end == s + 1)
+            return false;
+        bool future = s[1] == 'v' || s[1] == 'V';
+        for (const char *p = s + 1; p < end; p++) {
+            if (future ? !(reg_name_char(*p) || *p == ':') : !(is_hex(*p) || *p == ':' || *p == '.'))
+                return false;
+        }
+        if (!future && !memchr(s + 1, ':', (size_t)(end - s - 1)))
+            return false;
+        i = (size_t)(end - s) + 1;
+    } else {
+        while (i < len && s[i] != ':') {
+            if (s[i] == '%') {
+                if (i + 2 >= len || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+                    return false;
+                i += 3;
+                continue;
+            }
+            if (!reg_name_char(s[i]))
+                return false;
+            i++;
+        }
+    }
+    if (i == len)
+        return true;
+    if (s[i] != ':' || len - i - 1 > 5)
+        return false;
+    for (i++; i < len; i++)
+        if (!IS_DIGIT(s[i]))
+            return false;
+    return true;
 }

@@ -106,6 +106,22 @@ ssize_t tt_h1_chunked_step(struct tt_h1_chunked *c, const char *in, size_t len, 
 /* Standard reason phrase for a status code, "Undefined Reason" if unknown (as Pushpin). */
 const char *tt_h1_reason(int status);
 
+/* A header name: one or more tchar (RFC 9110 5.6.2). */
+bool tt_h1_is_token(const char *s, size_t len);
+
+/* Bytes that may stand in a field value or a reason phrase: anything but CTLs (NUL, CR,
+ * LF, ...) and DEL, except HTAB (RFC 9110 5.5, RFC 9112 4). Every value that comes from a
+ * peer and is written into a head goes through this (or through the parsers, which apply
+ * the same rule). */
+bool tt_h1_is_field_value(const char *s, size_t len);
+
+/* The value of a Host header or the authority of an absolute-form target (RFC 9112 3.2,
+ * RFC 3986 3.2.2): uri-host [ ":" port ], where uri-host is a reg-name (unreserved,
+ * pct-encoded, sub-delims), an IPv4 address or a bracketed IPv6 / IPvFuture literal, and
+ * port is at most five digits. Userinfo ('@'), spaces, '/' and unbalanced brackets are
+ * invalid. The empty value is valid (RFC 9112 3.2 allows an empty Host). */
+bool tt_h1_valid_host(const char *s, size_t len);
+
 /* True when the name is a hop-by-hop header (Connection, Keep-Alive, Transfer-Encoding,
  * TE, Trailer, Upgrade, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization). */
 bool tt_h1_is_hop_by_hop(const char *name, size_t len);

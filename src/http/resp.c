@@ -1,6 +1,9 @@
+/* resp.c: in-memory responses and their rendering (see resp.h). */
 #include "http/resp.h"
 
 #include <stdlib.h>
+
+#include "core/log.h"
 
 void tt_resp_init(struct tt_resp *r, int status)
 {
@@ -81,13 +84,34 @@ void tt_resp_copy(struct tt_resp *dst, const struct tt_resp *src)
     tt_buf_append(&dst->body, src->body.data, src->body.len);
 }
 
+bool tt_resp_header_renderable(const char *name, const char *value)
+{
+    size_t nl = strlen(name);
+    if (tt_h1_is_token(name, nl) && tt_h1_is_field_value(value, strlen(value)))
+        return !tt_h1_is_hop_by_hop(name, nl) && !tt_strieq(name, nl, "Content-Length");
+    char esc[96];
+    tt_warn("response header '%s' with control bytes or a bad name not written",
+            tt_log_escape(name, nl, esc, sizeof(esc)));
+    return false;
+}
+
+const char *tt_resp_reason(const struct tt_resp *r)
+{
+    if (!r->reason)
+        return tt_h1_reason(r->status);
+    if (tt_h1_is_field_value(r->reason, strlen(r->reason)))
+        return r->reason;
+    tt_warn("response reason with control bytes replaced by the standard phrase");
+    return tt_h1_reason(r->status);
+}
+
 void tt_resp_render(const struct tt_resp *r, int minor_version, bool keep_alive, bool head_only,
                     struct tt_buf *out)
 {
-    tt_buf_appendf(out, "HTTP/1.%d %d %s\r\n", minor_version, r->status,
-                   r->reason ? r->reason : tt_h1_reason(r->status));
+    tt_buf_appendf(out, "HTTP/1.%d %d %s\r\n", minor_version, r->status, tt_resp_reason(r));
     for (size_t i = 0; i < r->num_headers; i++)
-        tt_buf_appendf(out, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
+        if (tt_resp_header_renderable(r->headers[i].name, r->headers[i].value))
+            tt_buf_appendf(out, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
     bool bodyless = r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
     if (!bodyless)
         tt_buf_appendf(out, "Content-Length: %zu\r\n", r->body.len);

@@ -27,8 +27,18 @@ const char *tt_resp_get_header(const struct tt_resp *r, const char *name);
  * Content-Length and Transfer-Encoding (the body is framed again when rendered). */
 void tt_resp_from_h1(struct tt_resp *r, const struct tt_h1_response *h);
 void tt_resp_copy(struct tt_resp *dst, const struct tt_resp *src);
+/* Whether a header of an in-memory response may be written into a head: a token name, a
+ * value without control bytes (HTAB aside), and not a framing or hop-by-hop header (the
+ * renderers write Content-Length, Transfer-Encoding and Connection themselves). Peer
+ * values are checked where they come in (request parser, publish items, GRIP
+ * instructions); this is the second line: a header that fails is skipped and logged. */
+bool tt_resp_header_renderable(const char *name, const char *value);
+/* The reason phrase to write: r's own when it has no control bytes, else (logged) the
+ * standard phrase for the status. */
+const char *tt_resp_reason(const struct tt_resp *r);
 /* Render head + body for a client: "HTTP/1.<minor> ..." with Content-Length and
  * Connection: close when !keep_alive (or keep-alive for HTTP/1.0 keep-alive clients).
+ * Headers and reason go through tt_resp_header_renderable / tt_resp_reason.
  * head_only omits the body (HEAD requests). Appends to out. */
 void tt_resp_render(const struct tt_resp *r, int minor_version, bool keep_alive, bool head_only,
                     struct tt_buf *out);

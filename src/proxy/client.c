@@ -18,6 +18,9 @@
 
 #define CLIENT_OUT_HIGH (256 * 1024) /* pause the backend above this much queued output */
 #define BODY_COPY_MAX 100000
+/* At shutdown, how long a connection that was accepted but has sent nothing yet may take
+ * to deliver its request head (its client has just connected, so it is on its way). */
+#define SHUTDOWN_GRACE_MS 1000
 
 static void process_input(struct tt_client *c);
 static void process_input_loop(struct tt_client *c);
@@ -323,10 +326,12 @@ static void view_from_h1(struct head_view *v, const struct tt_h1_response *r)
 static void view_from_resp(struct head_view *v, const struct tt_resp *r)
 {
     v->status = r->status;
-    v->reason = r->reason ? r->reason : tt_h1_reason(r->status);
+    v->reason = tt_resp_reason(r);
     v->reason_len = strlen(v->reason);
     v->n = 0;
     for (size_t i = 0; i < r->num_headers && v->n < HEAD_VIEW_MAX; i++) {
+        if (!tt_resp_header_renderable(r->headers[i].name, r->headers[i].value))
+            continue;
         v->h[v->n].name = r->headers[i].name;
         v->h[v->n].name_len = strlen(r->headers[i].name);
         v->h[v->n].value = r->headers[i].value;
@@ -746,6 +751,12 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
     } else if (err == TT_UP_ERR_BLOCKED) {
         if (debug)
             snprintf(msg, sizeof(msg), "Error: Origin host/IP blocked.\n");
+    } else if (err == TT_UP_ERR_TIMEOUT) {
+        /* 502 with the usual text, as Pushpin answers its own backend timeouts (it never
+         * generates a 504); the upstream logged which limit was hit. */
+        if (debug)
+            snprintf(msg, sizeof(msg), "Error: timed out waiting for the origin. Tried: %s\n",
+                     tried);
     } else {
         tt_warn("c%llu: error while proxying to origin %s", (unsigned long long)c->id, tried);
     }
@@ -796,8 +807,11 @@ static void body_finished(struct tt_client *c)
 {
     struct tt_req *q = c->req;
     q->body_done = true;
-    if (q->up && q->body_left < 0)
-        tt_upstream_send(q->up, "0\r\n\r\n", 5);
+    if (q->up) {
+        if (q->body_left < 0)
+            tt_upstream_send(q->up, "0\r\n\r\n", 5);
+        tt_upstream_send_end(q->up);
+    }
     if (!q->up && q->route && q->route->num_targets &&
         q->route->targets[0].type == TT_TARGET_TEST && !q->head_sent) {
         struct tt_resp r;
@@ -872,6 +886,44 @@ static ssize_t consume_body(struct tt_client *c, const char *p, size_t n)
 
 /* ---- request head ------------------------------------------------------------------ */
 
+/* absolute-form (RFC 9112 3.2.2), "http[s]://authority[/path][?query]": the authority
+ * replaces Host, for routing and for the Host the backend gets, and the target becomes
+ * origin-form. Pushpin 1.36 glues the target onto the Host value instead (so no
+ * Pushpin client can depend on it). fixed holds "/?query" when the target had no path.
+ * Returns false when the authority is not a valid host (userinfo included). */
+static bool absolute_form(struct tt_h1_request *h, char *fixed, size_t fixed_size)
+{
+    const char *t = h->target;
+    size_t n = h->target_len, skip;
+    if (tt_strihas_prefix(t, n, "http://"))
+        skip = 7;
+    else if (tt_strihas_prefix(t, n, "https://"))
+        skip = 8;
+    else
+        return true;
+    const char *auth = t + skip;
+    size_t alen = 0;
+    while (alen < n - skip && auth[alen] != '/' && auth[alen] != '?')
+        alen++;
+    if (alen == 0 || !tt_h1_valid_host(auth, alen))
+        return false;
+    h->host = auth;
+    h->host_len = alen;
+    const char *rest = auth + alen;
+    size_t rlen = n - skip - alen;
+    if (rlen == 0 || rest[0] == '?') {
+        int k = snprintf(fixed, fixed_size, "/%.*s", (int)rlen, rest);
+        if (k < 0 || (size_t)k >= fixed_size)
+            return false;
+        h->target = fixed;
+        h->target_len = (size_t)k;
+    } else {
+        h->target = rest;
+        h->target_len = rlen;
+    }
+    return true;
+}
+
 static void reject(struct tt_client *c, int status, const char *body)
 {
     tt_info("c%llu %s rejected request: %d %.*s", (unsigned long long)c->id, c->peer, status,
@@ -929,6 +981,7 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     struct tt_req *q = tt_calloc(1, sizeof(*q));
     c->req = q;
     c->state = TT_C_BODY;
+    c->served = true;
     uv_timer_stop(&c->timer);
     q->start_ms = tt_now_ms();
     q->routes = w->routes;
@@ -964,20 +1017,8 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         tt_trim(&v, &n);
         q->from = tt_strndup(v, n);
     }
-    /* absolute-form target: take the path part. */
     const char *path = h->target;
     size_t path_len = h->target_len;
-    if (path_len > 7 && (tt_strihas_prefix(path, path_len, "http://") ||
-                         tt_strihas_prefix(path, path_len, "https://"))) {
-        const char *s = memchr(path + 8, '/', path_len - 8);
-        size_t skip = s ? (size_t)(s - path) : path_len;
-        path += skip;
-        path_len -= skip;
-        if (path_len == 0) {
-            path = "/";
-            path_len = 1;
-        }
-    }
     const char *host = h->host ? h->host : "localhost";
     size_t host_len = h->host ? h->host_len : 9;
     q->host = tt_strndup(host, host_len);
@@ -1079,8 +1120,10 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
                                       (j->has_body && j->body_len ? TT_UP_WITH_BODY : 0),
                                   &up_cbs, c);
         tt_buf_deinit(&full);
-        if (q->up && j->has_body && j->body_len)
+        if (q->up && j->has_body && j->body_len) {
             tt_upstream_send(q->up, j->body, j->body_len);
+            tt_upstream_send_end(q->up);
+        }
         return;
     }
     struct tt_buf full;
@@ -1123,8 +1166,10 @@ bool tt_client_retry(struct tt_client *c, const char *extra_headers)
                                   (q->body_copy.len ? TT_UP_WITH_BODY : 0),
                               &up_cbs, c);
     tt_buf_deinit(&full);
-    if (q->up && q->body_copy.len)
+    if (q->up && q->body_copy.len) {
         tt_upstream_send(q->up, q->body_copy.data, q->body_copy.len);
+        tt_upstream_send_end(q->up);
+    }
     return q->up != NULL;
 }
 
@@ -1179,6 +1224,11 @@ static void process_input_loop(struct tt_client *c)
             reject(c, 500, "Failed to process request.\n");
             return;
         }
+        char fixed[4100];
+        if (!absolute_form(&h, fixed, sizeof(fixed))) {
+            reject(c, 400, "Failed to parse request: invalid host\n");
+            return;
+        }
         /* The parsed head points into c->in: dispatch before consuming it. */
         dispatch(c, &h);
         if (c->state == TT_C_CLOSING)
@@ -1205,16 +1255,14 @@ static void on_readable(struct tt_client *c)
             return;
         last_n = (size_t)(n > 0 ? n : 0);
         if (n <= 0) {
-            /* Client gone (or half-closed): a hold or request in flight dies with it. */
-            if (c->state == TT_C_HEAD && c->in.len == 0) {
-                tt_client_close(c);
-                return;
-            }
-            if (c->state == TT_C_BODY && c->req && c->req->body_done && n == 0) {
-                /* Half-close after a full request: let the response finish. */
-                tt_conn_set_read(&c->conn, false);
-                return;
-            }
+            /* Client gone, or half-closed: a request in flight (waiting for the backend or
+             * streaming its response), a hold or a partial head dies with it, and the
+             * backend connection is closed rather than pooled (req_free aborts the
+             * upstream). Pushpin's connmgr and nginx treat a client's EOF as an abort
+             * too; waiting on would pin both sockets for as long as the backend takes. */
+            if (c->req && !c->req->logged && n == 0)
+                tt_debug("c%llu: client closed while its request was in flight",
+                         (unsigned long long)c->id);
             tt_client_close(c);
             return;
         }
@@ -1302,8 +1350,21 @@ void tt_client_shutdown(struct tt_client *c)
         c->session->ops->shutdown(c->session);
         return;
     }
-    if (c->state == TT_C_HEAD && c->in.len == 0)
-        tt_client_close(c);
-    else if (c->req)
+    if (c->req) {
         c->req->keep_alive = false;
+        return;
+    }
+    if (c->state != TT_C_HEAD || c->in.len)
+        return; /* a partial head keeps its head timer; the answer will close */
+    /* Bytes may already be in the socket (accepted this loop turn, or a keep-alive
+     * client's next request): read and answer them now, with Connection: close. */
+    on_readable(c);
+    if (c->state != TT_C_HEAD || c->in.len)
+        return;
+    if (c->served) {
+        tt_client_close(c); /* idle keep-alive: nothing was asked */
+        return;
+    }
+    uint64_t grace = TT_MIN((uint64_t)c->w->srv->cfg.head_timeout_ms, SHUTDOWN_GRACE_MS);
+    uv_timer_start(&c->timer, on_head_timeout, grace, 0);
 }

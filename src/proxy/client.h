@@ -98,6 +98,7 @@ struct tt_client {
     bool in_process; /* inside process_input: do not re-enter from end_request */
     bool dirty;      /* on the worker's dirty list: flushed once the inbox batch is done */
     bool close_after_flush; /* response done, connection not reusable */
+    bool served;            /* a request was dispatched on this connection */
     int handles; /* open libuv handles (conn, timer) */
 };
 
@@ -130,7 +131,10 @@ void tt_client_close(struct tt_client *c);
  * update), with extra header lines (each ending CRLF) added. The response goes through
  * GRIP processing again. Returns false if the request cannot be replayed. */
 bool tt_client_retry(struct tt_client *c, const char *extra_headers);
-/* Worker shutdown: end holds cleanly, close idle connections. */
+/* Worker shutdown: end holds cleanly; requests in flight finish with Connection: close;
+ * a connection waiting for a head reads what has already arrived and answers it; a fresh
+ * connection with nothing yet gets a short grace (SHUTDOWN_GRACE_MS); an idle keep-alive
+ * connection is closed. */
 void tt_client_shutdown(struct tt_client *c);
 
 #endif

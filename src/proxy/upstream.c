@@ -38,6 +38,8 @@ struct tt_upstream {
     bool body_sent;  /* body bytes went to the socket: the request cannot be replayed */
     bool no_pool;    /* a reused connection was stale: connect afresh */
     bool with_body;  /* the request has a body (see TT_UP_WITH_BODY) */
+    bool req_ended;  /* no body, or the owner called tt_upstream_send_end */
+    bool out_lost;   /* request bytes were dropped after a write error */
     bool starting;   /* inside tt_upstream_start: callbacks must wait (see fail_with) */
     enum tt_up_error pending_err;
     int64_t remaining;   /* Content-Length left, -1 none */
@@ -52,8 +54,9 @@ struct tt_upstream {
     char pool_key[300];
     struct tt_list pool_link;
     uv_getaddrinfo_t *gai;
-    uv_timer_t timer;
+    uv_timer_t timer; /* connect timeout, then the exchange's (see arm_exchange_timer) */
     bool timer_open;
+    uint64_t last_io; /* loop time of the last byte either way (exchange timeouts) */
 };
 
 static SSL_CTX *ssl_ctx_verify, *ssl_ctx_insecure;
@@ -281,9 +284,62 @@ static struct tt_upstream *pool_take(struct tt_worker *w, const char *key, bool 
     return NULL;
 }
 
+/* The exchange's timer: the longest silence allowed now, 0 for none. */
+static uint64_t exchange_limit(const struct tt_upstream *u)
+{
+    const struct tt_config *cfg = &u->w->srv->cfg;
+    int ms = u->head_done ? cfg->backend_idle_timeout_ms : cfg->backend_response_timeout_ms;
+    return ms > 0 ? (uint64_t)ms : 0;
+}
+
+static void on_exchange_timer(uv_timer_t *t);
+
+/* Arm the exchange timer for the current phase, counting from the last activity. Bytes
+ * only record the time (touch); the timer re-arms itself for what is left when it fires
+ * early, which keeps a timer restart off the per-read path. */
+static void arm_exchange_timer(struct tt_upstream *u)
+{
+    uint64_t limit = exchange_limit(u);
+    if (!limit || u->paused || u->state != UP_ACTIVE) {
+        uv_timer_stop(&u->timer);
+        return;
+    }
+    uint64_t now = uv_now(&u->w->loop);
+    uint64_t elapsed = now > u->last_io ? now - u->last_io : 0;
+    uv_timer_start(&u->timer, on_exchange_timer, elapsed < limit ? limit - elapsed : 0, 0);
+}
+
+static void touch(struct tt_upstream *u)
+{
+    u->last_io = uv_now(&u->w->loop);
+}
+
+static void on_exchange_timer(uv_timer_t *t)
+{
+    struct tt_upstream *u = t->data;
+    if (u->state != UP_ACTIVE || u->paused)
+        return;
+    uint64_t limit = exchange_limit(u);
+    if (!limit)
+        return;
+    if (uv_now(&u->w->loop) < u->last_io + limit) {
+        arm_exchange_timer(u);
+        return;
+    }
+    if (u->head_done)
+        tt_warn("upstream: %s sent nothing for %llu ms mid-response; giving up", u->pool_key,
+                (unsigned long long)limit);
+    else
+        tt_warn("upstream: %s did not answer within %llu ms; giving up", u->pool_key,
+                (unsigned long long)limit);
+    fail_with(u, TT_UP_ERR_TIMEOUT);
+}
+
 static void send_request(struct tt_upstream *u)
 {
     u->state = UP_ACTIVE;
+    touch(u);
+    arm_exchange_timer(u);
     /* Read interest first: with nothing queued yet it changes no poll registration. */
     tt_conn_set_read(u->c, !u->paused);
     tt_conn_write(u->c, u->head, u->head_len);
@@ -400,6 +456,7 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
     u->num_targets = num_targets;
     u->is_head = flags & TT_UP_HEAD_REQUEST;
     u->with_body = flags & TT_UP_WITH_BODY;
+    u->req_ended = !u->with_body;
     u->remaining = -1;
     u->head = tt_malloc(head_len);
     memcpy(u->head, head, head_len);
@@ -425,10 +482,18 @@ void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len)
         return;
     }
     u->body_sent = true;
+    touch(u);
     tt_conn_write(u->c, data, len);
     int r = tt_conn_flush(u->c);
-    if (r < 0 && r != TT_EAGAIN)
+    if (r < 0 && r != TT_EAGAIN) {
+        u->out_lost = true;
         tt_debug("upstream: write failed: %s", tt_strerror(r));
+    }
+}
+
+void tt_upstream_send_end(struct tt_upstream *u)
+{
+    u->req_ended = true;
 }
 
 const struct tt_route_target *tt_upstream_target(const struct tt_upstream *u)
@@ -443,9 +508,14 @@ size_t tt_upstream_pending(const struct tt_upstream *u)
 
 void tt_upstream_pause(struct tt_upstream *u, bool paused)
 {
+    bool was = u->paused;
     u->paused = paused;
     if (u->state == UP_ACTIVE && u->c)
         tt_conn_set_read(u->c, !paused);
+    if (was && !paused)
+        touch(u); /* the silence while paused was ours, not the backend's */
+    if (was != paused)
+        arm_exchange_timer(u);
 }
 
 void tt_upstream_abort(struct tt_upstream *u)
@@ -471,6 +541,7 @@ static void to_pool(struct tt_upstream *u)
         return;
     }
     u->state = UP_IDLE;
+    uv_timer_stop(&u->timer);
     u->cbs = NULL;
     u->ctx = NULL;
     tt_buf_deinit(&u->in);
@@ -478,11 +549,27 @@ static void to_pool(struct tt_upstream *u)
     tt_conn_set_read(u->c, true); /* EOF or junk while idle closes it */
 }
 
+/* A connection may carry another request only when this exchange is complete in both
+ * directions (RFC 9112 9.3, 9.6). A backend may answer before it has read the request
+ * body; reusing the connection then would make the next request the tail of this one's
+ * body (request smuggling), so such a connection is closed instead. */
+static bool reusable(const struct tt_upstream *u)
+{
+    if (!u->resp_keepalive || u->until_close || !u->c || u->c->eof)
+        return false;
+    if (!u->req_ended || u->body.len || u->c->out_count || u->out_lost) {
+        tt_debug("upstream: %s answered before the whole request was sent; not reused",
+                 u->pool_key);
+        return false;
+    }
+    return true;
+}
+
 static void finish(struct tt_upstream *u)
 {
     const struct tt_upstream_cbs *cbs = u->cbs;
     void *ctx = u->ctx;
-    if (u->resp_keepalive && !u->until_close && u->c && u->c->out_count == 0 && !u->c->eof)
+    if (reusable(u))
         to_pool(u);
     else
         up_destroy(u);
@@ -578,7 +665,16 @@ static bool got_head(struct tt_upstream *u, const char *buf, size_t len)
         }
         break;
     }
+    if (resp.status == 101) {
+        /* No request we send asks for an upgrade (Upgrade and Connection are never
+         * forwarded), so a switch of protocols is a broken answer, not a response to
+         * relay: what followed would be another protocol's bytes. */
+        tt_warn("upstream: %s answered 101 to a request without Upgrade", u->pool_key);
+        fail(u, false, false);
+        return false;
+    }
     u->head_done = true;
+    arm_exchange_timer(u); /* from now on the idle limit applies */
     u->resp_keepalive = resp.framing.keep_alive;
     bool no_body = u->is_head || resp.status == 204 || resp.status == 304;
     if (no_body) {
@@ -667,6 +763,7 @@ static void on_readable(struct tt_upstream *u)
             return;
         }
         u->got_bytes = true;
+        touch(u);
         if (!u->head_done) {
             bool alive;
             if (u->in.len == 0) {
@@ -767,11 +864,14 @@ static void on_io(struct tt_conn *c, int status, int events)
     if (events & UV_WRITABLE) {
         size_t before = c->out_bytes;
         int r = tt_conn_flush(c);
+        if (c->out_bytes < before)
+            touch(u);
         if (r < 0 && r != TT_EAGAIN) {
             if (stale_retry(u))
                 return;
             /* The backend may have answered early and closed: read what it said. */
             tt_conn_discard_output(c);
+            u->out_lost = true;
         } else if (before >= UP_DRAIN_MARK / 2 && c->out_bytes < UP_DRAIN_MARK / 2 && u->cbs &&
                    u->cbs->on_drain) {
             u->cbs->on_drain(u->ctx);

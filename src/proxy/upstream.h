@@ -8,7 +8,11 @@
  * during the call. on_data delivers de-chunked body bytes. Exactly one of on_end or
  * on_error ends the exchange; after it the upstream is gone (returned to the pool or
  * closed) and must not be touched. tt_upstream_abort ends it from the owner's side
- * without any further callback. Thread: the worker's. */
+ * without any further callback.
+ * Every exchange is bounded: the connect (10 s per target), the wait for the response head
+ * ([proxy] backend_response_timeout) and any silence once under way, in either direction
+ * ([proxy] backend_idle_timeout); a wait ends with TT_UP_ERR_TIMEOUT. Time spent paused by
+ * the owner (tt_upstream_pause) does not count. Thread: the worker's. */
 #ifndef TT_UPSTREAM_H
 #define TT_UPSTREAM_H
 
@@ -22,6 +26,8 @@ enum tt_up_error {
     TT_UP_ERR_FAILED,    /* the exchange failed before a response head */
     TT_UP_ERR_TRUNCATED, /* the backend vanished mid-response */
     TT_UP_ERR_BLOCKED,   /* an `untrusted` target resolved to an internal address */
+    TT_UP_ERR_TIMEOUT,   /* no response head within backend_response_timeout, or no byte
+                            for backend_idle_timeout once under way */
 };
 
 struct tt_upstream_cbs {
@@ -40,7 +46,7 @@ struct tt_upstream_cbs {
 
 /* Flags for tt_upstream_start. */
 #define TT_UP_HEAD_REQUEST 1 /* HEAD request: no body in the response */
-#define TT_UP_WITH_BODY 2    /* body bytes will follow (tt_upstream_send) */
+#define TT_UP_WITH_BODY 2    /* body bytes will follow (tt_upstream_send, then _send_end) */
 
 /* Start a request. head is the complete request head including the final CRLF (copied).
  * targets/num_targets from the route (HTTP targets only). An `untrusted` target may not
@@ -55,6 +61,10 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
                                       void *ctx);
 /* Queue request body bytes (already framed for the backend). */
 void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len);
+/* The whole body of a TT_UP_WITH_BODY request has been given to tt_upstream_send. Until
+ * then (and until every byte is written) the connection is never reused: a backend that
+ * answers early would otherwise read the next request as the rest of this body. */
+void tt_upstream_send_end(struct tt_upstream *u);
 /* The target that is being (or was last) tried. */
 const struct tt_route_target *tt_upstream_target(const struct tt_upstream *u);
 /* Bytes of request body queued and not yet written. */

@@ -136,6 +136,28 @@ static void close_listeners(struct tt_worker *w)
     }
 }
 
+/* Connections the kernel completed but we have not accepted yet would be reset when the
+ * listener closes: take them in first, so that they are read and answered (with
+ * Connection: close) like the others at shutdown. Bounded by the listen backlog. */
+static void accept_backlog(struct tt_worker *w)
+{
+    for (int k = 0; k < w->num_listeners; k++) {
+        for (int i = 0; i < 4096 && w->listen_fds[k] >= 0; i++) {
+            struct sockaddr_storage peer;
+            socklen_t peer_len = sizeof(peer);
+            int fd = accept4(w->listen_fds[k], (struct sockaddr *)&peer, &peer_len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EINTR)
+                    continue;
+                break;
+            }
+            __atomic_add_fetch(&w->srv->num_clients, 1, __ATOMIC_ACQ_REL);
+            tt_client_accept(w, fd, (struct sockaddr *)&peer);
+        }
+    }
+}
+
 static void on_flush_check(uv_check_t *h)
 {
     tt_client_flush_dirty(h->data);
@@ -155,6 +177,7 @@ static void begin_stop(struct tt_worker *w)
         return;
     w->stopping = true;
     w->stop_deadline = tt_now_ms() + DRAIN_TIMEOUT_MS;
+    accept_backlog(w);
     close_listeners(w);
     struct tt_list *p, *tmp;
     tt_list_for_each_safe(p, tmp, &w->clients)

@@ -3,8 +3,10 @@
  * One request per connection, as Pushpin's SimpleHttpServer: read the head and a
  * Content-Length body, answer with Connection: close, then shut the socket down and drain
  * what the client still sends for a moment (so an early error answer is not lost to a TCP
- * reset) before closing. Every connection has a deadline; the number of connections is
- * capped. Status lines, bodies and header order copy Pushpin 1.36. */
+ * reset) before closing. A connection that sends nothing for [runner] client_head_timeout
+ * (10 s) is closed; the timer restarts with every byte, so a slow publisher of a large
+ * body is bounded by push_in_http_max_body_size, not by a total time. The number of
+ * connections is capped. Status lines, bodies and header order copy Pushpin 1.36. */
 #include "publish/api.h"
 
 #include <errno.h>
@@ -119,7 +121,8 @@ static void on_timeout(uv_timer_t *t)
 {
     struct api_conn *c = t->data;
     if (c->state == ST_HEAD || c->state == ST_BODY)
-        tt_info("control: request timed out (%s)", c->state == ST_HEAD ? "head" : "body");
+        tt_info("control: nothing received for %llu ms (%s); closing",
+                (unsigned long long)c->api->timeout_ms, c->state == ST_HEAD ? "head" : "body");
     conn_close(c);
 }
 
@@ -471,6 +474,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->state != ST_HEAD && c->state != ST_BODY)
         return; /* draining after our answer */
+    /* An idle timeout: a publisher that keeps sending is never cut (the size caps bound
+     * it), one that goes quiet is. */
+    uv_timer_start(&c->timer, on_timeout, c->api->timeout_ms, 0);
     size_t n = (size_t)nread;
     if (c->state == ST_BODY) {
         /* Keep at most one byte past the body, enough to tell "exceeded" apart. */

@@ -4,7 +4,12 @@
  * that the first error reported for a bad item is the one Pushpin reports. Pushpin reads
  * JSON through QVariant, which explains a few lenient spots kept here on purpose: an
  * integer field accepts any number, bool or string (converted as Qt does), base64 skips
- * characters outside the alphabet, and an unknown action fails with an empty message. */
+ * characters outside the alphabet, and an unknown action fails with an empty message.
+ *
+ * Stricter than Pushpin where a value ends up in an HTTP head (see check_head_values):
+ * a reason, header name or header value that could split the held client's response is
+ * refused, framing and hop-by-hop headers are dropped (the proxy frames the response),
+ * and ids that go back to the backend in Grip-Last headers may not hold control bytes. */
 #include "pubsub/item.h"
 
 #include <math.h>
@@ -13,6 +18,8 @@
 #include <stdlib.h>
 
 #include "core/base64.h"
+#include "core/log.h"
+#include "http/h1.h"
 
 #define PN_ITEM "publish item object"
 
@@ -279,6 +286,70 @@ static int parse_headers(json_t *v, const char *pn, struct tt_pub_item *it, char
     return 0;
 }
 
+/* A published response is written into a held client's response head: a CR or LF in the
+ * reason or a header would let a publisher write arbitrary headers or a whole second
+ * response, and a Content-Length or Transfer-Encoding next to the one the proxy computes
+ * makes the framing ambiguous (RFC 9112 6.1). Controls are refused (400). Framing and
+ * hop-by-hop headers are dropped, as Pushpin drops Content-Length, Transfer-Encoding and
+ * Connection before writing: they describe the connection, which is the proxy's. */
+static int check_head_values(struct tt_pub_item *it, const char *nul_in, char *err,
+                             size_t errlen)
+{
+    const char *pn = "'http-response'";
+    char esc[96];
+    /* Pushpin takes 0..999; a held client must get a final status that clients can parse
+     * (a 1xx would be read as interim and the body as the next response). */
+    if (it->http_response.code < 200 || it->http_response.code > 599) {
+        set_err(err, errlen, "%s contains 'code' with invalid value", pn);
+        return TT_EPARSE;
+    }
+    if (nul_in) {
+        /* A NUL would have cut the C copy short: refuse it like any other control. */
+        set_err(err, errlen, "%s contains %s with a control character", pn, nul_in);
+        return TT_EPARSE;
+    }
+    const char *reason = it->http_response.reason;
+    if (reason && !tt_h1_is_field_value(reason, strlen(reason))) {
+        set_err(err, errlen, "%s contains 'reason' with a control character", pn);
+        return TT_EPARSE;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < it->http_response.num_headers; i++) {
+        struct tt_kv *kv = &it->http_response.headers[i];
+        size_t nl = strlen(kv->name);
+        if (!tt_h1_is_token(kv->name, nl)) {
+            set_err(err, errlen, "%s contains header name '%s' that is not a token", pn,
+                    tt_log_escape(kv->name, nl, esc, sizeof(esc)));
+            return TT_EPARSE;
+        }
+        if (!tt_h1_is_field_value(kv->value, strlen(kv->value))) {
+            set_err(err, errlen, "%s contains header '%s' with a control character", pn,
+                    kv->name);
+            return TT_EPARSE;
+        }
+        if (tt_h1_is_hop_by_hop(kv->name, nl) || tt_strieq(kv->name, nl, "Content-Length")) {
+            tt_debug("publish: '%s' header of an http-response item dropped (framing is the "
+                     "proxy's)", kv->name);
+            free(kv->name);
+            free(kv->value);
+            continue;
+        }
+        it->http_response.headers[o++] = *kv;
+    }
+    it->http_response.num_headers = o;
+    return 0;
+}
+
+/* Ids come back to the backend in Grip-Last header lines. */
+static int check_id(json_t *v, const char *key, char *err, size_t errlen)
+{
+    if (v && !tt_h1_is_field_value(json_string_value(v), json_string_length(v))) {
+        set_err(err, errlen, PN_ITEM " contains '%s' with a control character", key);
+        return TT_EPARSE;
+    }
+    return 0;
+}
+
 enum fmt_type { FMT_HTTP_RESPONSE, FMT_HTTP_STREAM, FMT_WS_MESSAGE };
 
 static int parse_action(json_t *obj, const char *pn, enum fmt_type type, enum tt_pub_action *action,
@@ -303,6 +374,37 @@ static int parse_action(json_t *obj, const char *pn, enum fmt_type type, enum tt
         return TT_EPARSE;
     }
     return 0;
+}
+
+static bool has_nul(json_t *str)
+{
+    return strlen(json_string_value(str)) != json_string_length(str);
+}
+
+/* Which head value of an http-response holds a NUL ("'reason'", "a header"), or NULL. */
+static const char *nul_in_head(json_t *reason, json_t *headers)
+{
+    if (reason && has_nul(reason))
+        return "'reason'";
+    if (json_is_object(headers)) {
+        const char *k;
+        size_t kl;
+        json_t *x;
+        json_object_keylen_foreach(headers, k, kl, x)
+        {
+            if (strlen(k) != kl || has_nul(x))
+                return "a header";
+        }
+    } else if (json_is_array(headers)) {
+        size_t i;
+        json_t *h;
+        json_array_foreach(headers, i, h)
+        {
+            if (has_nul(json_array_get(h, 0)) || has_nul(json_array_get(h, 1)))
+                return "a header";
+        }
+    }
+    return NULL;
 }
 
 static int parse_http_response(json_t *obj, struct tt_pub_item *it, bool tnet, char *err,
@@ -330,10 +432,12 @@ static int parse_http_response(json_t *obj, struct tt_pub_item *it, bool tnet, c
     }
     if ((r = get_string(obj, pn, "reason", false, &v, err, errlen)) < 0)
         return r;
+    json_t *reason = v;
     if (v && json_string_length(v) > 0)
         it->http_response.reason = dup_json_string(v, NULL);
     if ((v = json_object_get(obj, "headers")) && (r = parse_headers(v, pn, it, err, errlen)) < 0)
         return r;
+    const char *nul_in = nul_in_head(reason, v);
     if ((r = parse_filters(obj, pn, &it->http_response.content_filters,
                            &it->http_response.num_content_filters, err, errlen)) < 0)
         return r;
@@ -364,7 +468,8 @@ static int parse_http_response(json_t *obj, struct tt_pub_item *it, bool tnet, c
         set_err(err, errlen, "%s does not contain 'body', 'body-bin', or 'body-patch'", pn);
         return TT_EPARSE;
     }
-    return 0;
+    /* Last, so that an item Pushpin refuses gets Pushpin's error. */
+    return check_head_values(it, nul_in, err, errlen);
 }
 
 /* content-bin / content shared by http-stream and ws-message. Returns 1 for content, 2
@@ -481,6 +586,16 @@ static int parse_ws_message(json_t *obj, struct tt_pub_item *it, bool tnet, char
         }
         if ((r = get_string(obj, pn, "reason", false, &v, err, errlen)) < 0)
             return r;
+        /* A close reason rides in a control frame (125 bytes with the code) and may be
+         * relayed into an HTTP head (WebSocket-over-HTTP): no controls, and it must fit. */
+        if (v && !tt_h1_is_field_value(json_string_value(v), json_string_length(v))) {
+            set_err(err, errlen, "%s contains 'reason' with a control character", pn);
+            return TT_EPARSE;
+        }
+        if (v && json_string_length(v) > 123) {
+            set_err(err, errlen, "%s contains 'reason' longer than 123 bytes", pn);
+            return TT_EPARSE;
+        }
         if (v && json_string_length(v) > 0)
             it->ws_message.reason = dup_json_string(v, NULL);
     }
@@ -539,11 +654,13 @@ static int item_from_json(json_t *obj, bool require_channel, bool tnet, struct t
         /* The SUB topic supplies the channel; a string here is kept as a hint only. */
         out->channel = dup_json_string(v, NULL);
     }
-    if ((r = get_string(obj, PN_ITEM, "id", false, &v, err, errlen)) < 0)
+    if ((r = get_string(obj, PN_ITEM, "id", false, &v, err, errlen)) < 0 ||
+        (r = check_id(v, "id", err, errlen)) < 0)
         return r;
     if (v)
         out->id = dup_json_string(v, NULL);
-    if ((r = get_string(obj, PN_ITEM, "prev-id", false, &v, err, errlen)) < 0)
+    if ((r = get_string(obj, PN_ITEM, "prev-id", false, &v, err, errlen)) < 0 ||
+        (r = check_id(v, "prev-id", err, errlen)) < 0)
         return r;
     if (v)
         out->prev_id = dup_json_string(v, NULL);

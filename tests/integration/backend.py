@@ -392,3 +392,168 @@ class Backend:
         except OSError:
             pass
         c.close()
+
+
+class RawConn:
+    """One connection accepted by a RawBackend. `data` keeps every byte received on it, in
+    order, so a test can check exactly what the proxy sent on this connection."""
+
+    def __init__(self, sock, index):
+        self.sock = sock
+        self.index = index
+        self.data = bytearray()  # everything received
+        self.buf = bytearray()   # received and not consumed yet
+        self.eof = False         # the proxy closed (FIN or RST)
+        self.closed_at = None    # monotonic time the EOF was seen
+        self.heads = []          # request heads read with read_head (bytes)
+        self.notes = {}          # free for the test's handler
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout()
+        self.sock.settimeout(left)
+        try:
+            d = self.sock.recv(65536)
+        except ConnectionResetError:
+            d = b""
+        if not d:
+            self.eof = True
+            self.closed_at = time.monotonic()
+            raise _Closed()
+        self.data += d
+        self.buf += d
+
+    def read_head(self, timeout=10.0):
+        """The next request head (bytes, without the final CRLFCRLF), or None on EOF or
+        timeout."""
+        deadline = time.monotonic() + timeout
+        try:
+            while b"\r\n\r\n" not in self.buf:
+                self._fill(deadline)
+        except (_Closed, socket.timeout, OSError):
+            return None
+        i = self.buf.index(b"\r\n\r\n")
+        head = bytes(self.buf[:i])
+        del self.buf[: i + 4]
+        self.heads.append(head)
+        return head
+
+    def read_exact(self, n, timeout=5.0):
+        """Up to n bytes: fewer when the proxy closes or the time is up."""
+        deadline = time.monotonic() + timeout
+        try:
+            while len(self.buf) < n:
+                self._fill(deadline)
+        except (_Closed, socket.timeout, OSError):
+            pass
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def wait_eof(self, timeout=5.0):
+        """True once the proxy has closed this connection (bytes meanwhile are kept)."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                self._fill(deadline)
+        except _Closed:
+            return True
+        except (socket.timeout, OSError):
+            return self.eof
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.sock.sendall(data)
+
+
+def parse_head(head):
+    """(method, target, [(name, value)]) of a request head from RawConn.read_head."""
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = lines[0].split(" ", 2)
+    headers = []
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        headers.append((k.strip(), v.strip()))
+    return method, target, headers
+
+
+def header_of(headers, name, default=None):
+    for k, v in headers:
+        if k.lower() == name.lower():
+            return v
+    return default
+
+
+class RawBackend:
+    """A backend whose every connection is served by handler(conn: RawConn) in its own
+    thread, for tests that must control exactly when a backend reads and answers (early
+    answers, stalls, short bodies) and see which bytes arrived on which connection."""
+
+    def __init__(self, handler, host="127.0.0.1"):
+        self.handler = handler
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(512)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.errors = []
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+
+    @property
+    def addr(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def _accept_loop(self):
+        while not self.stopped:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                rc = RawConn(s, len(self.conns))
+                self.conns.append(rc)
+            threading.Thread(target=self._serve, args=(rc,), daemon=True).start()
+
+    def _serve(self, rc):
+        try:
+            self.handler(rc)
+        except (_Closed, OSError):
+            pass
+        except Exception as e:  # a handler's own assertion: reported by the test
+            self.errors.append(repr(e))
+        finally:
+            try:
+                rc.sock.close()
+            except OSError:
+                pass
+
+    def wait_conns(self, n, timeout=5.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if len(self.conns) >= n:
+                    return list(self.conns)
+            time.sleep(0.01)
+        with self.lock:
+            return list(self.conns)
+
+    def stop(self):
+        self.stopped = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.lock:
+            conns = list(self.conns)
+        for rc in conns:
+            try:
+                rc.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

@@ -69,6 +69,13 @@ class Conn:
         self.eof = False
         self.port = port
 
+    @classmethod
+    def wrap(cls, sock):
+        """A Conn over a socket that is already connected."""
+        c = cls.__new__(cls)
+        c.sock, c.buf, c.eof, c.port = sock, bytearray(), False, sock.getpeername()[1]
+        return c
+
     def settimeout(self, t):
         self.sock.settimeout(t)
 

@@ -83,6 +83,8 @@ static void test_defaults(void)
     CHECK_STR(c.command_spec, "tcp://127.0.0.1:5563");
     CHECK(c.stats_spec == NULL && !c.push_in_sub_connect);
     CHECK_INT(c.head_timeout_ms, 10000);
+    CHECK_INT(c.backend_response_timeout_ms, 600000);
+    CHECK_INT(c.backend_idle_timeout_ms, 600000);
     CHECK_INT(c.subscriber_queue_max, 1048576);
     tt_config_deinit(&c);
     tt_config_deinit(&c); /* idempotent */
@@ -391,6 +393,8 @@ static void test_values(void)
                        "sig_key=\n"
                        "workers=4\n"
                        "accept_pushpin_route=true\n"
+                       "backend_response_timeout=1500\n"
+                       "backend_idle_timeout=0\n"
                        "unknown_key=whatever\n"
                        "[handler]\n"
                        "push_in_http_addr=0.0.0.0\n"
@@ -418,6 +422,8 @@ static void test_values(void)
     CHECK_INT(c.client_buffer_size, 16384);
     CHECK_INT(c.client_maxconn, 10);
     CHECK_INT(c.head_timeout_ms, 2500);
+    CHECK_INT(c.backend_response_timeout_ms, 1500);
+    CHECK_INT(c.backend_idle_timeout_ms, 0);
     CHECK(c.debug && c.auto_cross_origin && c.accept_x_forwarded_protocol);
     CHECK_INT(c.set_x_forwarded_protocol, TT_XFP_TRUE);
     CHECK_INT(c.xff.truncate, 0);

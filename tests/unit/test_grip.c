@@ -334,6 +334,10 @@ static void test_meta_status_expose(void)
     tt_grip_deinit(&g);
     expect_error(resp(200, "Grip-Set-Meta", "a=1,,b=2", NULL), NULL,
                  "Grip-Set-Meta cannot be empty");
+    expect_error(resp(200, "Grip-Set-Meta", "a b=1", NULL), NULL,
+                 "Grip-Set-Meta contains invalid value");
+    expect_error(resp(200, "Grip-Set-Meta", "\"a\"=1", NULL), NULL,
+                 "Grip-Set-Meta contains invalid value");
 
     CHECK_INT(parse(resp(200, "Grip-Status", "404", NULL), NULL, &g), 0);
     CHECK(g.has_status);
@@ -348,11 +352,18 @@ static void test_meta_status_expose(void)
     CHECK_INT(tt_grip_status_line(&g, 200, "OK", 2, &reason, &rlen), 299);
     CHECK(reason && rlen == 13 && memcmp(reason, "Custom  Thing", 13) == 0);
     tt_grip_deinit(&g);
-    CHECK_INT(parse(resp(200, "Grip-Status", "0", NULL), NULL, &g), 0);
-    CHECK(g.has_status);
-    CHECK_INT(g.status, 0);
-    CHECK_INT(tt_grip_status_line(&g, 200, "OK", 2, &reason, &rlen), 0);
-    CHECK(reason == NULL);
+    /* Pushpin writes "HTTP/1.1 0 Undefined Reason"; a status that is not a final one a
+     * client can parse (200..599) is a backend error here (502). */
+    for (int k = 0; k < 6; k++) {
+        static const char *const codes[] = {"0", "99", "100", "101", "199", "600"};
+        expect_error(resp(200, "Grip-Status", codes[k], NULL), NULL,
+                     "Grip-Status contains invalid status code");
+    }
+    CHECK_INT(parse(resp(200, "Grip-Status", "599", NULL), NULL, &g), 0);
+    CHECK_INT(g.status, 599);
+    tt_grip_deinit(&g);
+    CHECK_INT(parse(resp(200, "Grip-Status", "200", NULL), NULL, &g), 0);
+    CHECK_INT(g.status, 200);
     tt_grip_deinit(&g);
     /* an empty Grip-Status is ignored, as in Pushpin */
     CHECK_INT(parse(resp(200, "Grip-Status", "", NULL), NULL, &g), 0);
@@ -422,6 +433,20 @@ static void test_links(void)
                  "Grip-Link timeout has invalid value");
     expect_error(resp(200, "Grip-Link", "</a\x01>; rel=next", NULL), NULL,
                  "Grip-Link contains invalid link");
+    /* the URL becomes an internal request's request line and Host */
+    expect_error(resp(200, "Grip-Link", "</a b>; rel=next", NULL), NULL,
+                 "Grip-Link contains invalid link");
+    expect_error(resp(200, "Grip-Link", "</a\tb>; rel=next", NULL), NULL,
+                 "Grip-Link contains invalid link");
+    expect_error(resp(200, "Grip-Link", "<http://u@evil/x>; rel=gone", NULL), NULL,
+                 "Grip-Link contains invalid link");
+    expect_error(resp(200, "Grip-Link", "<https:///x>; rel=next", NULL), NULL,
+                 "Grip-Link contains invalid link");
+    CHECK_INT(parse(resp(200, "Grip-Link", "<HTTP://h.example:8080?a=b>; rel=next", NULL), NULL,
+                    &g),
+              0);
+    CHECK_STR(g.next_link, "HTTP://h.example:8080?a=b");
+    tt_grip_deinit(&g);
     expect_error(resp(200, "Grip-Link", "</x>; rel=\"next", NULL), NULL,
                  "failed to parse Grip-Link");
 }
@@ -444,7 +469,9 @@ static void test_json(void)
         "\"timeout\": 30, \"keep-alive\": {\"content\": \"ka\\n\", \"timeout\": 20}, "
         "\"meta\": {\"user\": \"u1\"}}, "
         "\"response\": {\"code\": 202, \"reason\": \"Yes\", "
-        "\"headers\": [[\"X-A\", \"1\"], [\"X-A\", \"2\"]], \"body\": \"hi\\u0000!\"}}";
+        "\"headers\": [[\"X-A\", \"1\"], [\"Content-Length\", \"9\"], "
+        "[\"Transfer-Encoding\", \"chunked\"], [\"connection\", \"close\"], [\"X-A\", \"2\"]], "
+        "\"body\": \"hi\\u0000!\"}}";
     CHECK_INT(tt_grip_parse(resp(200, CT_INSTRUCT, "X-Orig", "1", NULL), full, strlen(full),
                             "p:", 20, &g, err, sizeof(err)),
               0);
@@ -608,6 +635,16 @@ static void test_json_errors(void)
         {"{\"response\": 1}", "instruct contains 'response' with wrong type"},
         {"{\"response\": {\"code\": \"200\"}}", "response contains 'code' with wrong type"},
         {"{\"response\": {\"code\": 1000}}", "response contains 'code' with invalid value"},
+        {"{\"response\": {\"code\": 0}}", "response contains 'code' with invalid value"},
+        {"{\"response\": {\"code\": 101}}", "response contains 'code' with invalid value"},
+        {"{\"hold\": {\"channels\": [{\"name\": \"a\\r\\nX: y\"}]}}",
+         "channel contains 'name' with invalid value"},
+        {"{\"hold\": {\"channels\": [{\"name\": \"a\", \"prev-id\": \"1\\nX: y\"}]}}",
+         "channel contains 'prev-id' with invalid value"},
+        {"{\"hold\": {\"channels\": [], \"meta\": {\"k\": \"a\\r\\nb\"}}}",
+         "'meta' contains 'k' with invalid value"},
+        {"{\"hold\": {\"channels\": [], \"meta\": {\"k k\": \"v\"}}}",
+         "'meta' contains 'k k' with invalid value"},
         {"{\"response\": {\"reason\": 1}}", "response contains 'reason' with wrong type"},
         {"{\"response\": {\"reason\": \"a\\r\\nX: y\"}}",
          "response contains 'reason' with invalid value"},

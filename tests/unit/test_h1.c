@@ -328,6 +328,61 @@ static void test_expect_and_host(void)
     CHECK_INT(rq.host_len, 0);
     CHECK_REQ_ERR("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400, "invalid host");
     CHECK_REQ_ERR("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nhost: b\r\n\r\n", 400, "invalid host");
+    /* RFC 9112 3.2: a Host that is not a valid uri-host [":" port] is a 400. */
+    CHECK_REQ_ERR("GET / HTTP/1.1\r\nHost: a b/c@d\r\n\r\n", 400, "invalid host");
+    CHECK_REQ_ERR("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, "invalid host");
+    CHECK_REQ_ERR("GET / HTTP/1.1\r\nHost: user@good\r\n\r\n", 400, "invalid host");
+    CHECK(req("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n") > 0);
+    CHECK(span_is(rq.host, rq.host_len, "[::1]:8080"));
+}
+
+static void test_valid_host(void)
+{
+    static const char *const good[] = {
+        "", "a", "example.com", "EXAMPLE.com:80", "a.b:", "127.0.0.1:65535", "[::1]",
+        "[::1]:80", "[2001:db8::1]", "[::ffff:10.0.0.1]:443", "[v1.fe80::a+en1]", "%41b.c",
+        "a-b_c~d!$&'()*+,;=", ":80", "xn--bcher-kva.example", "[::1]:",
+    };
+    static const char *const bad[] = {
+        "a b", "a b/c@d", "[::1", "::1]", "[]", "[::1]x", "[fe80::1%25eth0]",
+        "a/b", "u@h", "h:123456", "h:8a", "h:80:80", "%4", "%zz", "a\tb", "\"x\"", "a?b",
+        "a#b", "[1.2.3.4]", "h\x7f", "h\xc3\xa9",
+    };
+    for (size_t i = 0; i < TT_ARRAY_LEN(good); i++) {
+        if (!tt_h1_valid_host(good[i], strlen(good[i])))
+            fprintf(stderr, "rejected good host '%s'\n", good[i]);
+        CHECK(tt_h1_valid_host(good[i], strlen(good[i])));
+    }
+    for (size_t i = 0; i < TT_ARRAY_LEN(bad); i++) {
+        if (tt_h1_valid_host(bad[i], strlen(bad[i])))
+            fprintf(stderr, "accepted bad host '%s'\n", bad[i]);
+        CHECK(!tt_h1_valid_host(bad[i], strlen(bad[i])));
+    }
+}
+
+static void test_token_and_field_value(void)
+{
+    CHECK(tt_h1_is_token("X-Foo", 5));
+    CHECK(tt_h1_is_token("!#$%&'*+-.^_`|~09azAZ", 21));
+    CHECK(!tt_h1_is_token("", 0));
+    CHECK(!tt_h1_is_token("X Foo", 5));
+    CHECK(!tt_h1_is_token("X:Foo", 5));
+    CHECK(!tt_h1_is_token("X\r\nY", 4));
+    CHECK(!tt_h1_is_token("X\0", 2));
+    CHECK(tt_h1_is_field_value("", 0));
+    CHECK(tt_h1_is_field_value("a b\tc \x80\xff", 8));
+    /* long spans take the 8-bytes-at-a-time path: a bad byte at every position */
+    char v[40];
+    for (size_t k = 0; k < sizeof(v); k++) {
+        static const char bads[] = {'\r', '\n', '\0', '\x01', '\x1f', '\x7f'};
+        for (size_t b = 0; b < sizeof(bads); b++) {
+            memset(v, 'a', sizeof(v));
+            v[k] = bads[b];
+            CHECK(!tt_h1_is_field_value(v, sizeof(v)));
+        }
+    }
+    memset(v, 'a', sizeof(v));
+    CHECK(tt_h1_is_field_value(v, sizeof(v)));
 }
 
 /* Every proper prefix of a valid head is TT_EAGAIN, the whole is its length. */
@@ -717,4 +772,4 @@ TT_TEST_MAIN(test_simple_get, test_pipelined_and_leading_crlf, test_request_line
              test_header_errors, test_every_position, test_content_length, test_transfer_encoding,
              test_connection_rules, test_expect_and_host, test_split_input, test_oversize_head,
              test_header_count, test_response, test_find_header, test_hop_by_hop_and_reason,
-             test_chunked, test_chunked_errors, cleanup)
+             test_chunked, test_chunked_errors, test_valid_host, test_token_and_field_value, cleanup)

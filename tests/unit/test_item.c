@@ -126,16 +126,30 @@ static void test_http_response_errors(void)
               "Invalid format: 'http-response' contains 'code' with invalid value");
     CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":999.5}")),
               "Invalid format: 'http-response' contains 'code' with invalid value");
-    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":999.49}")), "OK");
-    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":-0.5}")), "OK");
+    /* Pushpin takes these (0..999 after Qt's rounding); thumbtack refuses a code that is
+     * not a final status a client can parse (200..599). */
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":999.49}")),
+              "Invalid format: 'http-response' contains 'code' with invalid value");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":-0.5}")),
+              "Invalid format: 'http-response' contains 'code' with invalid value");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":101}")),
+              "Invalid format: 'http-response' contains 'code' with invalid value");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":600}")),
+              "Invalid format: 'http-response' contains 'code' with invalid value");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":599.4}")), "OK");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":\"204\"}")), "OK");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":200}")), "OK");
     CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":-0.6}")),
               "Invalid format: 'http-response' contains 'code' with invalid value");
     CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":\"1000\"}")),
               "Invalid format: 'http-response' contains 'code' with invalid value");
     CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":\" +1000 \"}")),
               "Invalid format: 'http-response' contains 'code' with invalid value");
-    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":\"abc\"}")), "OK");
-    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":true}")), "OK");
+    /* Qt reads these as 0 and 1: valid for Pushpin, not a status for thumbtack. */
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":\"abc\"}")),
+              "Invalid format: 'http-response' contains 'code' with invalid value");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":true}")),
+              "Invalid format: 'http-response' contains 'code' with invalid value");
     CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"code\":2147483648}")),
               "Invalid format: 'http-response' contains 'code' with invalid value");
     CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"reason\":1}")),
@@ -522,7 +536,77 @@ static void test_json_patch(void)
     json_decref(obj);
 }
 
+/* Values that end up in a held client's response head (issue 11: response splitting). */
+static void test_head_values(void)
+{
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"reason\":\"OK\\r\\nX-Injected: 1\"}")),
+              "Invalid format: 'http-response' contains 'reason' with a control character");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"reason\":\"O\\u0000K\"}")),
+              "Invalid format: 'http-response' contains 'reason' with a control character");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"headers\":{\"X\":\"a\\u0000b\"}}")),
+              "Invalid format: 'http-response' contains a header with a control character");
+    /* jansson refuses a NUL in an object key outright */
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"headers\":{\"X\\u0000Y\":\"a\"}}")),
+              "Body is not valid JSON.");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"headers\":[[\"X\\u0000\",\"a\"]]}")),
+              "Invalid format: 'http-response' contains a header with a control character");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"reason\":\"Fine\\tThanks \u00e9\"}")),
+              "OK");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"headers\":{\"X-A\":\"1\\r\\n\\r\\n"
+                        "HTTP/1.1 200 OK\"}}")),
+              "Invalid format: 'http-response' contains header 'X-A' with a control character");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"headers\":[[\"X-A\",\"a\\nb\"]]}")),
+              "Invalid format: 'http-response' contains header 'X-A' with a control character");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"headers\":[[\"X-A\",\"a\\u007fb\"]]}")),
+              "Invalid format: 'http-response' contains header 'X-A' with a control character");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"headers\":[[\"X A\\r\\n\",\"1\"]]}")),
+              "Invalid format: 'http-response' contains header name 'X A\\x0d\\x0a' that is not "
+              "a token");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"headers\":[[\"\",\"1\"]]}")),
+              "Invalid format: 'http-response' contains header name '' that is not a token");
+    CHECK_STR(perr(ITEM("\"http-response\":{\"body\":\"x\",\"headers\":{\"X:Y\":\"1\"}}")),
+              "Invalid format: 'http-response' contains header name 'X:Y' that is not a token");
+    /* Pushpin's own errors come first. */
+    CHECK_STR(perr(ITEM("\"http-response\":{\"reason\":\"a\\nb\"}")),
+              "Invalid format: 'http-response' does not contain 'body', 'body-bin', or "
+              "'body-patch'");
+
+    /* framing and hop-by-hop headers are dropped, the rest kept in order */
+    struct tt_pub_item *it = one(ITEM(
+        "\"http-response\":{\"body\":\"x\",\"headers\":[[\"Content-Length\",\"99\"],"
+        "[\"X-A\",\"1\\t2\"],[\"transfer-encoding\",\"chunked\"],[\"Connection\",\"close\"],"
+        "[\"Keep-Alive\",\"x\"],[\"Upgrade\",\"h2c\"],[\"Proxy-Connection\",\"x\"],[\"TE\",\"x\"],"
+        "[\"Trailer\",\"x\"],[\"Content-Type\",\"text/plain\"]]}"));
+    CHECK(it != NULL);
+    if (it) {
+        CHECK_INT(it->http_response.num_headers, 2);
+        CHECK_STR(it->http_response.headers[0].name, "X-A");
+        CHECK_STR(it->http_response.headers[0].value, "1\t2");
+        CHECK_STR(it->http_response.headers[1].name, "Content-Type");
+        tt_pub_items_free(it, 1);
+    }
+
+    /* ids go back to the backend in Grip-Last lines */
+    CHECK_STR(perr("{\"items\":[{\"channel\":\"a\",\"id\":\"1\\r\\nX: y\",\"http-stream\":"
+                   "{\"content\":\"x\"}}]}"),
+              "Invalid format: publish item object contains 'id' with a control character");
+    CHECK_STR(perr("{\"items\":[{\"channel\":\"a\",\"prev-id\":\"\\n\",\"http-stream\":"
+                   "{\"content\":\"x\"}}]}"),
+              "Invalid format: publish item object contains 'prev-id' with a control character");
+
+    /* ws-message close reason */
+    CHECK_STR(perr(ITEM("\"ws-message\":{\"action\":\"close\",\"reason\":\"a\\r\\nb\"}")),
+              "Invalid format: 'ws-message' contains 'reason' with a control character");
+    char body[400];
+    snprintf(body, sizeof(body), ITEM("\"ws-message\":{\"action\":\"close\",\"reason\":\"%0124d\"}"),
+             0);
+    CHECK_STR(perr(body), "Invalid format: 'ws-message' contains 'reason' longer than 123 bytes");
+    snprintf(body, sizeof(body), ITEM("\"ws-message\":{\"action\":\"close\",\"reason\":\"%0123d\"}"),
+             0);
+    CHECK_STR(perr(body), "OK");
+}
+
 TT_TEST_MAIN(test_body_errors, test_item_errors, test_http_response_errors, test_http_stream_errors,
              test_ws_message_errors, test_http_response_fields, test_base64,
              test_stream_and_ws_fields, test_multiple_items, test_item_from_json_direct,
-             test_json_patch)
+             test_json_patch, test_head_values)
