@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "hold/hold.h"
+#include "websocket/session.h"
 #include "proxy/server.h"
 #include "publish/api.h"
 #include "zmq/inputs.h"
@@ -316,6 +317,7 @@ int main(int argc, char **argv)
     uv_mutex_init(&srv.routes_lock);
     tt_lastids_init(&srv.last_ids);
     srv.grip_start = tt_hold_start;
+    srv.ws_start = tt_ws_session_start;
     srv.routes = load_routes(false);
     if (!srv.routes)
         return 1;

@@ -29,8 +29,8 @@ allowed() {
     pubsub) echo "core http ws pubsub" ;;
     publish) echo "core http grip pubsub publish" ;;
     zmq) echo "core pubsub publish zmq" ;;
-    proxy) echo "core http net grip routes pubsub proxy" ;;
-    hold) echo "core http net grip routes pubsub proxy hold" ;;
+    proxy) echo "core http net ws grip routes pubsub proxy" ;;
+    hold) echo "core http net ws grip routes pubsub proxy hold" ;;
     websocket) echo "core http net ws grip routes pubsub proxy websocket" ;;
     *) echo "" ;;
     esac

@@ -561,6 +561,7 @@ static const struct key_def keys[] = {
     {"runner", "client_buffer_size", K_SIZE, F(client_buffer_size), 1 << 30},
     {"runner", "client_maxconn", K_INT, F(client_maxconn), INT_MAX},
     {"runner", "client_head_timeout", K_INT, F(head_timeout_ms), INT_MAX},
+    {"runner", "allow_compression", K_BOOL, F(allow_compression), 0},
     {"proxy", "routesfile", K_PATH, F(routesfile), 0},
     {"proxy", "debug", K_BOOL, F(debug), 0},
     {"proxy", "auto_cross_origin", K_BOOL, F(auto_cross_origin), 0},

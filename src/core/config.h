@@ -45,6 +45,7 @@ struct tt_config {
     int log_level; /* 0..3, default 2 */
     size_t client_buffer_size; /* max request head, default 8192 */
     int client_maxconn;        /* default 50000 */
+    bool allow_compression;    /* permessage-deflate with WebSocket clients */
 
     /* [proxy] */
     char *routesfile; /* absolute path, or NULL */

@@ -154,3 +154,43 @@ struct tt_h1_response *tt_h1_response_dup(const struct tt_h1_response *h, char *
     *raw_out = raw;
     return c;
 }
+
+struct tt_h1_request *tt_h1_request_dup(const struct tt_h1_request *h, char **raw_out)
+{
+    size_t total = h->method_len + h->target_len;
+    bool host_in_headers = false;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        total += h->headers[i].name_len + h->headers[i].value_len;
+        host_in_headers = host_in_headers || h->host == h->headers[i].value;
+    }
+    /* A host taken from elsewhere (an absolute-form target) gets its own copy. */
+    if (h->host && !host_in_headers)
+        total += h->host_len;
+    char *raw = tt_malloc(total + 1);
+    struct tt_h1_request *c = tt_malloc(sizeof(*c));
+    *c = *h;
+    size_t off = 0;
+    memcpy(raw + off, h->method, h->method_len);
+    c->method = raw + off;
+    off += h->method_len;
+    memcpy(raw + off, h->target, h->target_len);
+    c->target = raw + off;
+    off += h->target_len;
+    c->host = NULL;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        memcpy(raw + off, h->headers[i].name, h->headers[i].name_len);
+        c->headers[i].name = raw + off;
+        off += h->headers[i].name_len;
+        memcpy(raw + off, h->headers[i].value, h->headers[i].value_len);
+        c->headers[i].value = raw + off;
+        off += h->headers[i].value_len;
+        if (h->host == h->headers[i].value)
+            c->host = c->headers[i].value;
+    }
+    if (h->host && !host_in_headers) {
+        memcpy(raw + off, h->host, h->host_len);
+        c->host = raw + off;
+    }
+    *raw_out = raw;
+    return c;
+}

@@ -47,5 +47,8 @@ void tt_resp_text(struct tt_resp *r, int status, const char *body);
 /* Deep-copy a parsed response head so it outlives the buffer it points into. Free the
  * result and *raw_out with free(). */
 struct tt_h1_response *tt_h1_response_dup(const struct tt_h1_response *h, char **raw_out);
+/* The same for a parsed request head (a WebSocket session keeps its handshake request
+ * while it connects). */
+struct tt_h1_request *tt_h1_request_dup(const struct tt_h1_request *h, char **raw_out);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "grip/grip.h"
+#include "ws/handshake.h"
 #include "proxy/cors.h"
 #include "proxy/forward.h"
 #include "proxy/jsonp.h"
@@ -1040,6 +1041,21 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
                        tt_strieq(h->headers[k].value, h->headers[k].value_len, "wss")))
             ssl = true;
     }
+    /* A WebSocket upgrade is routed as proto ws and taken over by the WebSocket layer. */
+    struct tt_ws_server_hs hs;
+    int ws = srv->ws_start ? tt_ws_server_handshake(h, srv->cfg.allow_compression, &hs) : 0;
+    if (ws < 0) {
+        tt_info("c%llu: invalid WebSocket request: %s", (unsigned long long)c->id,
+                hs.why ? hs.why : "?");
+        struct tt_resp r;
+        tt_resp_text(&r, 400, TT_WS_HS_BAD_REQUEST_BODY);
+        if (hs.bad_version)
+            tt_resp_add_header(&r, "Sec-WebSocket-Version", "13");
+        q->keep_alive = false;
+        tt_client_send_resp(c, &r);
+        tt_resp_deinit(&r);
+        return;
+    }
     const struct tt_route *route = NULL;
     int pr = -1;
     if (srv->cfg.accept_pushpin_route &&
@@ -1047,7 +1063,7 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         route = tt_routes_find_id(q->routes, h->headers[pr].value, h->headers[pr].value_len,
                                   path, path_len);
     else
-        route = tt_routes_match(q->routes, host, hn, path, path_len, false, ssl);
+        route = tt_routes_match(q->routes, host, hn, path, path_len, ws == 1, ssl);
     q->route = route;
     if (!route) {
         q->route_name = NULL;
@@ -1069,6 +1085,12 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     }
     q->trusted = tt_forward_is_trusted(srv, h);
     q->grip = !route->no_grip && !q->trusted;
+    if (ws == 1) {
+        if (t->type == TT_TARGET_TEST)
+            q->route_name = route->id ? route->id : "test";
+        srv->ws_start(c, h, route, &hs);
+        return;
+    }
     if (t->type == TT_TARGET_TEST) {
         q->route_name = route->id ? route->id : "test";
         if (q->body_done)
@@ -1298,6 +1320,10 @@ static void on_io(struct tt_conn *conn, int status, int events)
     struct tt_client *c = TT_CONTAINER_OF(conn, struct tt_client, conn);
     if (status < 0) {
         tt_client_close(c);
+        return;
+    }
+    if (c->state == TT_C_WS && c->session && c->session->ops->io) {
+        c->session->ops->io(c->session, events);
         return;
     }
     if (events & UV_WRITABLE) {

@@ -23,6 +23,9 @@ struct tt_client_session;
 struct tt_client_session_ops {
     void (*free)(struct tt_client_session *s);
     void (*shutdown)(struct tt_client_session *s);
+    /* The socket's events while the client is in state TT_C_WS (the session reads and
+     * writes it itself). NULL for sessions that leave the socket to the client. */
+    void (*io)(struct tt_client_session *s, int events);
 };
 struct tt_client_session {
     const struct tt_client_session_ops *ops;
@@ -33,6 +36,7 @@ enum tt_client_state {
     TT_C_BODY,    /* request in progress (body to backend / waiting for the response) */
     TT_C_RESP,    /* pass-through response streaming */
     TT_C_HOLD,    /* held by GRIP */
+    TT_C_WS,      /* upgraded to WebSocket: the session drives the socket */
     TT_C_CLOSING,
 };
 
@@ -93,7 +97,7 @@ struct tt_client {
     char peer[64];
     enum tt_client_state state;
     struct tt_req *req;
-    struct tt_client_session *session; /* a hold (state TT_C_HOLD), or NULL */
+    struct tt_client_session *session; /* a hold (TT_C_HOLD), a WebSocket (TT_C_WS) or NULL */
     bool read_paused;
     bool in_process; /* inside process_input: do not re-enter from end_request */
     bool dirty;      /* on the worker's dirty list: flushed once the inbox batch is done */

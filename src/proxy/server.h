@@ -23,6 +23,9 @@ struct tt_control;
 struct tt_client;
 struct tt_grip;
 struct tt_resp;
+struct tt_h1_request;
+struct tt_ws_inflater;
+struct tt_ws_server_hs;
 
 /* A worker's own inbox kinds (beside TT_INBOX_MSG and TT_INBOX_RECOVER). */
 enum tt_worker_inbox_kind {
@@ -63,6 +66,7 @@ struct tt_worker {
     char sig_cache[1024]; /* Grip-Sig token for the global key, re-signed each second */
     int64_t sig_cache_time;
     struct tt_worker_stats stats;
+    struct tt_ws_inflater *ws_inflater; /* shared by WebSockets with deflate; lazily made */
 };
 
 struct tt_server {
@@ -82,6 +86,10 @@ struct tt_server {
     /* Act on a complete GRIP response for the client's request (hold/ registers
      * tt_hold_start here: the proxy layer does not call up by name). */
     int (*grip_start)(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp);
+    /* Take a client's valid WebSocket upgrade over (websocket/ registers
+     * tt_ws_session_start). */
+    void (*ws_start)(struct tt_client *c, const struct tt_h1_request *h,
+                     const struct tt_route *route, const struct tt_ws_server_hs *hs);
     int stop_requested; /* atomic */
     int num_clients;    /* atomic: client connections of every worker (client_maxconn) */
     struct tt_lastids last_ids; /* known last id per channel (prev-id checks) */

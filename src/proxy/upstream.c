@@ -33,6 +33,9 @@ struct tt_upstream {
     bool head_done;
     bool paused;
     bool resp_keepalive;
+    bool upgrade;           /* TT_UP_UPGRADE: a 101 hands the socket over */
+    const char *take_data;  /* during on_head of a 101: bytes after the head */
+    size_t take_len;
     bool got_bytes;
     bool from_pool;  /* the connection was reused from the pool */
     bool body_sent;  /* body bytes went to the socket: the request cannot be replayed */
@@ -455,6 +458,7 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
     u->targets = targets;
     u->num_targets = num_targets;
     u->is_head = flags & TT_UP_HEAD_REQUEST;
+    u->upgrade = flags & TT_UP_UPGRADE;
     u->with_body = flags & TT_UP_WITH_BODY;
     u->req_ended = !u->with_body;
     u->remaining = -1;
@@ -665,10 +669,24 @@ static bool got_head(struct tt_upstream *u, const char *buf, size_t len)
         }
         break;
     }
+    if (resp.status == 101 && u->upgrade) {
+        /* The owner takes the socket (tt_upstream_take) and the bytes behind the head;
+         * whatever it answers, this exchange is over. */
+        uv_timer_stop(&u->timer);
+        u->take_data = buf + r;
+        u->take_len = len - (size_t)r;
+        u->cbs->on_head(u->ctx, &resp);
+        u->take_data = NULL;
+        u->take_len = 0;
+        if (u->state != UP_DEAD)
+            up_destroy(u);
+        return false;
+    }
     if (resp.status == 101) {
-        /* No request we send asks for an upgrade (Upgrade and Connection are never
-         * forwarded), so a switch of protocols is a broken answer, not a response to
-         * relay: what followed would be another protocol's bytes. */
+        /* Only a request that asked for an upgrade (TT_UP_UPGRADE) may get one (Upgrade
+         * and Connection are never forwarded otherwise): a switch of protocols here is a
+         * broken answer, not a response to relay: what followed would be another
+         * protocol's bytes. */
         tt_warn("upstream: %s answered 101 to a request without Upgrade", u->pool_key);
         fail(u, false, false);
         return false;
@@ -881,6 +899,18 @@ static void on_io(struct tt_conn *c, int status, int events)
     }
     if (events & UV_READABLE)
         on_readable(u);
+}
+
+struct tt_conn *tt_upstream_take(struct tt_upstream *u, struct tt_buf *rest)
+{
+    struct tt_conn *c = u->c;
+    u->c = NULL;
+    if (!c)
+        return NULL;
+    c->poll.data = NULL;
+    if (u->take_len)
+        tt_buf_append(rest, u->take_data, u->take_len);
+    return c;
 }
 
 void tt_upstream_pool_drain(struct tt_worker *w)

@@ -16,7 +16,9 @@
 #ifndef TT_UPSTREAM_H
 #define TT_UPSTREAM_H
 
+#include "core/buf.h"
 #include "http/h1.h"
+#include "net/conn.h"
 #include "proxy/server.h"
 
 struct tt_upstream;
@@ -47,6 +49,9 @@ struct tt_upstream_cbs {
 /* Flags for tt_upstream_start. */
 #define TT_UP_HEAD_REQUEST 1 /* HEAD request: no body in the response */
 #define TT_UP_WITH_BODY 2    /* body bytes will follow (tt_upstream_send, then _send_end) */
+#define TT_UP_UPGRADE 4      /* asks for an upgrade: a 101 goes to on_head, which takes the
+                                socket with tt_upstream_take; any other answer is a normal
+                                response */
 
 /* Start a request. head is the complete request head including the final CRLF (copied).
  * targets/num_targets from the route (HTTP targets only). An `untrusted` target may not
@@ -73,6 +78,12 @@ size_t tt_upstream_pending(const struct tt_upstream *u);
 void tt_upstream_pause(struct tt_upstream *u, bool paused);
 void tt_upstream_abort(struct tt_upstream *u);
 
+/* Inside on_head of a 101 to a TT_UP_UPGRADE request: take the socket (with its TLS
+ * state; its poll.data is cleared, set your own io callback) and append the bytes that
+ * came behind the head to rest. The exchange ends when on_head returns, with no other
+ * callback. The caller closes the connection with tt_conn_close (it is heap-allocated:
+ * free it in the close callback). */
+struct tt_conn *tt_upstream_take(struct tt_upstream *u, struct tt_buf *rest);
 /* Close every pooled idle connection of the worker. */
 void tt_upstream_pool_drain(struct tt_worker *w);
 

@@ -13,6 +13,7 @@
 #include "proxy/client.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
+#include "ws/deflate.h"
 
 #define SCRATCH_SIZE 65536
 #define ACCEPT_BATCH 64
@@ -356,6 +357,10 @@ void tt_workers_stop(struct tt_server *srv)
             free(e->value);
         tt_map_deinit(&w->pool);
         tt_fanout_deinit(&w->fanout);
+        if (w->ws_inflater) {
+            tt_ws_inflater_deinit(w->ws_inflater);
+            free(w->ws_inflater);
+        }
         free(w->dirty);
     }
     free(srv->workers);

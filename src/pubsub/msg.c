@@ -1,14 +1,46 @@
+/* msg.c: see msg.h. */
 #include "pubsub/msg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "ws/frame.h"
 
 static void msg_release(struct tt_shared *s)
 {
     struct tt_msg *m = TT_CONTAINER_OF(s, struct tt_msg, shared);
     tt_pub_item_deinit(&m->item);
     free(m->stream_chunk);
+    free(m->ws_frame);
     free(m);
+}
+
+/* The frame of a ws-message, rendered once for every WebSocket subscriber. */
+static void render_ws(struct tt_msg *m)
+{
+    const struct tt_pub_item *it = &m->item;
+    if (it->ws_message.action == TT_ACT_CLOSE) {
+        uint8_t payload[TT_WS_MAX_CONTROL];
+        size_t n = 0;
+        if (it->ws_message.code >= 0 && tt_ws_close_code_valid((unsigned)it->ws_message.code)) {
+            const char *r = it->ws_message.reason ? it->ws_message.reason : "";
+            size_t rl = strlen(r);
+            if (!tt_ws_utf8_valid(r, rl))
+                rl = 0; /* a close reason must be UTF-8, or the client fails the connection */
+            n = tt_ws_close_payload(payload, it->ws_message.code, r, rl);
+        }
+        m->ws_frame = tt_ws_frame_render_alloc(TT_WS_OP_CLOSE, false, payload, n, &m->ws_frame_len);
+        return;
+    }
+    if (it->ws_message.action != TT_ACT_SEND)
+        return;
+    static const unsigned ops[] = {[TT_WS_TEXT] = TT_WS_OP_TEXT, [TT_WS_BINARY] = TT_WS_OP_BINARY,
+                                   [TT_WS_PING] = TT_WS_OP_PING, [TT_WS_PONG] = TT_WS_OP_PONG};
+    unsigned op = ops[it->ws_message.type];
+    size_t len = it->ws_message.content ? it->ws_message.content_len : 0;
+    if ((op == TT_WS_OP_PING || op == TT_WS_OP_PONG) && len > TT_WS_MAX_CONTROL)
+        len = TT_WS_MAX_CONTROL; /* a control frame cannot carry more */
+    m->ws_frame = tt_ws_frame_render_alloc(op, false, it->ws_message.content, len, &m->ws_frame_len);
 }
 
 struct tt_msg *tt_msg_new(struct tt_pub_item *item)
@@ -30,6 +62,8 @@ struct tt_msg *tt_msg_new(struct tt_pub_item *item)
         memcpy(m->stream_chunk + hl + n, "\r\n", 2);
         m->stream_raw_off = (size_t)hl;
     }
+    if (m->item.has_ws_message)
+        render_ws(m);
     return m;
 }
 

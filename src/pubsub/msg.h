@@ -4,7 +4,9 @@
  * the same for every subscriber (the http-stream chunk with its chunked framing, whose
  * middle is also the raw content for close-delimited HTTP/1.0 streams), and hands one
  * reference to each worker. Subscribers queue slices that point into the message and hold
- * a reference until written; the last unref frees it. Immutable after tt_msg_new.
+ * a reference until written; the last unref frees it. A ws-message is rendered the same
+ * way: one WebSocket frame (send: text/binary/ping/pong; close: a close frame) for every
+ * WebSocket subscriber. Immutable after tt_msg_new.
  * Thread: any (refcount is atomic). */
 #ifndef TT_MSG_H
 #define TT_MSG_H
@@ -21,6 +23,9 @@ struct tt_msg {
     char *stream_chunk;
     size_t stream_chunk_len;
     size_t stream_raw_off; /* content inside stream_chunk */
+    /* ws-message send or close: the complete unmasked frame a WebSocket client is sent */
+    uint8_t *ws_frame;
+    size_t ws_frame_len;
 };
 
 /* Takes the item's contents (the item is left zeroed). One reference. */
