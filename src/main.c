@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "hold/hold.h"
+#include "net/tls.h"
 #include "websocket/session.h"
 #include "proxy/server.h"
 #include "publish/api.h"
@@ -167,6 +168,13 @@ static void on_signal(uv_signal_t *s, int signum)
     (void)s;
     if (signum == SIGHUP) {
         tt_info("SIGHUP: reloading routes");
+        if (srv.tls) {
+            char err[512];
+            if (tt_tls_server_reload(srv.tls, err, sizeof(err)) != 0)
+                tt_err("tls: %s; keeping the previous certificates", err);
+            else
+                tt_info("tls: %zu certificate(s) reloaded", tt_tls_server_count(srv.tls));
+        }
         if (log_path)
             tt_log_open(log_path);
         reload_routes();
@@ -314,6 +322,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "thumbtack: upstream_key: %s\n", err);
         return 1;
     }
+    if (srv.cfg.num_https_ports > 0) {
+        /* Pushpin's layout: <dir of pushpin.conf>/runner/certs. */
+        char dir[4096];
+        if (srv.cfg.tls_certs_dir)
+            snprintf(dir, sizeof(dir), "%s", srv.cfg.tls_certs_dir);
+        else
+            snprintf(dir, sizeof(dir), "%s/runner/certs", srv.cfg.basedir ? srv.cfg.basedir : ".");
+        char terr[512];
+        if (tt_tls_server_new(dir, false, &srv.tls, terr, sizeof(terr)) != 0) {
+            fprintf(stderr, "thumbtack: https_ports: %s\n", terr);
+            return 1;
+        }
+    }
     uv_mutex_init(&srv.routes_lock);
     tt_lastids_init(&srv.last_ids);
     srv.grip_start = tt_hold_start;
@@ -358,6 +379,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < srv.cfg.num_http_ports; i++)
         tt_info("listening on %s:%u (%d workers)", srv.cfg.http_ports[i].addr,
                 srv.cfg.http_ports[i].port, srv.num_workers);
+    for (int i = 0; i < srv.cfg.num_https_ports; i++)
+        tt_info("listening on %s:%u (TLS, %zu certificates)", srv.cfg.https_ports[i].addr,
+                srv.cfg.https_ports[i].port, tt_tls_server_count(srv.tls));
     tt_info("publish API on %s:%d", srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port);
 
     main_loop = uv_default_loop();
@@ -390,6 +414,7 @@ int main(int argc, char **argv)
     tt_routes_unref(srv.routes);
     tt_key_free(srv.sig_key);
     tt_key_free(srv.upstream_key);
+    tt_tls_server_free(srv.tls);
     tt_lastids_deinit(&srv.last_ids);
     free(srv.route_lines);
     tt_config_deinit(&srv.cfg);

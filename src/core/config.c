@@ -557,6 +557,8 @@ static const struct key_def keys[] = {
     {"global", "port_offset", K_HANDLED, 0, 0},
     {"runner", "rundir", K_HANDLED, 0, 0},
     {"runner", "http_port", K_PORTS, F(http_ports), 0},
+    {"runner", "https_ports", K_PORTS, F(https_ports), 0},
+    {"runner", "tls_certs_dir", K_PATH, F(tls_certs_dir), 0},
     {"runner", "log_level", K_INT, F(log_level), 10},
     {"runner", "client_buffer_size", K_SIZE, F(client_buffer_size), 1 << 30},
     {"runner", "client_maxconn", K_INT, F(client_maxconn), INT_MAX},
@@ -606,7 +608,7 @@ static const size_t str_fields[] = {
     F(sig_iss),      F(sig_key),           F(upstream_key),
     F(cdn_loop),     F(push_in_http_addr), F(publish_key),
     F(push_in_spec), F(push_in_sub_specs), F(command_spec),
-    F(stats_spec),
+    F(stats_spec),   F(tls_certs_dir),
 };
 
 #undef F
@@ -715,12 +717,18 @@ static int apply_key(struct loader *ld, struct tt_config *cfg, const struct key_
             *(size_t *)((char *)cfg + k->offset) = (size_t)n;
         }
         break;
-    case K_PORTS:
-        if (tt_config_parse_ports(v, cfg->http_ports, TT_MAX_LISTEN, &cfg->num_http_ports) < 0) {
+    case K_PORTS: {
+        /* The array's count follows it (http_ports, https_ports). */
+        struct tt_listen_addr *ports = (struct tt_listen_addr *)((char *)cfg + k->offset);
+        int *count = (int *)((char *)cfg + k->offset + sizeof(cfg->http_ports));
+        if (!v[0] && k->offset == offsetof(struct tt_config, https_ports)) {
+            *count = 0;
+        } else if (tt_config_parse_ports(v, ports, TT_MAX_LISTEN, count) < 0) {
             set_err(ld, e->file, e->line, "%s: invalid port list \"%.64s\"", e->key, v);
             rc = TT_ECONFIG;
         }
         break;
+    }
     case K_XFP:
         if (strcmp(v, "true") == 0)
             cfg->set_x_forwarded_protocol = TT_XFP_TRUE;

@@ -42,6 +42,9 @@ struct tt_config {
     /* [runner] */
     struct tt_listen_addr http_ports[TT_MAX_LISTEN];
     int num_http_ports;
+    struct tt_listen_addr https_ports[TT_MAX_LISTEN]; /* TLS listeners */
+    int num_https_ports;
+    char *tls_certs_dir; /* default <basedir>/runner/certs (Pushpin's layout) */
     int log_level; /* 0..3, default 2 */
     size_t client_buffer_size; /* max request head, default 8192 */
     int client_maxconn;        /* default 50000 */

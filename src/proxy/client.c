@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
 #include "grip/grip.h"
+#include "net/tls.h"
 #include "ws/handshake.h"
 #include "proxy/cors.h"
 #include "proxy/forward.h"
@@ -25,6 +27,7 @@
 
 static void process_input(struct tt_client *c);
 static void process_input_loop(struct tt_client *c);
+static void tls_step(struct tt_client *c);
 
 static void on_handle_closed(struct tt_client *c)
 {
@@ -1032,15 +1035,7 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         if (colon)
             hn = (size_t)(colon - host);
     }
-    bool ssl = false;
-    if (srv->cfg.accept_x_forwarded_protocol) {
-        int k = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-Proto", 0);
-        if (k < 0)
-            k = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-Protocol", 0);
-        if (k >= 0 && (tt_strieq(h->headers[k].value, h->headers[k].value_len, "https") ||
-                       tt_strieq(h->headers[k].value, h->headers[k].value_len, "wss")))
-            ssl = true;
-    }
+    bool ssl = tt_forward_is_secure(srv, c, h);
     /* A WebSocket upgrade is routed as proto ws and taken over by the WebSocket layer. */
     struct tt_ws_server_hs hs;
     int ws = srv->ws_start ? tt_ws_server_handshake(h, srv->cfg.allow_compression, &hs) : 0;
@@ -1270,7 +1265,7 @@ static void on_readable(struct tt_client *c)
     for (int rounds = 0; rounds < 8; rounds++) {
         if (c->read_paused || c->state == TT_C_CLOSING)
             return;
-        if (rounds && last_n < w->scratch_size)
+        if (rounds && !c->conn.ssl && last_n < w->scratch_size)
             return; /* drained: level-triggered polling calls again if more comes */
         ssize_t n = tt_conn_read(&c->conn, w->scratch, w->scratch_size);
         if (n == TT_EAGAIN)
@@ -1322,6 +1317,10 @@ static void on_io(struct tt_conn *conn, int status, int events)
         tt_client_close(c);
         return;
     }
+    if (c->handshaking) {
+        tls_step(c);
+        return;
+    }
     if (c->state == TT_C_WS && c->session && c->session->ops->io) {
         c->session->ops->io(c->session, events);
         return;
@@ -1342,7 +1341,36 @@ static void on_io(struct tt_conn *conn, int status, int events)
         on_readable(c);
 }
 
-void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer)
+/* The server side of the TLS handshake, driven by the socket's events. The head timer
+ * (client_head_timeout) bounds it, so a stalled handshake costs a slowloris nothing more. */
+static void tls_step(struct tt_client *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->conn.ssl);
+    if (r == 1) {
+        c->handshaking = false;
+        c->conn.ssl_want_write = false;
+        tt_conn_set_read(&c->conn, true);
+        on_readable(c); /* the first request may have come with the handshake's end */
+        return;
+    }
+    int e = SSL_get_error(c->conn.ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        c->conn.ssl_want_write = e == SSL_ERROR_WANT_WRITE;
+        tt_conn_set_read(&c->conn, true);
+        return;
+    }
+    if (TT_LOG_ON(TT_LOG_DEBUG)) {
+        char buf[200];
+        ERR_error_string_n(ERR_peek_last_error(), buf, sizeof(buf));
+        tt_debug("c%llu %s: TLS handshake failed: %s", (unsigned long long)c->id, c->peer, buf);
+    }
+    ERR_clear_error();
+    tt_client_close(c);
+}
+
+void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer,
+                      uint16_t tls_port)
 {
     struct tt_client *c = tt_calloc(1, sizeof(*c));
     c->w = w;
@@ -1367,6 +1395,15 @@ void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer)
     w->num_clients++;
     c->state = TT_C_HEAD;
     arm_head_timer(c);
+    if (tls_port) {
+        c->conn.ssl = tt_tls_server_ssl(w->srv->tls, fd, tls_port);
+        if (!c->conn.ssl) {
+            tt_client_close(c);
+            return;
+        }
+        c->tls = true;
+        c->handshaking = true;
+    }
     tt_conn_set_read(&c->conn, true);
 }
 

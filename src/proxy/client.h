@@ -101,13 +101,18 @@ struct tt_client {
     bool read_paused;
     bool in_process; /* inside process_input: do not re-enter from end_request */
     bool dirty;      /* on the worker's dirty list: flushed once the inbox batch is done */
+    bool tls;         /* accepted on an https port */
+    bool handshaking; /* its TLS handshake is not done yet */
     bool close_after_flush; /* response done, connection not reusable */
     bool served;            /* a request was dispatched on this connection */
     int handles; /* open libuv handles (conn, timer) */
 };
 
 /* Accept a new connection on a worker (takes the fd; peer is the accepted address). */
-void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer);
+/* tls_port: the TLS listener's port for a connection to an https port (the TLS handshake
+ * comes first), or 0. */
+void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer,
+                      uint16_t tls_port);
 
 /* Used by holds (proxy/hold.c). */
 /* Send a complete response and end the request (keep-alive goes on). Takes nothing.

@@ -16,6 +16,20 @@ bool tt_forward_is_trusted(struct tt_server *srv, const struct tt_h1_request *h)
                          tt_unix_now(), true) == 0;
 }
 
+bool tt_forward_is_secure(struct tt_server *srv, const struct tt_client *c,
+                          const struct tt_h1_request *h)
+{
+    if (c->tls)
+        return true;
+    if (!srv->cfg.accept_x_forwarded_protocol)
+        return false;
+    int k = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-Proto", 0);
+    if (k < 0)
+        k = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-Protocol", 0);
+    return k >= 0 && (tt_strieq(h->headers[k].value, h->headers[k].value_len, "https") ||
+                      tt_strieq(h->headers[k].value, h->headers[k].value_len, "wss"));
+}
+
 /* Is name one of the tokens of the request's Connection header(s)? */
 static bool named_in_connection(const struct tt_h1_request *h, const char *name, size_t len)
 {
@@ -189,9 +203,11 @@ void tt_forward_build_head(struct tt_server *srv, struct tt_client *c,
     const struct tt_xff_rule *rule = trusted ? &cfg->xff_trusted : &cfg->xff;
     bool xff_rewrite = rule->truncate >= 0 || rule->append;
     bool xfp_rewrite = cfg->set_x_forwarded_protocol != TT_XFP_OFF;
+    /* Incoming X-Forwarded-Proto/-Protocol go whenever any of the three options is on. */
+    bool xfp_drop = xfp_rewrite || cfg->accept_x_forwarded_protocol;
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct tt_h1_header *x = &h->headers[i];
-        if (dropped(h, x, trusted, route, xff_rewrite, xfp_rewrite, cfg->cdn_loop != NULL))
+        if (dropped(h, x, trusted, route, xff_rewrite, xfp_drop, cfg->cdn_loop != NULL))
             continue;
         tt_buf_append(out, x->name, x->name_len);
         tt_buf_appends(out, ": ");
@@ -214,14 +230,13 @@ void tt_forward_build_head(struct tt_server *srv, struct tt_client *c,
         tt_buf_appends(out, cfg->cdn_loop);
         tt_buf_appends(out, "\r\n");
     }
-    /* No TLS listeners yet: a request is https only through accept_x_forwarded_protocol. */
-    if (xfp_rewrite && cfg->accept_x_forwarded_protocol) {
-        int k = tt_h1_find_header(h->headers, h->num_headers, "X-Forwarded-Proto", 0);
-        if (k >= 0 && tt_strieq(h->headers[k].value, h->headers[k].value_len, "https")) {
-            tt_buf_appends(out, "X-Forwarded-Proto: https\r\n");
-            if (cfg->set_x_forwarded_protocol == TT_XFP_TRUE)
-                tt_buf_appends(out, "X-Forwarded-Protocol: https\r\n");
-        }
+    /* A secure request (a TLS listener, or a trusted front saying so) tells the backend its
+     * scheme: https, or wss for a WebSocket. */
+    if (xfp_rewrite && tt_forward_is_secure(srv, c, h)) {
+        const char *scheme = h->websocket ? "wss" : "https";
+        tt_buf_appendf(out, "X-Forwarded-Proto: %s\r\n", scheme);
+        if (cfg->set_x_forwarded_protocol == TT_XFP_TRUE)
+            tt_buf_appendf(out, "X-Forwarded-Protocol: %s\r\n", scheme);
     }
     if (!trusted && !route->no_grip) {
         add_grip_sig(srv, c, route, out);

@@ -16,6 +16,11 @@
 /* True when upstream_key is set and the request's Grip-Sig verifies with it (unexpired). */
 bool tt_forward_is_trusted(struct tt_server *srv, const struct tt_h1_request *h);
 
+/* Whether the request came over TLS: a TLS listener, or (accept_x_forwarded_protocol) an
+ * X-Forwarded-Proto / -Protocol of https or wss. Routes match it as ssl=yes. */
+bool tt_forward_is_secure(struct tt_server *srv, const struct tt_client *c,
+                          const struct tt_h1_request *h);
+
 /* Append the request line and headers (each ending CRLF, without the final empty line and
  * without framing headers) for target t to out. */
 void tt_forward_build_head(struct tt_server *srv, struct tt_client *c,

@@ -25,6 +25,7 @@ struct tt_grip;
 struct tt_resp;
 struct tt_h1_request;
 struct tt_ws_inflater;
+struct tt_tls_server;
 struct tt_ws_server_hs;
 
 /* A worker's own inbox kinds (beside TT_INBOX_MSG and TT_INBOX_RECOVER). */
@@ -50,6 +51,7 @@ struct tt_worker {
     size_t scratch_size;
     uv_poll_t *listeners;
     int *listen_fds;
+    uint16_t *listen_tls_port; /* per listener: its port when it is a TLS one, else 0 */
     int num_listeners;
     int accept_paused; /* atomic: listeners stopped at client_maxconn */
     struct tt_list clients; /* every tt_client of this worker */
@@ -74,6 +76,7 @@ struct tt_server {
     char *config_path;
     struct tt_key *sig_key;      /* NULL = no Grip-Sig */
     struct tt_key *upstream_key; /* NULL = no trusted clients */
+    struct tt_tls_server *tls;   /* https_ports certificates, or NULL */
     char **route_lines;          /* --route lines, or NULL to use the routes file */
     size_t num_route_lines;
     uv_mutex_t routes_lock;

@@ -66,7 +66,8 @@ static void on_accept(uv_poll_t *h, int status, int events)
     struct tt_worker *w = h->data;
     if (status < 0 || w->stopping)
         return;
-    int lfd = w->listen_fds[h - w->listeners];
+    int li = (int)(h - w->listeners);
+    int lfd = w->listen_fds[li];
     struct tt_server *srv = w->srv;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         if (__atomic_load_n(&srv->num_clients, __ATOMIC_ACQUIRE) >= srv->cfg.client_maxconn) {
@@ -91,7 +92,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
         }
         /* TCP_NODELAY is inherited from the listening socket. */
         __atomic_add_fetch(&srv->num_clients, 1, __ATOMIC_ACQ_REL);
-        tt_client_accept(w, fd, (struct sockaddr *)&peer);
+        tt_client_accept(w, fd, (struct sockaddr *)&peer, w->listen_tls_port[li]);
     }
 }
 
@@ -154,7 +155,7 @@ static void accept_backlog(struct tt_worker *w)
                 break;
             }
             __atomic_add_fetch(&w->srv->num_clients, 1, __ATOMIC_ACQ_REL);
-            tt_client_accept(w, fd, (struct sockaddr *)&peer);
+            tt_client_accept(w, fd, (struct sockaddr *)&peer, w->listen_tls_port[k]);
         }
     }
 }
@@ -318,12 +319,19 @@ int tt_workers_start(struct tt_server *srv)
         w->routes = srv->routes;
         tt_routes_ref(w->routes);
         uv_mutex_unlock(&srv->routes_lock);
-        w->num_listeners = cfg->num_http_ports;
+        /* Plain listeners first, then TLS ones (their port picks default_<port>). */
+        w->num_listeners = cfg->num_http_ports + (srv->tls ? cfg->num_https_ports : 0);
         w->listeners = tt_calloc((size_t)w->num_listeners, sizeof(*w->listeners));
         w->listen_fds = tt_calloc((size_t)w->num_listeners, sizeof(int));
+        w->listen_tls_port = tt_calloc((size_t)w->num_listeners, sizeof(uint16_t));
         for (int k = 0; k < w->num_listeners; k++) {
+            const struct tt_listen_addr *a = k < cfg->num_http_ports
+                                                 ? &cfg->http_ports[k]
+                                                 : &cfg->https_ports[k - cfg->num_http_ports];
+            if (k >= cfg->num_http_ports)
+                w->listen_tls_port[k] = a->port;
             char err[256];
-            int fd = listen_socket(&cfg->http_ports[k], err, sizeof(err));
+            int fd = listen_socket(a, err, sizeof(err));
             if (fd < 0) {
                 tt_err("cannot listen: %s", err);
                 return fd;
@@ -351,6 +359,7 @@ void tt_workers_stop(struct tt_server *srv)
         free(w->scratch);
         free(w->listeners);
         free(w->listen_fds);
+        free(w->listen_tls_port);
         size_t iter;
         for (struct tt_map_entry *e = tt_map_first(&w->pool, &iter); e;
              e = tt_map_next(&w->pool, e, &iter))
