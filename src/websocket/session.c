@@ -683,15 +683,17 @@ static void session_io(struct tt_client_session *cs, int events)
     struct tt_ws_session *s = of_cs(cs);
     struct tt_client *c = s->c;
     if (events & UV_WRITABLE) {
-        bool was = client_congested(s);
         if (!tt_client_flush(c) || s->closing)
             return;
         if (s->finishing && c->conn.out_count == 0) {
             tt_client_close(c);
             return;
         }
-        if (was && !client_congested(s) && s->be && s->be->ops->client_drained)
-            s->be->ops->client_drained(s->be);
+        if (s->backend_waits && !client_congested(s)) {
+            s->backend_waits = false;
+            if (s->be && s->be->ops->client_drained)
+                s->be->ops->client_drained(s->be);
+        }
     }
     if ((events & UV_READABLE) && s->accepted && !s->closing)
         tt_wsconn_read(&s->ws, c->w->scratch, c->w->scratch_size);
@@ -715,9 +717,19 @@ static const struct tt_client_session_ops session_ops = {
     .io = session_io,
 };
 
-bool tt_ws_session_client_congested(const struct tt_ws_session *s)
+bool tt_ws_session_client_congested(struct tt_ws_session *s)
 {
-    return client_congested(s);
+    if (!client_congested(s))
+        return false;
+    /* Write now: whatever stays queued then waits for the socket with UV_WRITABLE armed,
+     * and that event resumes the backend (session_io). Without this, a batch flush that
+     * emptied the queue would leave the backend paused with no event to come. */
+    if (!tt_client_flush(s->c) || s->closing)
+        return true;
+    if (!client_congested(s))
+        return false;
+    s->backend_waits = true;
+    return true;
 }
 
 void tt_ws_session_start(struct tt_client *c, const struct tt_h1_request *h,
