@@ -220,10 +220,19 @@ static void control_message(struct tt_ws_session *s, const uint8_t *json, size_t
         char reason[TT_WS_MAX_CLOSE_REASON + 1];
         snprintf(reason, sizeof(reason), "too many filters for channel '%s'",
                  m.channel ? m.channel : "");
-        tt_info("c%llu: websocket: %s", (unsigned long long)s->c->id, reason);
         tt_ws_ctl_free(&m);
+        if (s->sub.num_subs >= (size_t)s->c->w->srv->cfg.connection_subscription_max) {
+            /* At the limit the subscribe is ignored before its filters are looked at, as
+             * Pushpin's handler does. */
+            tt_debug("c%llu: websocket: subscription limit reached; subscribe ignored",
+                     (unsigned long long)s->c->id);
+            return;
+        }
+        tt_info("c%llu: websocket: %s", (unsigned long long)s->c->id, reason);
         free_backend(s, false);
-        close_client(s, TT_WS_CLOSE_INTERNAL, reason, tt_ws_utf8_cut(reason, strlen(reason)));
+        /* The reason names a channel: only debug routes tell the client (as Pushpin). */
+        size_t rl = debug_on(s) ? tt_ws_utf8_cut(reason, strlen(reason)) : 0;
+        close_client(s, TT_WS_CLOSE_INTERNAL, reason, rl);
         return;
     }
     if (r != 0) {
