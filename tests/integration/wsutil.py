@@ -13,6 +13,7 @@ then read and write frames.
 
 import base64
 import hashlib
+import json
 import os
 import socket
 import ssl
@@ -372,6 +373,7 @@ class WsPeer(HeaderList):
         self.r = _Reader(sock)
         self.headers = []
         self.closed_by_peer = False
+        self.wlock = threading.Lock()  # tests write from their thread while echo_loop runs
 
     def read_request(self):
         raw = self.r.read_until(b"\r\n\r\n").decode("latin-1")
@@ -407,10 +409,15 @@ class WsPeer(HeaderList):
         self.sock.sendall(out.encode("latin-1") + body)
 
     def send_frame(self, opcode, payload=b"", fin=True, rsv=0):
-        self.sock.sendall(encode_frame(opcode, payload, fin, rsv, mask=False))
+        with self.wlock:
+            self.sock.sendall(encode_frame(opcode, payload, fin, rsv, mask=False))
 
     def send_text(self, s):
         self.send_frame(OP_TEXT, s)
+
+    def control(self, obj):
+        """A GRIP control message ("c:" + JSON)."""
+        self.send_frame(OP_TEXT, "c:" + json.dumps(obj))
 
     def send_close(self, code=None, reason=b""):
         self.send_frame(OP_CLOSE, close_payload(code, reason))
@@ -438,8 +445,9 @@ class WsPeer(HeaderList):
             if f.fin:
                 return op, b"".join(parts)
 
-    def echo_loop(self, timeout=30.0):
-        """Echo data messages; answer pings with pongs; echo the close."""
+    def echo_loop(self, timeout=30.0, prefix=b""):
+        """Echo data messages (with prefix put before them, for a GRIP backend's "m:");
+        answer pings with pongs; echo the close."""
         while True:
             try:
                 op, data = self.recv_message(timeout)
@@ -460,7 +468,7 @@ class WsPeer(HeaderList):
                 self.backend.pongs.append(data)
             else:
                 self.backend.messages.append((op, data))
-                self.send_frame(op, data)
+                self.send_frame(op, prefix + data)
 
 
 def echo_handler(peer, **accept_kw):
