@@ -18,7 +18,7 @@ import pytest
 from conftest import IS_PUSHPIN
 from helpers import free_port, jwt_decode_verify, wait_for
 from wsutil import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, WsBackend,
-                    WsClient, WsClosed, echo_handler)
+                    WsClient, WsClosed, echo_handler, encode_frame)
 
 
 @pytest.fixture
@@ -372,6 +372,11 @@ def test_wss_target_insecure(make_proxy, make_ws_backend, tls_ctx):
             c.send_binary(os.urandom(n))
             op, data = c.recv_message(timeout=10)
             assert op == OP_BINARY and len(data) == n
+        # messages at the cap, back to back, both ways through TLS
+        a, b = os.urandom(1024 * 1024), os.urandom(1024 * 1024 - 7)
+        c.send_raw(encode_frame(OP_BINARY, a) + encode_frame(OP_BINARY, b))
+        assert c.recv_message(timeout=10) == (OP_BINARY, a)
+        assert c.recv_message(timeout=10) == (OP_BINARY, b)
         c.send_close(1000)
         c.expect_close(1000, reply=False)
 

@@ -66,6 +66,12 @@ class Target:
         assert c.resp.status == 101, (c.resp, c.resp.body)
         return c
 
+    def pushpin_differs(self, reason, when=True):
+        """Expect this case to fail against Pushpin 1.36 (it runs anyway)."""
+        if IS_PUSHPIN and when:
+            self.request.applymarker(pytest.mark.xfail(reason="Pushpin 1.36: " + reason,
+                                                       strict=False))
+
     @property
     def ping_answer(self):
         """What the client gets for its ping: the backend's pong, or the test handler's echo."""
@@ -75,7 +81,9 @@ class Target:
 @pytest.fixture(params=["test", "passthrough"])
 def ws(request, env):
     off = len(env.proxy.log())
-    yield Target(request.param, env)
+    t = Target(request.param, env)
+    t.request = request
+    yield t
     dump_on_failure(request, env.proxy, off)
     check_sanitizers(env.proxy, off)
 
@@ -103,6 +111,8 @@ def echo(c, op, payload):
 
 @pytest.mark.parametrize("n", [0, 125, 126, 127, 128, 65535, 65536, 200000])
 def test_framing_text_and_binary_lengths(ws, n):
+    ws.pushpin_differs("its test handler never echoes messages of 64 KB and more",
+                       ws.kind == "test" and n >= 65535)
     with ws.connect() as c:
         echo(c, OP_TEXT, b"*" * n)
         echo(c, OP_BINARY, bytes(range(256)) * (n // 256) + bytes(n % 256))
@@ -110,6 +120,8 @@ def test_framing_text_and_binary_lengths(ws, n):
 
 def test_framing_sent_bytewise_and_chopped(ws):
     """1.1.8/1.2.8 style: a frame arriving in pieces (down to one byte) is the same frame."""
+    ws.pushpin_differs("its test handler never echoes messages of 64 KB and more",
+                       ws.kind == "test")
     with ws.connect() as c:
         frame = encode_frame(OP_TEXT, b"x" * 300)
         for b in frame[:20]:
@@ -161,6 +173,8 @@ def test_framing_unmasked_client_frame_fails(ws):
 
 @pytest.mark.parametrize("payload", [b"", b"hello", bytes(range(125)), b"\x00\xff\xfe"])
 def test_ping_relayed_and_answered(ws, payload):
+    ws.pushpin_differs("ping and pong payloads are lost on the way through zurl",
+                       ws.kind == "passthrough")
     with ws.connect() as c:
         c.ping(payload)
         f = c.recv_frame()
@@ -173,6 +187,8 @@ def test_ping_relayed_and_answered(ws, payload):
 
 
 def test_ten_pings_ten_answers_in_order(ws):
+    ws.pushpin_differs("ping and pong payloads are lost on the way through zurl",
+                       ws.kind == "passthrough")
     with ws.connect() as c:
         for i in range(10):
             c.ping(b"p%d" % i)
@@ -182,6 +198,8 @@ def test_ten_pings_ten_answers_in_order(ws):
 
 
 def test_ping_sent_bytewise(ws):
+    ws.pushpin_differs("ping and pong payloads are lost on the way through zurl",
+                       ws.kind == "passthrough")
     with ws.connect() as c:
         for b in encode_frame(OP_PING, b"bytewise"):
             c.send_raw(bytes([b]))
@@ -192,6 +210,8 @@ def test_ping_sent_bytewise(ws):
 
 def test_unsolicited_pong_is_not_an_error(ws):
     """2.7/2.8: a pong nobody asked for is allowed; the connection goes on."""
+    ws.pushpin_differs("ping and pong payloads are lost on the way through zurl",
+                       ws.kind == "passthrough")
     with ws.connect() as c:
         c.pong(b"unsolicited")
         if ws.kind == "test":
@@ -399,10 +419,11 @@ def test_close_code_relayed_back(ws, code):
 
 
 def test_close_without_code(ws):
-    """7.3.1: an empty close gets a close without code."""
+    """7.3.1: an empty close is relayed as it is, and comes back without code (Pushpin 1.36
+    answers it with 1000 itself; both are valid, ours keeps the backend's answer)."""
     with ws.connect() as c:
         c.send_close()
-        c.expect_close(None, reply=False)
+        c.expect_close(1000 if IS_PUSHPIN else None, reply=False)
 
 
 def test_close_with_123_byte_reason(ws):
@@ -478,6 +499,19 @@ def test_tcp_close_without_close_frame(ws):
 def test_message_at_cap_passes(ws):
     with ws.connect(timeout=20) as c:
         echo(c, OP_BINARY, os.urandom(MAX_MESSAGE))
+
+
+@pytest.mark.thumbtack_only
+def test_messages_at_cap_back_to_back(ws):
+    """A read that completes one large frame also brings the next one's start: neither is
+    too big."""
+    with ws.connect(timeout=20) as c:
+        a, b = os.urandom(MAX_MESSAGE), os.urandom(MAX_MESSAGE - 1)
+        c.send_raw(encode_frame(OP_BINARY, a) + encode_frame(OP_BINARY, b) +
+                   encode_frame(OP_TEXT, "small"))
+        assert c.recv_message() == (OP_BINARY, a)
+        assert c.recv_message() == (OP_BINARY, b)
+        assert c.recv_message() == (OP_TEXT, b"small")
 
 
 @pytest.mark.thumbtack_only
