@@ -282,6 +282,8 @@ static void control_message(struct tt_ws_session *s, const uint8_t *json, size_t
         arm_keepalive(s);
         break;
     case TT_WS_CTL_SEND_DELAYED:
+        if (s->client_closed)
+            break; /* the closing handshake owns the timer now: nothing is sent later */
         free(s->delayed);
         s->delayed = m.content;
         s->delayed_len = m.content_len;
