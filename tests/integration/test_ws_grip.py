@@ -327,3 +327,25 @@ def test_trusted_client_gets_grip_passed_through(make_proxy, grip_backend, chan)
         settle()
         publish_ws(p, chan, "not for a trusted client")
         assert c.nothing_within(0.5)
+
+
+@pytest.mark.thumbtack_only
+def test_close_handshake_not_stalled_by_a_late_send_delayed(make_proxy):
+    """The client closes; the backend answers with a send-delayed instead of its close and
+    then says nothing: the client still gets its close reply (after the close wait)."""
+    def handler(peer):
+        peer.accept(extensions="grip")
+        while peer.recv_frame(10).opcode != OP_CLOSE:
+            pass
+        peer.control({"type": "send-delayed", "content": "too late", "timeout": 1})
+        time.sleep(10)
+    be = WsBackend(handler)
+    try:
+        p = make_proxy("* %s\n" % be.addr)
+        with WsClient(p.port, path="/g", host="ws.example") as c:
+            c.send_close(1000)
+            t0 = time.monotonic()
+            f = c.expect_close(1000, timeout=8, reply=False)
+            assert 4 < time.monotonic() - t0 < 8
+    finally:
+        be.stop()
