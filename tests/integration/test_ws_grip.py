@@ -159,6 +159,11 @@ def test_filters_skip_self_and_var_subst(make_proxy, grip_backend, chan):
         assert c.recv_text() == "alice again"
 
 
+PP_NO_1011 = pytest.mark.xfail(IS_PUSHPIN, reason="Pushpin 1.36 drops the connection without "
+                               "a close frame", strict=False)
+
+
+@PP_NO_1011
 def test_more_than_five_filters_closes_1011(make_proxy, grip_backend, chan):
     p, be, c, peer = open_grip(make_proxy, grip_backend, routes_extra=",debug")
     with c:
@@ -169,6 +174,7 @@ def test_more_than_five_filters_closes_1011(make_proxy, grip_backend, chan):
         assert f.close_reason == ("too many filters for channel '%s'" % chan).encode()
 
 
+@PP_NO_1011
 def test_too_many_filters_reason_only_with_debug(make_proxy, grip_backend, chan):
     p, be, c, peer = open_grip(make_proxy, grip_backend)
     with c:
@@ -223,6 +229,8 @@ def _recv_texts_for(c, seconds):
     return out
 
 
+@pytest.mark.xfail(IS_PUSHPIN, reason="Pushpin 1.36 sends idle keep-alives during traffic",
+                   strict=False)
 def test_keep_alive_idle(make_proxy, grip_backend):
     p, be, c, peer = open_grip(make_proxy, grip_backend)
     with c:
@@ -265,10 +273,14 @@ def test_keep_alive_interval_and_message_type(make_proxy, grip_backend):
             except Exception:
                 pass
         pings = [f for f in frames if f.opcode == OP_PING]
-        assert 2 <= len(pings) <= 3, frames
+        # Pushpin shortens each period by up to a second (thumbtack only for periods
+        # over 2 s, where that jitter does not halve the period)
+        assert 2 <= len(pings) <= (8 if IS_PUSHPIN else 3), frames
         assert all(f.payload == b"ping-data" for f in pings)
 
 
+@pytest.mark.xfail(IS_PUSHPIN, reason="Pushpin 1.36 sends the first send-delayed, not its "
+                   "replacement", strict=False)
 def test_send_delayed_replace_and_flush(make_proxy, grip_backend):
     p, be, c, peer = open_grip(make_proxy, grip_backend)
     with c:
@@ -307,6 +319,8 @@ def test_route_sub_implicit_subscription(make_proxy, grip_backend, chan):
         assert c.recv_text() == "still"
 
 
+@pytest.mark.xfail(IS_PUSHPIN, reason="Pushpin 1.36 gives a trusted client no grip extension",
+                   strict=True)
 def test_trusted_client_gets_grip_passed_through(make_proxy, grip_backend, chan):
     key = "upstream-secret"
     tok = jwt_encode({"iss": "edge", "exp": int(time.time()) + 3600}, key)

@@ -67,6 +67,13 @@ def rss_kb(proxy):
 
 # ---- relaying ----------------------------------------------------------------------------
 
+PP_BIG = pytest.mark.xfail(IS_PUSHPIN, reason="Pushpin 1.36 (zurl) relays no message of 64 KB "
+                           "and more", strict=False)
+PP_PINGS = pytest.mark.xfail(IS_PUSHPIN, reason="Pushpin 1.36 (zurl) loses ping/pong payloads",
+                             strict=False)
+
+
+@PP_BIG
 def test_relay_text_binary_large_both_ways(make_proxy, make_ws_backend):
     be = make_ws_backend()
     p = make_proxy("* %s\n" % be.addr)
@@ -79,6 +86,7 @@ def test_relay_text_binary_large_both_ways(make_proxy, make_ws_backend):
         assert be.messages[-1] == (OP_TEXT, "é".encode() * 1000)
 
 
+@PP_BIG
 def test_backend_fragments_and_pings_reach_the_client(make_proxy, make_ws_backend):
     def handler(peer):
         peer.accept()
@@ -93,14 +101,21 @@ def test_backend_fragments_and_pings_reach_the_client(make_proxy, make_ws_backen
     be = make_ws_backend(handler)
     p = make_proxy("* %s\n" % be.addr)
     with connect(p) as c:
-        f = c.recv_frame()
-        assert (f.opcode, f.payload) == (OP_PING, b"srv ping")
-        c.pong(f.payload)
-        assert c.recv_message() == (OP_TEXT, b"push from backend")
+        # thumbtack relays whole messages (the ping comes first); Pushpin relays frames
+        # as they come: either way the client sees the ping and the whole message
+        frames, pings = [], []
+        while not (frames and frames[-1].fin):
+            f = c.recv_frame()
+            (pings if f.opcode == OP_PING else frames).append(f)
+        assert b"".join(f.payload for f in frames) == b"push from backend"
+        assert frames[0].opcode == OP_TEXT
+        assert [f.payload for f in pings] == [b"srv ping"]
+        c.pong(pings[0].payload)
         assert c.recv_message() == (OP_BINARY, bytes(70000))
         assert wait_for(lambda: be.messages == [(OP_PONG, b"srv ping")], 3), be.messages
 
 
+@PP_PINGS
 def test_client_ping_goes_to_the_backend(make_proxy, make_ws_backend):
     """Pushpin relays pings instead of answering them: the pong is the backend's."""
     be = make_ws_backend()
@@ -153,7 +168,7 @@ def test_backend_close_without_code(make_proxy, make_ws_backend):
     be = make_ws_backend(handler)
     p = make_proxy("* %s\n" % be.addr)
     with connect(p) as c:
-        c.expect_close(None)
+        c.expect_close(1000 if IS_PUSHPIN else None)  # Pushpin 1.36 puts 1000 in it
 
 
 @pytest.mark.parametrize("how", ["rst", "fin"])
@@ -288,6 +303,8 @@ def test_slow_backend_backpressure_reaches_the_client(make_proxy, make_ws_backen
 
 # ---- the handshake: rejection, failover, errors -------------------------------------------
 
+@pytest.mark.xfail(IS_PUSHPIN, reason="Pushpin 1.36 relays the status and body of a rejection "
+                   "but none of its headers", strict=True)
 def test_rejection_relayed_as_http(make_proxy, make_ws_backend):
     def handler(peer):
         peer.reject(403, "Forbidden", [("Content-Type", "application/json"),
@@ -303,6 +320,8 @@ def test_rejection_relayed_as_http(make_proxy, make_ws_backend):
         assert c.eof_within(3)
 
 
+@pytest.mark.xfail(IS_PUSHPIN, reason="Pushpin 1.36 relays the status and body of a rejection "
+                   "but none of its headers", strict=True)
 def test_redirect_rejection_relayed(make_proxy, make_ws_backend):
     def handler(peer):
         peer.reject(302, "Found", [("Location", "/elsewhere")], b"")
@@ -363,6 +382,7 @@ def tls_ctx():
     return ctx
 
 
+@PP_BIG
 def test_wss_target_insecure(make_proxy, make_ws_backend, tls_ctx):
     be = make_ws_backend(tls_context=tls_ctx)
     p = make_proxy("* %s,ssl,insecure\n" % be.addr)

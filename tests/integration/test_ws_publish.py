@@ -74,7 +74,8 @@ def test_close_action(proxy, chan, code, reason):
         if reason:
             fmt["reason"] = reason
         pub(proxy, chan, **fmt)
-        f = c.expect_close(code)
+        # without a code thumbtack sends a close without code; Pushpin 1.36 puts 1000 in it
+        f = c.expect_close(1000 if IS_PUSHPIN and code is None else code)
         if reason:
             assert f.close_reason == reason.encode()
 
