@@ -645,11 +645,15 @@ void tt_ws_session_accepted(struct tt_ws_session *s, const struct tt_kv *headers
     if (!tt_client_flush(c))
         return;
     tt_conn_set_read(&c->conn, true);
-    /* Bytes the client sent right behind its handshake. */
-    if (c->in.len) {
+    /* Bytes the client sent right behind its handshake; then the client's input buffer
+     * (it held the handshake head) goes: the WebSocket reads into the worker's scratch
+     * buffer, and an idle connection keeps nothing. */
+    if (c->in.len)
         tt_wsconn_feed(&s->ws, c->in.data, c->in.len);
-        if (!s->closing)
-            tt_buf_reset(&c->in);
+    if (!s->closing && c->state != TT_C_CLOSING) {
+        size_t cap = c->in.cap;
+        tt_buf_deinit(&c->in);
+        tt_buf_init(&c->in, cap);
     }
 }
 
