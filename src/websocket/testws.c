@@ -113,6 +113,9 @@ static void on_accept(uv_timer_t *tm)
 {
     struct test_be *t = tm->data;
     struct tt_ws_session *s = t->b.s;
+    /* The timer has done its job: an idle connection keeps no handle. */
+    uv_close((uv_handle_t *)t->timer, timer_closed);
+    t->timer = NULL;
     const char *path;
     size_t len;
     test_path(s, &path, &len);
