@@ -302,7 +302,8 @@ def test_send_delayed_replace_and_flush(make_proxy, grip_backend):
 
 def test_route_sub_implicit_subscription(make_proxy, grip_backend, chan):
     """sub= subscribes every connection through the target; without the grip extension
-    the backend's messages pass as they are (no prefix handling) and control still works."""
+    the backend's messages pass as they are: no prefix handling, and "c:" messages are
+    data too (as in Pushpin, control messages need the extension)."""
     p, be, c, peer = open_grip(make_proxy, grip_backend, ext=None, prefix=b"",
                                target_opts=",sub=%s" % chan)
     with c:
@@ -312,11 +313,19 @@ def test_route_sub_implicit_subscription(make_proxy, grip_backend, chan):
             settle()
         publish_ws(p, chan, "implicit")
         assert c.recv_text() == "implicit"
-        # the backend cannot unsubscribe an implicit channel
         peer.control({"type": "unsubscribe", "channel": chan})
-        sync(c, peer, prefix="")
+        assert c.recv_text() == 'c:{"type": "unsubscribe", "channel": "%s"}' % chan
         publish_ws(p, chan, "still")
         assert c.recv_text() == "still"
+
+
+def test_implicit_channel_cannot_be_unsubscribed(make_proxy, grip_backend, chan):
+    p, be, c, peer = open_grip(make_proxy, grip_backend, target_opts=",sub=%s" % chan)
+    with c:
+        peer.control({"type": "unsubscribe", "channel": chan})
+        sync(c, peer)
+        publish_ws(p, chan, "still subscribed")
+        assert c.recv_text() == "still subscribed"
 
 
 @pytest.mark.xfail(IS_PUSHPIN, reason="Pushpin 1.36 gives a trusted client no grip extension",

@@ -80,6 +80,29 @@ def test_close_action(proxy, chan, code, reason):
             assert f.close_reason == reason.encode()
 
 
+@pytest.mark.thumbtack_only
+@pytest.mark.parametrize("code", [1005, 1006, 999, 5000])
+def test_close_action_with_a_code_that_may_not_be_sent(proxy, chan, code):
+    """A code no close frame may carry (RFC 6455 7.4) would make the client fail the
+    connection: the close goes without a code."""
+    c, = subscribe(proxy, chan)
+    with c:
+        pub(proxy, chan, action="close", code=code, reason="r")
+        f = c.expect_close(None)
+        assert f.payload == b""
+
+
+@pytest.mark.thumbtack_only
+def test_published_ping_cut_to_125_bytes(proxy, chan):
+    c, = subscribe(proxy, chan)
+    with c:
+        pub(proxy, chan, content="p" * 300, type="ping")
+        pub(proxy, chan, content="after")
+        f = c.recv_frame()
+        assert (f.opcode, f.payload) == (OP_PING, b"p" * 125)
+        assert c.recv_text() == "after"
+
+
 def test_close_action_closes_the_backend_too(make_proxy, chan):
     closes = []
 
