@@ -645,6 +645,12 @@ void tt_ws_session_accepted(struct tt_ws_session *s, const struct tt_kv *headers
     if (!tt_client_flush(c))
         return;
     tt_conn_set_read(&c->conn, true);
+    if (s->stopping || c->w->stopping) {
+        /* Accepted while the worker stops: the client learns at once. */
+        free_backend(s, false);
+        close_client(s, TT_WS_CLOSE_GOING_AWAY, "server shutting down", 20);
+        return;
+    }
     /* Bytes the client sent right behind its handshake; then the client's input buffer
      * (it held the handshake head) goes: the WebSocket reads into the worker's scratch
      * buffer, and an idle connection keeps nothing. */
@@ -719,7 +725,10 @@ static void session_shutdown(struct tt_client_session *cs)
 {
     struct tt_ws_session *s = of_cs(cs);
     if (!s->accepted) {
-        tt_client_close(s->c);
+        /* The handshake is in flight: it ends as it would (a rejection is relayed), and
+         * an accepted WebSocket is closed with 1001 right after its 101 (accepted). The
+         * worker's drain deadline bounds the wait. */
+        s->stopping = true;
         return;
     }
     free_backend(s, false);

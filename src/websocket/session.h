@@ -84,6 +84,7 @@ struct tt_ws_session {
     bool finishing;      /* both closes done: close the socket once flushed */
     bool backend_closing; /* the backend is ending; the client's close waits for it */
     bool backend_waits;   /* the backend stopped reading: client output over the mark */
+    bool stopping;        /* the worker stops: close with 1001 once accepted */
     char prefix[TT_WS_GRIP_MAX_PREFIX + 1];
     size_t prefix_len;
     /* keep-alive (GRIP control): on the client's timer */
