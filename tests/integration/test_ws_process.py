@@ -106,3 +106,35 @@ def test_idle_websocket_memory(make_proxy, chan):
     finally:
         for c in cs + warm:
             c.close()
+
+
+@pytest.mark.thumbtack_only
+@pytest.mark.parametrize("answer", ["accept", "reject"])
+def test_sigterm_during_the_backend_handshake(make_proxy, answer):
+    """A WebSocket whose backend has not answered yet at SIGTERM is not dropped: a
+    rejection is relayed; an accept gives the client its 101, then close 1001."""
+    def handler(peer):
+        time.sleep(0.8)
+        if answer == "reject":
+            peer.reject(403, "Forbidden", body=b"no\n")
+            return
+        peer.accept()
+        peer.echo_loop(timeout=5)
+    be = WsBackend(handler)
+    try:
+        p = make_proxy("* %s\n" % be.addr)
+        c = WsClient(p.port, path="/slow", host="ws.example", connect=False)
+        with c:
+            t = threading.Thread(target=c.handshake, daemon=True)
+            t.start()
+            assert be.wait_peers(1)
+            p.signal(signal.SIGTERM)
+            t.join(5)
+            if answer == "reject":
+                assert c.resp.status == 403 and c.resp.body == b"no\n"
+            else:
+                assert c.resp.status == 101
+                c.expect_close(1001)
+            assert p.proc.wait(5) == 0
+    finally:
+        be.stop()
