@@ -58,6 +58,9 @@ PARAMS = {
     "grip_target": os.environ.get("BENCH_GRIP_TARGET", "backend"),  # or "test"
     "thumbtack": os.environ.get("BENCH_THUMBTACK", os.path.join(ROOT, "build", "thumbtack")),
     "port_base": env_int("BENCH_PORT_BASE", 18100, 18100),
+    # held-connection steps to run (comma list): bc_small, bc_big, ws_big, channels,
+    # longpoll, connrate
+    "steps": os.environ.get("BENCH_STEPS", "bc_small,bc_big,ws_big,channels,longpoll,connrate"),
 }
 
 PORTS = {
@@ -228,6 +231,11 @@ class System:
     def stream_path(self, ch):
         return "/sub?channel=" + ch if self.kind == "nchan" else "/stream?channel=" + ch
 
+    def ws_path(self, ch):
+        """A WebSocket subscribed to channel ch: the test target's /ws (routed by a
+        proto=ws route) for GRIP systems, nchan's websocket subscriber."""
+        return "/sub?channel=" + ch if self.kind == "nchan" else "/ws?channel=" + ch
+
     def lp_path(self):
         return "/lp?channel=lp{i}" if self.kind == "nchan" else "/response?channel=lp{i}"
 
@@ -272,7 +280,7 @@ def start_nginx(sysm, workdir, with_nchan):
     if with_nchan:
         body = """  server {{
     listen 127.0.0.1:{p} backlog=4096;
-    location = /sub {{ nchan_subscriber http-raw-stream; nchan_channel_id $arg_channel;
+    location = /sub {{ nchan_subscriber http-raw-stream websocket; nchan_channel_id $arg_channel;
                       nchan_subscriber_first_message newest; }}
     location = /lp {{ nchan_subscriber longpoll; nchan_channel_id $arg_channel;
                      nchan_subscriber_first_message newest; }}
@@ -344,9 +352,12 @@ command_spec=tcp://127.0.0.1:{z2}
 
 def grip_routes():
     b = "127.0.0.1:%d" % PORTS["backend"]
+    # WebSockets go to the test target's /ws in both GRIP systems: it subscribes each
+    # connection to its channel as a GRIP backend would (bench/backend.c speaks no WS).
+    ws = "*,proto=ws test\n"
     if PARAMS["grip_target"] == "test":
-        return "*,path_beg=/stream test\n*,path_beg=/response test\n* " + b
-    return "* " + b
+        return ws + "*,path_beg=/stream test\n*,path_beg=/response test\n* " + b
+    return ws + "* " + b
 
 
 def start_system(name, workdir):
@@ -445,7 +456,7 @@ def bench_proxy(s):
 class Subs:
     """n held stream connections spread over a few loadc processes."""
 
-    def __init__(self, s, n, path, logdir, tag):
+    def __init__(self, s, n, path, logdir, tag, ws=False):
         procs = max(1, min(PARAMS["client_procs"], (n + 999) // 1000))
         procs = max(procs, (n + 17999) // 18000)  # 20,000 open files per process at most
         self.procs = []
@@ -453,7 +464,7 @@ class Subs:
         for i in range(procs):
             k = n // procs + (1 if i < n % procs else 0)
             p = spawn([os.path.join(TOOLS, "loadc"), "sub", "port=%d" % s.port, "n=%d" % k,
-                       "base=%d" % base, "path=" + path, "maxtime=300"],
+                       "base=%d" % base, "path=" + path, "maxtime=300", "ws=%d" % ws],
                       logfile=os.path.join(logdir, "loadc-%s.log" % tag),
                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             self.procs.append(p)
@@ -583,15 +594,17 @@ def probe_stream(s, logdir):
         subs.close()
 
 
-def broadcast(s, n, logdir, measure_mem=False):
-    """n subscribers on one channel: paced latency, burst throughput, CPU per delivery."""
-    res = {"subs": n}
-    ch = "bc%d" % n
+def broadcast(s, n, logdir, measure_mem=False, ws=False):
+    """n subscribers on one channel: paced latency, burst throughput, CPU per delivery.
+    ws: the subscribers are WebSockets and the messages ws-message items."""
+    res = {"subs": n, "ws": ws}
+    ch = ("ws%d" if ws else "bc%d") % n
+    fmt = "ws" if ws and s.kind != "nchan" else "stream"
     pids = s.pids()
     if measure_mem:
         time.sleep(1.0)
         res["mem_before_kb"] = mem_of(pids)
-    subs = Subs(s, n, s.stream_path(ch), logdir, "bc%d" % n)
+    subs = Subs(s, n, s.ws_path(ch) if ws else s.stream_path(ch), logdir, ch, ws=ws)
     try:
         ok = subs.wait_ready(max(60, n / 100))
         res.update(ok=ok, fail=subs.fail, retries=subs.retries, connect_secs=subs.secs)
@@ -606,7 +619,7 @@ def broadcast(s, n, logdir, measure_mem=False):
             res["kb_per_conn_rss"] = (after[0] - before[0]) / ok
             res["kb_per_conn_pss"] = (after[1] - before[1]) / ok
         # warm-up message: every subscriber must be subscribed before timing starts
-        publish(s, ch)
+        publish(s, ch, fmt=fmt)
         warm = subs.wait_recv(ok, 15)
         res["warmup_recv"] = warm["recv"]
         subs.cmd("reset")
@@ -620,7 +633,7 @@ def broadcast(s, n, logdir, measure_mem=False):
                   ("burst", max(3, min(500, PARAMS["burst_deliveries"] // n)), 0))
         for name, msgs, interval in phases:
             c0 = cpu_of(pids)
-            pub = publish(s, ch, count=msgs, interval_ms=interval, timeout=120)
+            pub = publish(s, ch, count=msgs, interval_ms=interval, fmt=fmt, timeout=120)
             st = subs.wait_recv(ok * msgs, 60 + msgs * interval / 1000.0)
             c1 = cpu_of(pids)
             u, sy = cpu_delta(c0, c1)
@@ -710,14 +723,22 @@ def connrate(s, logdir):
 
 def bench_held(s, logdir):
     out = {}
+    wanted = [x.strip() for x in PARAMS["steps"].split(",")]
     steps = [
         ("bc_small", lambda: broadcast(s, PARAMS["bc_small"], logdir)),
         ("bc_big", lambda: broadcast(s, PARAMS["held"], logdir, measure_mem=True)),
+        # RSS does not shrink when the stream subscribers of bc_big go, so the idle
+        # WebSocket's memory is measured only when no other held step ran before it
+        # (BENCH_STEPS=ws_big).
+        ("ws_big", lambda: broadcast(s, PARAMS["held"], logdir, ws=True,
+                                     measure_mem=not ({"bc_small", "bc_big"} & set(wanted)))),
         ("channels", lambda: many_channels(s, logdir)),
         ("longpoll", lambda: longpoll(s, logdir)),
         ("connrate", lambda: connrate(s, logdir)),
     ]
     for name, fn in steps:
+        if name not in wanted:
+            continue
         if not s.alive():
             out[name] = {"error": "server exited"}
             continue
@@ -806,7 +827,9 @@ def render(results):
         h = r.get("held")
         if not h:
             continue
-        for key in ("bc_small", "bc_big"):
+        for key in ("bc_small", "bc_big", "ws_big"):
+            if key not in h:
+                continue
             b = h.get(key, {})
             if "error" in b and "paced" not in b:
                 lines.append("| %s | %s | error: %s |||||||| " % (r["label"], b.get("subs", "–"), b["error"]))
@@ -816,8 +839,8 @@ def render(results):
                 if not x:
                     continue
                 what = "%s (%d msgs%s)" % (ph, x["msgs"], ", %d ms apart" % b["paced_ms"] if ph == "paced" else "")
-                lines.append("| %s | %d | %s | %d/%d | %s | %s | %s | %s | %s | %s |" % (
-                    r["label"], b["ok"], what, x["recv"], x["expected"],
+                lines.append("| %s | %s | %s | %d/%d | %s | %s | %s | %s | %s | %s |" % (
+                    r["label"], "%d%s" % (b["ok"], " WebSocket" if b.get("ws") else ""), what, x["recv"], x["expected"],
                     f(x["deliveries_per_s"]), f(x["p50_ms"], "%.1f"), f(x["p99_ms"], "%.1f"),
                     f(x["max_ms"], "%.1f"), f(x["cpu_user_per_1k"], "%.4f"), f(x["cpu_sys_per_1k"], "%.4f")))
     lines.append("")
@@ -826,8 +849,15 @@ def render(results):
     def key_metrics(h):
         bb = h.get("bc_big", {})
         paced, burst = bb.get("paced") or {}, bb.get("burst") or {}
+        wb = h.get("ws_big", {})
+        wpaced, wburst = wb.get("paced") or {}, wb.get("burst") or {}
         tot = lambda x: (x["cpu_user_per_1k"] + x["cpu_sys_per_1k"]) if x.get("cpu_user_per_1k") is not None else None  # noqa: E731
         return [
+            ("KB per idle WebSocket (RSS), lower is better", wb.get("kb_per_conn_rss")),
+            ("WebSocket broadcast %d paced p99 ms, lower is better" % P["held"], wpaced.get("p99_ms")),
+            ("WebSocket broadcast %d burst deliveries/s, higher is better" % P["held"],
+             wburst.get("deliveries_per_s")),
+            ("WebSocket broadcast %d burst CPU s / 1k deliveries, lower is better" % P["held"], tot(wburst)),
             ("KB per held conn (RSS), lower is better", bb.get("kb_per_conn_rss")),
             ("broadcast %d paced p99 ms, lower is better" % P["held"], paced.get("p99_ms")),
             ("broadcast %d burst deliveries/s, higher is better" % P["held"], burst.get("deliveries_per_s")),
@@ -870,7 +900,10 @@ def render(results):
              " POST /publish/ with up to %d items per request; Nchan (http-raw-stream and longpoll"
              " subscribers) takes one POST per channel and message." % (P["grip_target"], P["pub_batch"]),
              "Latency = receipt time minus the CLOCK_REALTIME stamp the publisher put in the message just before"
-             " sending the POST."]
+             " sending the POST.",
+             "WebSocket broadcast: each subscriber is a WebSocket to /ws?channel=... (pushpin and thumbtack:"
+             " the test target's /ws, routed by `*,proto=ws test`, which subscribes it as a GRIP backend would;"
+             " nchan: its websocket subscriber); GRIP systems are sent ws-message items."]
     for name, r in sysres.items():
         if r.get("note"):
             notes.append("%s: %s." % (r["label"], r["note"]))

@@ -10,7 +10,9 @@
  *            "@<CLOCK_REALTIME ns>\n" anywhere in a response body (after chunked
  *            decoding); its latency is receipt time minus that stamp.
  *            stdin commands: "stats" (one JSON line), "reset", "quit" (or EOF).
- *   pub      port= kind=grip|nchan [fmt=stream|response] chan= [nchan=1] [count=1]
+ *            ws=1: each connection is a WebSocket (upgrade GET, 101 counts as ready);
+ *            the markers are looked for in the payloads of the frames that arrive.
+ *   pub      port= kind=grip|nchan [fmt=stream|response|ws] chan= [nchan=1] [count=1]
  *            [interval_ms=0] [batch=100] [conns=1] [path=/publish/] [maxtime=120]
  *            Publishes count rounds; a round is one message to each of the nchan
  *            channels ("{i}" in chan becomes 0..nchan-1). grip: POST path with
@@ -158,7 +160,7 @@ static void h_print(const uint64_t *h)
 
 /* ---------- HTTP response parser (sans I/O) ---------- */
 
-enum { P_HEAD, P_CL, P_CSIZE, P_CDATA, P_CCRLF, P_TRAILER, P_CLOSE, P_DONE };
+enum { P_HEAD, P_CL, P_CSIZE, P_CDATA, P_CCRLF, P_TRAILER, P_CLOSE, P_WS, P_DONE };
 
 struct resp {
     int phase;
@@ -173,6 +175,11 @@ struct resp {
     int mstate;      /* marker scanner: 0 idle, 1 in digits */
     uint64_t mval;
     int markers;     /* markers seen in this response */
+    /* P_WS: WebSocket frames after a 101 */
+    unsigned char wh[14];
+    int whl;           /* header bytes so far */
+    int wop;           /* opcode of the frame being read */
+    uint64_t wremain;  /* its payload bytes still to come */
 };
 
 struct stats {
@@ -227,6 +234,55 @@ static void resp_reset(struct resp *r)
     r->remain = 0;
     r->mstate = 0;
     r->markers = 0;
+    r->whl = 0;
+    r->wremain = 0;
+}
+
+/* Length of a server frame's header from its first bytes (unmasked), 0 if unknown yet. */
+static int ws_hlen(const struct resp *r)
+{
+    if (r->whl < 2)
+        return 0;
+    int n = r->wh[1] & 0x7f;
+    return n == 126 ? 4 : n == 127 ? 10 : 2;
+}
+
+/* WebSocket frames: text/binary payloads are scanned for markers; a close frame ends it. */
+static size_t ws_feed(struct resp *r, const char *p, size_t n, uint64_t now)
+{
+    size_t i = 0;
+    while (i < n && r->phase == P_WS) {
+        if (r->wremain == 0 && (r->whl < 2 || r->whl < ws_hlen(r))) {
+            r->wh[r->whl++] = (unsigned char)p[i++];
+            int hl = ws_hlen(r);
+            if (hl && r->whl == hl) {
+                uint64_t len = r->wh[1] & 0x7f;
+                if (len == 126)
+                    len = (uint64_t)r->wh[2] << 8 | r->wh[3];
+                else if (len == 127) {
+                    len = 0;
+                    for (int k = 0; k < 8; k++)
+                        len = len << 8 | r->wh[2 + k];
+                }
+                r->wop = r->wh[0] & 0x0f;
+                r->wremain = len;
+                r->whl = 0;
+                if (r->wop == 8) {
+                    r->phase = P_DONE;
+                    return i;
+                }
+            }
+            continue;
+        }
+        size_t take = n - i;
+        if (take > r->wremain)
+            take = (size_t)r->wremain;
+        if (r->wop < 8)
+            scan_body(r, p + i, take, now);
+        i += take;
+        r->wremain -= take;
+    }
+    return i;
 }
 
 static int hdr_has(const char *head, size_t len, const char *name, const char *needle, long long *num)
@@ -265,7 +321,11 @@ static void resp_head_done(struct resp *r)
     int has_cl = hdr_has(r->head, r->hlen, "Content-Length", NULL, &cl);
     r->close = hdr_has(r->head, r->hlen, "Connection", "close", NULL) ||
                memcmp(r->head, "HTTP/1.0", 8) == 0;
-    if (r->status < 200 || r->status == 204 || r->status == 304) {
+    if (r->status == 101) {
+        r->phase = P_WS;
+        r->whl = 0;
+        r->wremain = 0;
+    } else if (r->status < 200 || r->status == 204 || r->status == 304) {
         r->phase = P_DONE;
     } else if (hdr_has(r->head, r->hlen, "Transfer-Encoding", "chunked", NULL)) {
         r->phase = P_CSIZE;
@@ -363,6 +423,9 @@ static ssize_t resp_feed(struct resp *r, const char *p, size_t n, uint64_t now, 
         case P_CLOSE:
             scan_body(r, p + i, n - i, now);
             i = n;
+            break;
+        case P_WS:
+            i += ws_feed(r, p + i, n - i, now);
             break;
         }
     }
@@ -489,10 +552,16 @@ static int conn_connected(struct conn *c)
     return conn_flush(c);
 }
 
+static int g_ws; /* sub: WebSocket subscribers */
+
 static void send_get(struct conn *c, const char *path)
 {
     char req[1024];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: loadc\r\n\r\n", path);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: loadc\r\n%s\r\n",
+                     path,
+                     g_ws ? "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                          : "");
     out_append(c, req, (size_t)n);
     c->t_req = mono_ns();
 }
@@ -526,6 +595,7 @@ static int mode_sub(void)
     long inflight_max = arg_int("inflight", 100);
     long maxtime = arg_int("maxtime", 600);
     const char *path = arg_str("path", "/stream");
+    g_ws = arg_int("ws", 0) != 0;
     if (n < 1 || n > 19000)
         die("n must be 1..19000 (per-process fd limit)");
     struct conn *cs = calloc((size_t)n, sizeof *cs);
@@ -642,7 +712,7 @@ static int mode_sub(void)
                     if (hd && !c->ready) {
                         c->ready = 1;
                         inflight--;
-                        if (c->r.status == 200) {
+                        if (c->r.status == (g_ws ? 101 : 200)) {
                             ok++;
                         } else {
                             SUB_FAILED(c);
@@ -712,12 +782,15 @@ static void build_publish(struct conn *c, char **names, int count)
         out_append(c, head, (size_t)hl);
     } else {
         int resp = strcmp(g_fmt, "response") == 0;
+        int ws = strcmp(g_fmt, "ws") == 0;
         blen = (size_t)snprintf(body, sizeof body, "{\"items\":[");
         for (int i = 0; i < count && blen + 256 < sizeof body; i++)
             blen += (size_t)snprintf(body + blen, sizeof body - blen,
                                      "%s{\"channel\":\"%s\",\"formats\":{%s\"@%s\\n\"}}}", i ? "," : "",
                                      names[i],
-                                     resp ? "\"http-response\":{\"body\":" : "\"http-stream\":{\"content\":",
+                                     resp ? "\"http-response\":{\"body\":"
+                                     : ws ? "\"ws-message\":{\"content\":"
+                                          : "\"http-stream\":{\"content\":",
                                      stamp);
         blen += (size_t)snprintf(body + blen, sizeof body - blen, "]}");
         int hl = snprintf(head, sizeof head,

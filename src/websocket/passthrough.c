@@ -31,16 +31,28 @@ struct pt_be {
     struct tt_buf rej_body;
 };
 
+static void pt_release(struct pt_be *p)
+{
+    free(p->rej_head);
+    free(p->rej_raw);
+    tt_buf_deinit(&p->rej_body);
+    free(p);
+}
+
+/* The backend socket's close callback: the connection and, after a handshake, its owner
+ * go together, a loop turn after pt_free (whose caller may be inside our own read loop). */
 static void conn_freed(struct tt_conn *c)
 {
+    struct pt_be *p = c->poll.data;
     free(c);
+    if (p)
+        pt_release(p);
 }
 
 static void close_conn(struct pt_be *p)
 {
     if (!p->conn)
         return;
-    p->conn->poll.data = NULL;
     tt_conn_flush(p->conn); /* a close frame, when there is one, goes if it can */
     tt_conn_close(p->conn, conn_freed);
     p->conn = NULL;
@@ -86,7 +98,7 @@ static const struct tt_wsconn_ops be_ws_ops = {
 static void on_io(struct tt_conn *c, int status, int events)
 {
     struct pt_be *p = c->poll.data;
-    if (!p)
+    if (!p || p->dead)
         return;
     struct tt_worker *w = tt_ws_session_worker(p->b.s);
     if (status < 0) {
@@ -299,19 +311,19 @@ static void pt_free(struct tt_ws_backend *b, bool disconnect)
     p->dead = true;
     if (p->up)
         tt_upstream_abort(p->up);
-    if (p->accepted) {
-        p->ws.dead = true;
-        /* A backend left normally (or detached) gets our close; one whose client
-         * vanished is dropped as its client was (Pushpin does the same). */
-        if (!disconnect && !p->ws.close_sent)
-            tt_wsconn_close(&p->ws, p->ws.close_received ? TT_WS_CLOSE_NORMAL : -1, NULL, 0);
-        tt_wsconn_deinit(&p->ws);
+    p->up = NULL;
+    if (!p->accepted) {
+        /* Called from an upstream callback or by the session: nothing of ours runs after. */
+        pt_release(p);
+        return;
     }
-    close_conn(p);
-    free(p->rej_head);
-    free(p->rej_raw);
-    tt_buf_deinit(&p->rej_body);
-    free(p);
+    p->ws.dead = true;
+    /* A backend left normally (or detached) gets our close; one whose client vanished is
+     * dropped as its client was (Pushpin does the same). */
+    if (!disconnect && !p->ws.close_sent)
+        tt_wsconn_close(&p->ws, p->ws.close_received ? TT_WS_CLOSE_NORMAL : -1, NULL, 0);
+    tt_wsconn_deinit(&p->ws);
+    close_conn(p); /* frees p once the socket is closed */
 }
 
 static const struct tt_ws_backend_ops pt_ops = {

@@ -220,10 +220,19 @@ static void control_message(struct tt_ws_session *s, const uint8_t *json, size_t
         char reason[TT_WS_MAX_CLOSE_REASON + 1];
         snprintf(reason, sizeof(reason), "too many filters for channel '%s'",
                  m.channel ? m.channel : "");
-        tt_info("c%llu: websocket: %s", (unsigned long long)s->c->id, reason);
         tt_ws_ctl_free(&m);
+        if (s->sub.num_subs >= (size_t)s->c->w->srv->cfg.connection_subscription_max) {
+            /* At the limit the subscribe is ignored before its filters are looked at, as
+             * Pushpin's handler does. */
+            tt_debug("c%llu: websocket: subscription limit reached; subscribe ignored",
+                     (unsigned long long)s->c->id);
+            return;
+        }
+        tt_info("c%llu: websocket: %s", (unsigned long long)s->c->id, reason);
         free_backend(s, false);
-        close_client(s, TT_WS_CLOSE_INTERNAL, reason, tt_ws_utf8_cut(reason, strlen(reason)));
+        /* The reason names a channel: only debug routes tell the client (as Pushpin). */
+        size_t rl = debug_on(s) ? tt_ws_utf8_cut(reason, strlen(reason)) : 0;
+        close_client(s, TT_WS_CLOSE_INTERNAL, reason, rl);
         return;
     }
     if (r != 0) {
@@ -273,6 +282,8 @@ static void control_message(struct tt_ws_session *s, const uint8_t *json, size_t
         arm_keepalive(s);
         break;
     case TT_WS_CTL_SEND_DELAYED:
+        if (s->client_closed)
+            break; /* the closing handshake owns the timer now: nothing is sent later */
         free(s->delayed);
         s->delayed = m.content;
         s->delayed_len = m.content_len;
@@ -634,11 +645,21 @@ void tt_ws_session_accepted(struct tt_ws_session *s, const struct tt_kv *headers
     if (!tt_client_flush(c))
         return;
     tt_conn_set_read(&c->conn, true);
-    /* Bytes the client sent right behind its handshake. */
-    if (c->in.len) {
+    if (s->stopping || c->w->stopping) {
+        /* Accepted while the worker stops: the client learns at once. */
+        free_backend(s, false);
+        close_client(s, TT_WS_CLOSE_GOING_AWAY, "server shutting down", 20);
+        return;
+    }
+    /* Bytes the client sent right behind its handshake; then the client's input buffer
+     * (it held the handshake head) goes: the WebSocket reads into the worker's scratch
+     * buffer, and an idle connection keeps nothing. */
+    if (c->in.len)
         tt_wsconn_feed(&s->ws, c->in.data, c->in.len);
-        if (!s->closing)
-            tt_buf_reset(&c->in);
+    if (!s->closing && c->state != TT_C_CLOSING) {
+        size_t cap = c->in.cap;
+        tt_buf_deinit(&c->in);
+        tt_buf_init(&c->in, cap);
     }
 }
 
@@ -683,15 +704,17 @@ static void session_io(struct tt_client_session *cs, int events)
     struct tt_ws_session *s = of_cs(cs);
     struct tt_client *c = s->c;
     if (events & UV_WRITABLE) {
-        bool was = client_congested(s);
         if (!tt_client_flush(c) || s->closing)
             return;
         if (s->finishing && c->conn.out_count == 0) {
             tt_client_close(c);
             return;
         }
-        if (was && !client_congested(s) && s->be && s->be->ops->client_drained)
-            s->be->ops->client_drained(s->be);
+        if (s->backend_waits && !client_congested(s)) {
+            s->backend_waits = false;
+            if (s->be && s->be->ops->client_drained)
+                s->be->ops->client_drained(s->be);
+        }
     }
     if ((events & UV_READABLE) && s->accepted && !s->closing)
         tt_wsconn_read(&s->ws, c->w->scratch, c->w->scratch_size);
@@ -702,7 +725,10 @@ static void session_shutdown(struct tt_client_session *cs)
 {
     struct tt_ws_session *s = of_cs(cs);
     if (!s->accepted) {
-        tt_client_close(s->c);
+        /* The handshake is in flight: it ends as it would (a rejection is relayed), and
+         * an accepted WebSocket is closed with 1001 right after its 101 (accepted). The
+         * worker's drain deadline bounds the wait. */
+        s->stopping = true;
         return;
     }
     free_backend(s, false);
@@ -715,9 +741,19 @@ static const struct tt_client_session_ops session_ops = {
     .io = session_io,
 };
 
-bool tt_ws_session_client_congested(const struct tt_ws_session *s)
+bool tt_ws_session_client_congested(struct tt_ws_session *s)
 {
-    return client_congested(s);
+    if (!client_congested(s))
+        return false;
+    /* Write now: whatever stays queued then waits for the socket with UV_WRITABLE armed,
+     * and that event resumes the backend (session_io). Without this, a batch flush that
+     * emptied the queue would leave the backend paused with no event to come. */
+    if (!tt_client_flush(s->c) || s->closing)
+        return true;
+    if (!client_congested(s))
+        return false;
+    s->backend_waits = true;
+    return true;
 }
 
 void tt_ws_session_start(struct tt_client *c, const struct tt_h1_request *h,

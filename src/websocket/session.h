@@ -83,6 +83,8 @@ struct tt_ws_session {
     bool client_closed;  /* the client's close frame arrived */
     bool finishing;      /* both closes done: close the socket once flushed */
     bool backend_closing; /* the backend is ending; the client's close waits for it */
+    bool backend_waits;   /* the backend stopped reading: client output over the mark */
+    bool stopping;        /* the worker stops: close with 1001 once accepted */
     char prefix[TT_WS_GRIP_MAX_PREFIX + 1];
     size_t prefix_len;
     /* keep-alive (GRIP control): on the client's timer */
@@ -123,8 +125,9 @@ void tt_ws_session_backend_closed(struct tt_ws_session *s, int code, const uint8
 /* The backend is gone without a close: drop the client. */
 void tt_ws_session_backend_gone(struct tt_ws_session *s, const char *why);
 /* True while too much waits to be written to the client: stop reading the backend until
- * the client_drained op is called. */
-bool tt_ws_session_client_congested(const struct tt_ws_session *s);
+ * the client_drained op is called (it is, once the client's socket takes the rest). May
+ * write to the client, and so close it: check s->closing afterwards. */
+bool tt_ws_session_client_congested(struct tt_ws_session *s);
 /* What was queued for the backend drained: read the client again. */
 void tt_ws_session_backend_drained(struct tt_ws_session *s);
 /* The request head the backend is to get for target t: request line and headers after

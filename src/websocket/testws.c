@@ -26,9 +26,9 @@ static void timer_closed(uv_handle_t *h)
 static void test_path(const struct tt_ws_session *s, const char **path, size_t *len)
 {
     const char *p = s->req->target;
-    size_t n = strcspn(p, "?");
-    if (n > s->req->target_len)
-        n = s->req->target_len;
+    /* The copied target is not NUL-terminated: search within its length. */
+    const char *q = memchr(p, '?', s->req->target_len);
+    size_t n = q ? (size_t)(q - p) : s->req->target_len;
     const char *beg = s->route->path_beg;
     if (beg) {
         size_t bl = strlen(beg);
@@ -113,6 +113,9 @@ static void on_accept(uv_timer_t *tm)
 {
     struct test_be *t = tm->data;
     struct tt_ws_session *s = t->b.s;
+    /* The timer has done its job: an idle connection keeps no handle. */
+    uv_close((uv_handle_t *)t->timer, timer_closed);
+    t->timer = NULL;
     const char *path;
     size_t len;
     test_path(s, &path, &len);

@@ -204,8 +204,24 @@ void tt_wsconn_feed(struct tt_wsconn *w, const char *data, size_t len)
 
 void tt_wsconn_read(struct tt_wsconn *w, char *scratch, size_t scratch_size)
 {
-    for (int round = 0; round < READ_ROUNDS && !w->paused && !w->dead; round++) {
-        ssize_t n = tt_conn_read(w->conn, scratch, scratch_size);
+    /* TLS: plaintext OpenSSL already holds (a record read in part) raises no poll event,
+     * so it is always taken before returning. */
+    for (int round = 0;
+         (round < READ_ROUNDS || (w->conn->ssl && SSL_pending(w->conn->ssl) > 0)) && !w->paused &&
+         !w->dead;
+         round++) {
+        /* Behind a partial frame, read no more than its buffer has room for: the frame
+         * fits (the parser refused larger ones at their header), and the bytes of the
+         * frames after it wait in the socket instead of overflowing the cap. */
+        size_t want = scratch_size;
+        if (w->in.len && w->in.cap - w->in.len < want)
+            want = w->in.cap - w->in.len;
+        if (want == 0) {
+            struct tt_ws_error e = {TT_WS_CLOSE_TOO_BIG, "frame too big"};
+            fail(w, &e);
+            return;
+        }
+        ssize_t n = tt_conn_read(w->conn, scratch, want);
         if (n == TT_EAGAIN)
             return;
         if (n <= 0) {
@@ -232,7 +248,7 @@ void tt_wsconn_read(struct tt_wsconn *w, char *scratch, size_t scratch_size)
                 return;
             }
         }
-        if ((size_t)n < scratch_size && !w->conn->ssl)
+        if ((size_t)n < want && !w->conn->ssl)
             return; /* drained: level-triggered polling calls again */
     }
 }
