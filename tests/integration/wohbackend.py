@@ -14,9 +14,10 @@ does not is answered 400 and recorded in `errors`, which the tests check.
 
 As a program, for tests that kill and restart the backend process:
 
-    python3 wohbackend.py --port N --log FILE [--prefix m:]
+    python3 wohbackend.py --port N --log FILE [--prefix m:] [--delay S]
 
-runs the echo and appends one JSON line per request to FILE (flushed before answering):
+runs the echo (answering each request S seconds after it arrived) and appends one JSON
+line per request to FILE (written before answering):
 {"cid", "replayed", "events": [[type, hex content or null]], "pid"}.
 """
 
@@ -153,8 +154,10 @@ class _Closed(Exception):
 
 
 class WohBackend:
-    def __init__(self, handler=None, port=0, host="127.0.0.1", log_path=None, prefix=b""):
+    def __init__(self, handler=None, port=0, host="127.0.0.1", log_path=None, prefix=b"",
+                 delay=0.0):
         self.handler = handler
+        self.delay = delay
         self.prefix = prefix
         self.log_path = log_path
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -335,6 +338,7 @@ class WohBackend:
         resp = self.handler(req) if self.handler else None
         if resp is None:
             resp = echo(req, self.prefix)
+            resp.delay = self.delay
         return resp
 
     def _write(self, c, req, resp):
@@ -361,8 +365,9 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--prefix", default="")
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     a = ap.parse_args()
-    b = WohBackend(port=a.port, log_path=a.log, prefix=a.prefix.encode())
+    b = WohBackend(port=a.port, log_path=a.log, prefix=a.prefix.encode(), delay=a.delay)
     print("listening %d" % b.port, flush=True)
     try:
         while True:
