@@ -593,6 +593,36 @@ def test_grip_publish_close_action(woh, chan):
     run(go())
 
 
+def test_grip_detach_closes_backend_keeps_client(woh, chan):
+    """c:detach lets the backend go (it gets a CLOSE); the client stays and still gets
+    published messages; its own messages go nowhere."""
+    def h(req):
+        if req.types == ["OPEN"]:
+            return grip_open(chan)
+        if req.texts() == [b"detach me"]:
+            return WohResp([("TEXT", "c:" + json.dumps({"type": "detach"}))])
+        if "CLOSE" in req.types:
+            return WohResp([("CLOSE", None)])
+        return None
+    p, b = woh(h)
+
+    async def go():
+        ws = await connect(p)
+        await ws.send("detach me")
+        got = await asyncio.to_thread(b.wait_event, "CLOSE", None, 5)
+        assert got and got[0].events[-1] == ("CLOSE", None), [r.events for r in b.reqs()]
+        n = len(b.reqs())
+        await ws.send("into the void")
+        await asyncio.sleep(SETTLE)
+        p.publish({"channel": chan, "formats": {"ws-message": {"content": "still here"}}})
+        assert await recv(ws) == "still here"
+        assert ws.open
+        await asyncio.sleep(0.3)
+        assert len(b.reqs()) == n
+        await ws.close()
+    run(go())
+
+
 @pytest.mark.thumbtack_only
 def test_refresh_action_sends_a_request(woh, chan):
     """Publishing ws-message action refresh (Pushpin 1.38+) makes the connection POST now."""
@@ -719,3 +749,49 @@ def test_backend_killed_and_restarted_loses_nothing(make_proxy, tmp_path):
     finally:
         if be.proc and be.proc.poll() is None:
             be.kill()
+
+
+# ---- memory ----
+
+def _rss_kb(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for ln in f:
+                    if ln.startswith("VmRSS:"):
+                        total += int(ln.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+@pytest.mark.slow  # an RSS figure means nothing under ASan, whose runs skip slow tests
+def test_idle_connection_memory(woh):
+    """1000 idle WebSocket-over-HTTP connections (each opened and used once) cost under
+    4 KB each of the proxy's memory: no buffers are kept while nothing is under way."""
+    p, b = woh()
+    n = 1000
+
+    async def go():
+        warm = [await connect(p, "/warm") for _ in range(20)]
+        for ws in warm:
+            await ws.send("w")
+            await recv(ws)
+        await asyncio.sleep(1.5)
+        base = _rss_kb(p.worker_pids())
+        conns = []
+        for i in range(n):
+            conns.append(await connect(p, "/idle%d" % i))
+        for ws in conns:
+            await ws.send("x")
+            assert await recv(ws) == "x"
+        await asyncio.sleep(2)
+        per = (_rss_kb(p.worker_pids()) - base) / n
+        for ws in conns + warm:
+            await ws.close()
+        return per
+    per = run(go(), timeout=120)
+    print("%s: %.2f KB per idle WebSocket-over-HTTP connection" % (p.mode, per))
+    if not IS_PUSHPIN:
+        assert per < 4.0, per
