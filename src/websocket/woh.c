@@ -325,9 +325,12 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
 static void up_on_data(void *ctx, const char *data, size_t len)
 {
     struct woh_be *w = ctx;
-    if (w->orphan)
-        return;
     w->resp_total += len;
+    if (w->orphan) {
+        if (w->resp_total > TT_WOH_MAX_RESPONSE)
+            release(w); /* an answer nobody reads is not read forever either */
+        return;
+    }
     if (w->resp_total > TT_WOH_MAX_RESPONSE) {
         tt_warn("c%llu: websocket-over-http: response body from %s:%u over %d bytes",
                 (unsigned long long)w->id, w->t->host, w->t->port, TT_WOH_MAX_RESPONSE);
@@ -758,7 +761,8 @@ static void woh_free(struct tt_ws_backend *b, bool disconnect)
     struct tt_ws_session *s = b->s;
     if (w->freed || w->orphan)
         return;
-    bool can = w->state == WOH_OPEN && s && s->c->req && s->c->req->routes;
+    /* At shutdown nothing may outlive the worker's loop for long: no last request. */
+    bool can = w->state == WOH_OPEN && s && s->c->req && s->c->req->routes && !w->w->stopping;
     bool tell = disconnect || !w->close_sent;
     if (!can || (!tell && !w->busy)) {
         release(w);

@@ -121,8 +121,13 @@ static size_t remove_content(struct tt_woh_out *q, size_t n, size_t limit, size_
 
 int tt_woh_out_ack(struct tt_woh_out *q, int64_t accepted, bool *close_sent, const char **why)
 {
+    /* The request is over whatever the answer says. */
+    size_t req_msgs = q->req_msgs, req_content = q->req_content;
+    size_t offered = req_content + q->req_close_len;
+    bool req_close = q->req_close, req_maxed = q->req_maxed;
+    q->req_msgs = q->req_content = q->req_close_len = 0;
+    q->req_close = q->req_maxed = false;
     *close_sent = false;
-    size_t offered = q->req_content + q->req_close_len;
     size_t acc = offered;
     if (accepted >= 0) {
         if ((uint64_t)accepted > offered) {
@@ -131,17 +136,17 @@ int tt_woh_out_ack(struct tt_woh_out *q, int64_t accepted, bool *close_sent, con
         }
         acc = (size_t)accepted;
     }
-    size_t content_acc = TT_MIN(acc, q->req_content);
+    size_t content_acc = TT_MIN(acc, req_content);
     size_t msgs_removed;
-    size_t removed = remove_content(q, content_acc, q->req_msgs, &msgs_removed);
-    if (q->req_maxed && msgs_removed == 0 && removed == 0) {
+    size_t removed = remove_content(q, content_acc, req_msgs, &msgs_removed);
+    q->replay_msgs = req_msgs - msgs_removed;
+    q->replay_content = req_content - removed;
+    if (req_maxed && msgs_removed == 0 && removed == 0) {
         /* The request was full and the backend took nothing: it would never move on. */
         *why = "the backend accepted nothing of a full request";
         return TT_EPARSE;
     }
-    q->replay_msgs = q->req_msgs - msgs_removed;
-    q->replay_content = q->req_content - removed;
-    if (q->req_close && content_acc == q->req_content) {
+    if (req_close && content_acc == req_content) {
         /* All the data went: from here on there is none, so the close must go too (a
          * partial acceptance means "wait for more", and no more will come). */
         if (acc < offered) {
@@ -151,8 +156,6 @@ int tt_woh_out_ack(struct tt_woh_out *q, int64_t accepted, bool *close_sent, con
         *close_sent = true;
         tt_woh_out_clear(q);
     }
-    q->req_msgs = q->req_content = q->req_close_len = 0;
-    q->req_close = q->req_maxed = false;
     return 0;
 }
 
