@@ -544,6 +544,30 @@ def test_response_body_over_cap_drops(woh):
     assert run(go()) == 1006
 
 
+@pytest.mark.thumbtack_only
+def test_sigterm_closes_clients_with_a_request_in_flight(woh):
+    """SIGTERM: clients get a 1001 close and the process exits 0 at once, even with a
+    request the backend never answers (nothing outlives the workers)."""
+    def h(req):
+        if req.texts() == [b"hang"]:
+            return WohResp([], delay=30)
+        return None
+    p, b = woh(h)
+
+    async def go():
+        clients = [await connect(p) for _ in range(3)]
+        await clients[0].send("hang")
+        await asyncio.to_thread(b.wait_for, lambda rs: any(r.texts() == [b"hang"] for r in rs), 5)
+        t0 = time.monotonic()
+        p.signal(signal.SIGTERM)
+        codes = [await closed_code(ws, 10) for ws in clients]
+        code = await asyncio.to_thread(p.proc.wait, 10)
+        return codes, code, time.monotonic() - t0
+    codes, code, took = run(go())
+    assert codes == [1001, 1001, 1001], codes
+    assert code == 0 and took < 5, (code, took)
+
+
 # ---- GRIP over WOH, publishing, refresh ----
 
 def grip_open(channel, extra_events=()):
