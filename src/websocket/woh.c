@@ -621,7 +621,8 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
         uint64_t delay = ((uint64_t)WOH_RETRY_BASE_MS << w->retries) +
                          (uint64_t)(rand() % WOH_RETRY_RAND_MS);
         w->retries++;
-        tt_info("c%llu: websocket-over-http: request to %s failed (%s); retry %d of %d in %llu ms",
+        /* Debug only: a backend restart makes every connection say this. */
+        tt_debug("c%llu: websocket-over-http: request to %s failed (%s); retry %d of %d in %llu ms",
                 (unsigned long long)w->id, tried,
                 err == TT_UP_ERR_CONNECT ? "connect" : "no answer", w->retries, WOH_RETRY_MAX,
                 (unsigned long long)delay);
