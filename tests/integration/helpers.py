@@ -5,6 +5,7 @@ exactly what the proxy wrote (chunked or not, Connection headers, truncation).
 """
 
 import base64
+import collections
 import hashlib
 import hmac
 import json
@@ -316,12 +317,20 @@ def wait_for(pred, timeout=5.0, interval=0.02):
         time.sleep(interval)
 
 
+_recent_ports = collections.deque(maxlen=512)
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A free loopback port, never one handed out recently: the kernel may give the same
+    ephemeral port to two binds in a row, and a proxy takes several ports at once."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if p not in _recent_ports:
+            _recent_ports.append(p)
+            return p
 
 
 def port_open(port, host="127.0.0.1"):
