@@ -807,6 +807,24 @@ static void body_data(struct tt_client *c, const char *p, size_t n)
     }
 }
 
+/* The test target answers the request in place; its answers go through the same GRIP
+ * processing as a backend's. */
+static void test_answer(struct tt_client *c)
+{
+    struct tt_req *q = c->req;
+    struct tt_resp r;
+    tt_testhandler_respond(q->route, q->method, q->path, q->body_copy.data, q->body_copy.len,
+                           q->body_too_big, &r);
+    struct tt_h1_response *h = tt_malloc(sizeof(*h));
+    h1_view_of(&r, h);
+    if (q->grip && tt_grip_detect(h))
+        grip_process(c, h, r.body.data, r.body.len);
+    else
+        tt_client_send_resp(c, &r);
+    free(h);
+    tt_resp_deinit(&r);
+}
+
 static void body_finished(struct tt_client *c)
 {
     struct tt_req *q = c->req;
@@ -817,21 +835,8 @@ static void body_finished(struct tt_client *c)
         tt_upstream_send_end(q->up);
     }
     if (!q->up && q->route && q->route->num_targets &&
-        q->route->targets[0].type == TT_TARGET_TEST && !q->head_sent) {
-        struct tt_resp r;
-        tt_testhandler_respond(q->route, q->method, q->path, q->body_copy.data, q->body_copy.len,
-                               q->body_too_big, &r);
-        /* The test handler's answers go through the same GRIP processing as a
-         * backend's. */
-        struct tt_h1_response *h = tt_malloc(sizeof(*h));
-        h1_view_of(&r, h);
-        if (q->grip && tt_grip_detect(h))
-            grip_process(c, h, r.body.data, r.body.len);
-        else
-            tt_client_send_resp(c, &r);
-        free(h);
-        tt_resp_deinit(&r);
-    }
+        q->route->targets[0].type == TT_TARGET_TEST && !q->head_sent)
+        test_answer(c);
 }
 
 /* Consume body bytes from [p, p+n); returns bytes used, or -1 if the client was closed. */
@@ -1166,6 +1171,13 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
 bool tt_client_retry(struct tt_client *c, const char *extra_headers)
 {
     struct tt_req *q = c->req;
+    if (q && q->route && q->route->num_targets && q->route->targets[0].type == TT_TARGET_TEST &&
+        !q->body_too_big) {
+        /* The test target is asked again like a backend (hint, update, recover). */
+        q->head_sent = false;
+        test_answer(c);
+        return true;
+    }
     if (!q || !q->bk_head || q->body_too_big || !q->route)
         return false;
     struct tt_buf full;

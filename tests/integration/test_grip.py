@@ -53,6 +53,18 @@ def test_test_route_response_publish(proxy, chan):
     assert no_grip_headers(r)
 
 
+def test_test_route_long_poll_survives_first_subscription_update(proxy, chan):
+    """The update a second after a channel's first subscriber re-asks the test target, as it
+    would a backend: the long-poll is held again, not failed."""
+    with Conn(proxy.port) as c:
+        c.request("GET", "/response?channel=" + chan, host=TR)
+        time.sleep(1.8)  # past the update
+        pub_response(proxy, chan, {"body": "after update\n"})
+        r = c.read_response()
+    assert r.status == 200
+    assert r.body == b"after update\n"
+
+
 def test_close_action_ends_stream(proxy, chan):
     c, r = open_stream(proxy, "/stream?channel=" + chan, host=TR)
     with c:
