@@ -58,7 +58,7 @@ def test_test_route_long_poll_survives_first_subscription_update(proxy, chan):
     would a backend: the long-poll is held again, not failed."""
     with Conn(proxy.port) as c:
         c.request("GET", "/response?channel=" + chan, host=TR)
-        time.sleep(1.8)  # past the update
+        time.sleep(2.6)  # past the update (due after 1 s, run by the 1 s tick)
         pub_response(proxy, chan, {"body": "after update\n"})
         r = c.read_response()
     assert r.status == 200
