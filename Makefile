@@ -3,14 +3,14 @@
 # ASan+UBSan. See README.md.
 
 CC ?= cc
-PKGS := libuv jansson openssl zlib libzmq
+PKGS := libuv jansson openssl zlib libzmq libnghttp2
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Werror -Wno-missing-field-initializers
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(WARN) $(CFLAGS) -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -ljansson -lssl -lcrypto -lz -lzmq) -lpthread -lm
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -ljansson -lssl -lcrypto -lz -lzmq -lnghttp2) -lpthread -lm
 
 BUILD ?= build
 SRCS := $(shell find src -name '*.c' | sort)
