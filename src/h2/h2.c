@@ -652,10 +652,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
         want(s, &s->ev_new);
-        if (end || (s->req && s->req->content_length >= 0 && s->req->status == 0))
+        if (s->req && tt_h2req_check(s->req) != 0)
+            head_ready(s, false); /* answered at once, whatever the body */
+        else if (end || (s->req && s->req->content_length >= 0))
             head_ready(s, !end);
-        else if (s->req && s->req->status)
-            head_ready(s, false); /* rejected at once */
     }
     if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end) {
         s->req_end = true;

@@ -120,9 +120,8 @@ int tt_h2req_field(struct tt_h2req *r, const char *name, size_t name_len, const 
     return 0;
 }
 
-int tt_h2req_head(struct tt_h2req *r, bool body_follows, struct tt_buf *out, bool *chunked)
+int tt_h2req_check(struct tt_h2req *r)
 {
-    *chunked = false;
     if (r->status)
         return TT_EPARSE;
     if (!r->method)
@@ -133,9 +132,17 @@ int tt_h2req_head(struct tt_h2req *r, bool body_follows, struct tt_buf *out, boo
         return fail(r, 400, "missing :path");
     if (r->path[0] != '/' && !(strcmp(r->path, "*") == 0 && strcmp(r->method, "OPTIONS") == 0))
         return fail(r, 400, "invalid request target");
-    const char *host = r->authority ? r->authority : r->host;
-    if (!host)
+    if (!r->authority && !r->host)
         return fail(r, 400, "missing host");
+    return 0;
+}
+
+int tt_h2req_head(struct tt_h2req *r, bool body_follows, struct tt_buf *out, bool *chunked)
+{
+    *chunked = false;
+    if (tt_h2req_check(r) != 0)
+        return TT_EPARSE;
+    const char *host = r->authority ? r->authority : r->host;
     tt_buf_appendf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", r->method, r->path, host);
     tt_buf_append(out, r->fields.data, r->fields.len);
     if (r->cookie.len) {

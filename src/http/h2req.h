@@ -40,6 +40,10 @@ void tt_h2req_deinit(struct tt_h2req *r);
 int tt_h2req_field(struct tt_h2req *r, const char *name, size_t name_len, const char *value,
                    size_t value_len);
 
+/* Whether the fields so far make a request we can serve (the checks of tt_h2req_head
+ * that need no framing): 0, or a negative code with status/error set. */
+int tt_h2req_check(struct tt_h2req *r);
+
 /* Render the head (through the final empty line) into out. body_follows: the stream is
  * still open after its HEADERS, so a body comes; without a content-length it is sent
  * chunked (*chunked set). Returns 0, or a negative code with status/error set. */

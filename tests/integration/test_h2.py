@@ -1,0 +1,249 @@
+"""Issue 9: HTTP/2 to clients, over TLS (ALPN h2) and cleartext with prior knowledge (h2c).
+
+Each stream is served by thumbtack's HTTP/1 path (a client on a virtual connection), so
+these tests check what an HTTP/2 client sees: the same answers as over HTTP/1.1, GRIP holds
+on streams of one connection, flow control both ways, and the abuse limits. Clients: curl
+(--http2, --http2-prior-knowledge), nghttp, h2load (bench only), Python's h2 library, raw
+frames, and headless Chromium.
+"""
+
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from backend import Resp
+from griputil import hold, pub_response, pub_stream, settle
+from h2util import (CONTINUATION, DATA, END_HEADERS, END_STREAM, ENHANCE_YOUR_CALM, GOAWAY,
+                    HEADERS, INTERNAL_ERROR, NO_ERROR, PING, PROTOCOL_ERROR, PUSH_PROMISE,
+                    PRIORITY, REFUSED_STREAM, RST_STREAM, SETTINGS, H2Client, RawConn, frame,
+                    request_fields, settings_frame)
+from helpers import Conn, free_port, wait_for
+from test_tls import CA, client_ctx
+
+pytestmark = pytest.mark.thumbtack_only  # Pushpin has no HTTP/2
+
+
+def curl(*args, timeout=20):
+    r = subprocess.run(["curl", "-sS"] + list(args), capture_output=True, timeout=timeout)
+    return r
+
+
+@pytest.fixture
+def tls_h2(make_proxy, tmp_path):
+    """A thumbtack with a plain and an https port (certificate default_<port> for
+    localhost). Returns (proxy, https_port, ca)."""
+    def make(routes=None, extra_config=None):
+        https_port = free_port()
+        cfg = {"runner": {"https_ports": str(https_port)}}
+        for sec, kv in (extra_config or {}).items():
+            cfg.setdefault(sec, {}).update(kv)
+        p = make_proxy(routes=routes, config=cfg, start=False)
+        certs = os.path.join(p.dir, "runner", "certs")
+        os.makedirs(certs)
+        ca = CA(str(tmp_path))
+        ca.issue(os.path.join(certs, "default_%d" % https_port), "localhost",
+                 ["DNS:localhost", "IP:127.0.0.1"])
+        p.start()
+        assert wait_for(lambda: _connectable(https_port), 5)
+        return p, https_port, ca
+    return make
+
+
+def _connectable(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def h2_conns(p):
+    """Ids of the HTTP/2 connections in the log."""
+    return re.findall(r"c(\d+) \S+: HTTP/2 connection", p.log())
+
+
+# ---- plain requests -----------------------------------------------------------------
+
+def test_curl_prior_knowledge_proxied(proxy, backend):
+    backend.on("/h2/a", Resp(200, [("Content-Type", "text/plain"), ("X-Back", "yes")], b"hello h2\n"))
+    r = curl("--http2-prior-knowledge", "-i", "-H", "Host: example.com",
+             "http://127.0.0.1:%d/h2/a?q=1" % proxy.port)
+    out = r.stdout.decode()
+    assert out.startswith("HTTP/2 200"), out
+    assert "x-back: yes" in out and out.endswith("hello h2\n")
+    assert "connection:" not in out.lower() and "transfer-encoding" not in out.lower()
+    q = backend.reqs("/h2/a")[0]
+    assert q.version == "HTTP/1.1" and q.target == "/h2/a?q=1"
+    assert q.header("Host") == "example.com"
+    assert "HTTP/2 connection (prior knowledge)" in proxy.log()
+
+
+def test_curl_tls_alpn_h2_and_forwarded_proto(tls_h2, backend):
+    p, port, ca = tls_h2(routes="* %s\n" % backend.addr,
+                         extra_config={"proxy": {"set_x_forwarded_protocol": "proto-only"}})
+    backend.on("/tlsh2", Resp(200, [("Content-Type", "text/plain")], b"secure h2\n"))
+    r = curl("--http2", "--cacert", ca.crt, "-i", "https://localhost:%d/tlsh2" % port)
+    out = r.stdout.decode()
+    assert out.startswith("HTTP/2 200"), (out, r.stderr)
+    assert out.endswith("secure h2\n")
+    q = backend.reqs("/tlsh2")[0]
+    assert q.header("X-Forwarded-Proto") == "https"
+    assert q.header("Host") == "localhost:%d" % port
+    # Python's ssl picks h2 too when offered
+    s = ssl.create_default_context(cafile=ca.crt)
+    s.set_alpn_protocols(["h2", "http/1.1"])
+    t = s.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    assert t.selected_alpn_protocol() == "h2"
+    t.close()
+    assert "TLS, ALPN h2" in p.log()
+
+
+def test_http2_off_offers_http11_only(tls_h2, backend):
+    p, port, ca = tls_h2(routes="* %s\n" % backend.addr, extra_config={"runner": {"http2": "false"}})
+    s = client_ctx(ca, ["h2", "http/1.1"])
+    t = s.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    assert t.selected_alpn_protocol() == "http/1.1"
+    t.close()
+    # and the preface on the plain port is not HTTP/2 (a 505 for "HTTP/2.0")
+    with Conn(p.port) as c:
+        c.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 505
+
+
+def test_cleartext_upgrade_is_served_as_http11(proxy, backend):
+    """curl --http2 on http:// asks for an h2c Upgrade, which we do not take (RFC 9113
+    allows ignoring it): the request is answered over HTTP/1.1."""
+    backend.on("/upg", Resp(200, [("Content-Type", "text/plain")], b"h1 it is\n"))
+    r = curl("--http2", "-i", "-H", "Host: example.com", "http://127.0.0.1:%d/upg" % proxy.port)
+    out = r.stdout.decode()
+    assert out.startswith("HTTP/1.1 200"), out
+    assert out.endswith("h1 it is\n")
+    q = backend.reqs("/upg")[0]
+    assert q.header("Upgrade") is None and q.header("HTTP2-Settings") is None
+
+
+def test_bodies_both_ways(proxy, backend):
+    big = os.urandom(700_000)
+    backend.on("/echo-len", Resp(200, [("Content-Type", "application/octet-stream")], big))
+    body = os.urandom(300_000)
+    with H2Client(proxy.port) as c:
+        # content-length given: forwarded with it
+        s1 = c.request("/up-cl", method="POST", body=body,
+                       headers=[("content-length", str(len(body)))])
+        # no content-length: the body goes chunked to the backend
+        s2 = c.request("/up-chunked", method="PUT", body=body[:100_000])
+        # a large response body through flow control
+        s3 = c.request("/echo-len")
+        for sid in (s1, s2, s3):
+            c.response(sid, 20)
+        assert c.streams[s3].status == 200 and bytes(c.streams[s3].data) == big
+        assert c.streams[s3].header("content-length") == str(len(big)).encode()
+    q1 = backend.reqs("/up-cl")[0]
+    assert q1.method == "POST" and q1.body == body and q1.header("Content-Length") == str(len(body))
+    q2 = backend.reqs("/up-chunked")[0]
+    assert q2.body == body[:100_000] and q2.chunked
+    assert q2.header("Transfer-Encoding") == "chunked"
+
+
+def test_chunked_backend_response_and_head(proxy, backend):
+    backend.on("/ch", Resp(200, [("Content-Type", "text/plain")], [b"one ", b"two ", b"three"],
+                           framing="chunked"))
+    backend.on("/hd", Resp(200, [("Content-Type", "text/plain")], b"0123456789"))
+    backend.on("/nc", Resp(204, [("X-A", "b")], b""))
+    with H2Client(proxy.port) as c:
+        a = c.request("/ch")
+        b = c.request("/hd", method="HEAD")
+        d = c.request("/nc")
+        sa, sb, sd = c.response(a), c.response(b), c.response(d)
+    assert bytes(sa.data) == b"one two three" and sa.reset is None
+    assert sa.header("transfer-encoding") is None
+    assert sb.status == 200 and sb.data == b"" and sb.header("content-length") == b"10"
+    assert sd.status == 204 and sd.data == b"" and sd.header("x-a") == b"b"
+
+
+def test_nghttp_client_several_streams(proxy, backend):
+    for i in range(3):
+        backend.on("/ng%d" % i, Resp(200, [("Content-Type", "text/plain")], b"n%d\n" % i))
+    base = "http://127.0.0.1:%d" % proxy.port
+    r = subprocess.run(["nghttp", "-n", "-s", "-H", ":authority: example.com", base + "/ng0",
+                        base + "/ng1", base + "/ng2"], capture_output=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    # -s prints one line per stream of the one connection
+    assert r.stdout.decode().count("/ng") == 3, r.stdout
+    for i in range(3):
+        assert len(backend.reqs("/ng%d" % i)) == 1
+    assert len(h2_conns(proxy)) >= 1
+    r = subprocess.run(["nghttp", "-H", ":authority: example.com", base + "/ng1"],
+                       capture_output=True, timeout=20)
+    assert r.stdout == b"n1\n"
+
+
+def test_cookies_joined_and_host_from_authority(proxy, backend):
+    backend.on("/ck", Resp(200, [("Content-Type", "text/plain")], b"ok"))
+    with H2Client(proxy.port) as c:
+        sid = c.request("/ck", authority="auth.example:8080",
+                        headers=[("cookie", "a=1"), ("x-multi", "v1"), ("cookie", "b=2")])
+        assert c.response(sid).status == 200
+    q = backend.reqs("/ck")[0]
+    assert q.header("Host") == "auth.example:8080"
+    assert q.header("Cookie") == "a=1; b=2"
+    assert q.header("X-Multi") == "v1"
+
+
+def test_malformed_and_connect_requests(proxy, backend):
+    """What nghttp2 finds malformed is reset (PROTOCOL_ERROR); a well-formed CONNECT gets a
+    501 (no tunnels); a userinfo authority, valid for HTTP/2 but not a Host, a 400; the
+    connection goes on serving."""
+    backend.on("/ok", Resp(200, [("Content-Type", "text/plain")], b"fine"))
+    rc = RawConn(proxy.port)
+    rc.send(rc.headers(1, request_fields("/ok", authority="bad host")))
+    rc.send(rc.headers(3, [(":method", "CONNECT"), (":authority", "example.com:443")],
+                       end_stream=False))
+    rc.send(rc.headers(5, request_fields("/ok", authority="user@example.com")))
+    rc.send(rc.headers(7, request_fields("/ok")))
+    fs = rc.frames(2)
+    rc.close()
+    by = {}
+    for t, f, sid, p in fs:
+        by.setdefault(sid, []).append((t, f, p))
+    assert (RST_STREAM, 0, PROTOCOL_ERROR.to_bytes(4, "big")) in by[1]
+    import hpack
+    dec = hpack.Decoder()
+    heads = {}
+    for t, f, sid, p in fs:
+        if t == HEADERS:
+            heads[sid] = dict(dec.decode(p))
+    assert heads[3][":status"] == "501"
+    assert heads[5][":status"] == "400"
+    assert heads[7][":status"] == "200"
+    bodies = {sid: b"".join(p for t, f, s_, p in fs if t == DATA and s_ == sid) for sid in (3, 5, 7)}
+    assert bodies[3] == b"CONNECT is not supported.\n"
+    assert bodies[5] == b"Failed to parse request: invalid host\n"
+    assert bodies[7] == b"fine"
+    assert len(backend.reqs("/ok")) == 1
+
+
+def test_extended_connect_is_refused(proxy):
+    """RFC 8441 WebSocket over HTTP/2 is not offered (SETTINGS_ENABLE_CONNECT_PROTOCOL is
+    not sent), so a CONNECT with :protocol is malformed: the stream is reset."""
+    rc = RawConn(proxy.port)
+    fields = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
+              (":path", "/ws"), (":authority", "example.com"), ("sec-websocket-version", "13")]
+    rc.send(rc.headers(1, fields, end_stream=False))
+    fs = rc.frames(2)
+    rst = [f for f in fs if f[0] == RST_STREAM and f[2] == 1]
+    assert rst and int.from_bytes(rst[0][3], "big") == PROTOCOL_ERROR
+    settings = [f for f in fs if f[0] == SETTINGS and not f[1] & 1]
+    ids = [int.from_bytes(settings[0][3][i:i + 2], "big") for i in range(0, len(settings[0][3]), 6)]
+    assert 0x8 not in ids  # no ENABLE_CONNECT_PROTOCOL
+    rc.close()
