@@ -247,3 +247,269 @@ def test_extended_connect_is_refused(proxy):
     ids = [int.from_bytes(settings[0][3][i:i + 2], "big") for i in range(0, len(settings[0][3]), 6)]
     assert 0x8 not in ids  # no ENABLE_CONNECT_PROTOCOL
     rc.close()
+
+
+# ---- GRIP on HTTP/2 streams -----------------------------------------------------------
+
+def _h1_get(port, path, headers=None):
+    c = Conn(port, timeout=8)
+    c.request("GET", path, headers)
+    return c
+
+
+def _strip_h1(headers):
+    hop = {"connection", "transfer-encoding", "keep-alive", "content-length"}
+    return sorted((k.lower(), v) for k, v in headers if k.lower() not in hop)
+
+
+def _strip_h2(headers):
+    return sorted((k.decode(), v.decode()) for k, v in headers.items()
+                  if not k.startswith(b":") and k != b"content-length")
+
+
+def test_grip_holds_each_on_a_stream_same_as_http11(make_proxy, backend, chan):
+    """A stream hold, an SSE stream, a long-poll and a JSON-P long-poll on four streams of
+    one HTTP/2 connection: heads and bodies as over HTTP/1.1 (hop-by-hop aside)."""
+    p = make_proxy(routes="*,aco %s\n" % backend.addr)
+    backend.on("/g/stream", hold("stream", [chan], b"[opened]\n"))
+    backend.on("/g/sse", hold("stream", [chan], b"", ctype="text/event-stream",
+                              extra=[("Cache-Control", "no-cache")]))
+    backend.on("/g/lp", hold("response", [chan], b"nothing\n", extra=[("X-Lp", "1")]))
+    backend.on("/g/jp", hold("response", [chan], b"nothing\n"))
+    paths = ["/g/stream", "/g/sse", "/g/lp", "/g/jp?callback=cb"]
+    origin = [("origin", "http://site.example")]
+    h1 = [_h1_get(p.port, path, [("Origin", "http://site.example")]) for path in paths]
+    with H2Client(p.port) as c:
+        ids = [c.request(path, headers=origin) for path in paths]
+        assert c.wait(lambda: all(c.streams[i].headers for i in ids[:2]), 5)
+        heads1 = [h1[0].read_head(), h1[1].read_head()]
+        assert backend.wait_requests(8, timeout=5)
+        settle()
+        pub = {"channel": chan, "formats": {"http-stream": {"content": "data: hi\n\n"},
+                                            "http-response": {"body": "pub\n"}}}
+        p.publish(pub)
+        c.read_until(ids[0], "data: hi\n\n")
+        c.read_until(ids[1], "data: hi\n\n")
+        lp, jp = c.response(ids[2]), c.response(ids[3])
+        st, sse = c.streams[ids[0]], c.streams[ids[1]]
+        assert bytes(st.data) == b"[opened]\ndata: hi\n\n" and not st.ended
+        assert bytes(sse.data) == b"data: hi\n\n"
+        # the same over HTTP/1.1
+        assert h1[0].read_chunk() == b"[opened]\n" and h1[0].read_chunk() == b"data: hi\n\n"
+        assert h1[1].read_chunk() == b"data: hi\n\n"
+        r_lp, r_jp = h1[2].read_response(), h1[3].read_response()
+        assert st.status == heads1[0].status == 200
+        assert _strip_h2(st.headers) == _strip_h1(heads1[0].headers)
+        assert _strip_h2(sse.headers) == _strip_h1(heads1[1].headers)
+        assert sse.header("content-type") == b"text/event-stream"
+        assert (lp.status, bytes(lp.data)) == (r_lp.status, r_lp.body) == (200, b"pub\n")
+        assert _strip_h2(lp.headers) == _strip_h1(r_lp.headers)
+        assert lp.header("x-lp") == b"1"
+        assert (jp.status, bytes(jp.data)) == (r_jp.status, r_jp.body)
+        assert bytes(jp.data).startswith(b"/**/cb(") and b'"body": "pub\\n"' in bytes(jp.data)
+        # close ends the stream holds cleanly (END_STREAM, not a reset)
+        p.publish({"channel": chan, "formats": {"http-stream": {"action": "close"}}})
+        assert c.response(ids[0]).reset is None and c.streams[ids[0]].ended
+        assert c.response(ids[1]).reset is None
+    for x in h1:
+        x.close()
+
+
+def test_many_streams_one_connection_one_publish(make_proxy, chan):
+    p = make_proxy(routes="* test\n")
+    n = 60
+    with H2Client(p.port) as c:
+        ids = [c.request("/stream?channel=" + chan) for _ in range(n)]
+        assert c.wait(lambda: all(b"[stream opened]\n" in c.streams[i].data for i in ids), 5)
+        settle()
+        pub_stream(p, chan, "to all sixty\n")
+        assert c.wait(lambda: all(c.streams[i].data.endswith(b"to all sixty\n") for i in ids), 5)
+        assert all(c.streams[i].reset is None for i in ids)
+    assert len(h2_conns(p)) == 1
+
+
+def test_long_poll_timeout_and_client_reset_of_a_hold(make_proxy, backend, chan):
+    p = make_proxy(routes="* %s\n" % backend.addr)
+    backend.on("/lpt", hold("response", [chan], b"timed out\n", extra=[("Grip-Timeout", "5")]))
+    backend.on("/rst", hold("stream", [chan], b"s\n"))
+    backend.on("/after", Resp(200, [("Content-Type", "text/plain")], b"still here"))
+    with H2Client(p.port, timeout=10) as c:
+        a = c.request("/lpt")
+        b = c.request("/rst")
+        c.read_until(b, "s\n")
+        c.reset(b)  # the client gives up on the stream hold
+        assert wait_for(lambda: "GET /rst" in p.log(), 5)
+        d = c.request("/after")
+        assert bytes(c.response(d).data) == b"still here"
+        sa = c.response(a, timeout=9)
+        assert sa.status == 200 and bytes(sa.data) == b"timed out\n"
+        settle()
+        pub_stream(p, chan, "nobody\n")  # the reset hold is gone; nothing breaks
+        e = c.request("/after")
+        assert c.response(e).status == 200
+
+
+def test_backend_failure_mid_response_resets_stream(make_proxy, backend):
+    p = make_proxy(routes="* %s\n" % backend.addr)
+    backend.on("/cut", Resp(200, [("Content-Type", "text/plain")], b"x" * 50000, abort_after=1000))
+    backend.on("/ok", Resp(200, [("Content-Type", "text/plain")], b"ok"))
+    with H2Client(p.port) as c:
+        a = c.request("/cut")
+        s = c.response(a)
+        assert s.status == 200 and s.reset == INTERNAL_ERROR and not s.ended
+        assert len(s.data) < 50000
+        b = c.request("/ok")
+        assert bytes(c.response(b).data) == b"ok"
+
+
+def test_sigterm_ends_h2_holds_cleanly(make_proxy, chan):
+    """SIGTERM: GOAWAY (no new streams), the stream hold ends with END_STREAM, the
+    long-poll gets its timeout response; exit 0. Raw frames: the h2 library stops reading
+    at a GOAWAY, which RFC 9113 does not."""
+    import hpack
+    p = make_proxy(routes="* test\n")
+    rc = RawConn(p.port, timeout=10)
+    rc.send(rc.headers(1, request_fields("/stream?channel=" + chan)))
+    rc.send(rc.headers(3, request_fields("/response?channel=" + chan)))
+    fs = rc.frames(1)
+    assert any(t == DATA and sid == 1 and b"[stream opened]" in pl for t, f, sid, pl in fs)
+    settle()
+    p.signal(signal.SIGTERM)
+    fs += rc.frames(8)
+    rc.close()
+    dec = hpack.Decoder()
+    heads = {}
+    for t, f, sid, pl in fs:
+        if t == HEADERS:
+            heads[sid] = dict(dec.decode(pl))
+    assert [t for t, f, sid, pl in fs if t == GOAWAY], fs
+    goaway = [pl for t, f, sid, pl in fs if t == GOAWAY][0]
+    assert int.from_bytes(goaway[4:8], "big") == NO_ERROR
+    assert not [1 for t, f, sid, pl in fs if t == RST_STREAM]
+    ends = {sid for t, f, sid, pl in fs if t in (DATA, HEADERS) and f & END_STREAM}
+    assert ends == {1, 3}
+    assert heads[3][":status"] == "200"
+    assert b"".join(pl for t, f, sid, pl in fs if t == DATA and sid == 3) == b"nothing for now\n"
+    p.proc.wait(10)
+    assert p.proc.returncode == 0
+
+
+# ---- flow control ----------------------------------------------------------------------
+
+def test_slow_stream_does_not_block_others(make_proxy, chan):
+    """Stream A's window is never given back; B on the same connection gets every message,
+    A's backlog waits in its own queue and arrives when A reads again."""
+    p = make_proxy(routes="* test\n")
+    msg = "m" * 9999 + "\n"
+    with H2Client(p.port, timeout=10) as c:
+        a = c.request("/stream?channel=" + chan)
+        b = c.request("/stream?channel=" + chan)
+        c.slow.add(a)
+        assert c.wait(lambda: all(b"[stream opened]\n" in c.streams[i].data for i in (a, b)), 5)
+        settle()
+        for i in range(20):
+            pub_stream(p, chan, msg)
+        assert c.wait(lambda: c.streams[b].data.count(b"\n") == 21, 10), c.streams[b].data.count(b"\n")
+        got_a = len(c.streams[a].data)
+        assert got_a <= 65535 + 100  # held at its window
+        c.slow.discard(a)
+        c.conn.acknowledge_received_data(got_a, a)
+        c.flush()
+        assert c.wait(lambda: c.streams[a].data.count(b"\n") == 21, 10)
+        assert bytes(c.streams[a].data) == bytes(c.streams[b].data)
+
+
+def test_stalled_stream_drops_per_policy_others_get_all(make_proxy, chan):
+    p = make_proxy(routes="* test\n")
+    with H2Client(p.port, timeout=10) as c:
+        a = c.request("/stream?channel=" + chan)
+        b = c.request("/stream?channel=" + chan)
+        c.slow.add(a)
+        assert c.wait(lambda: all(c.streams[i].data for i in (a, b)), 5)
+        settle()
+        big = "z" * 4000 + "\n"
+
+        def publish_all():  # while the client reads B (a browser's windows are large)
+            for i in range(150):
+                p.publish({"channel": chan,
+                           "formats": {"http-stream": {"content": "%03d%s" % (i, big)}}})
+        t = threading.Thread(target=publish_all)
+        t.start()
+        assert c.wait(lambda: c.streams[b].data.count(b"\n") == 151, 20)
+        t.join()
+        assert wait_for(lambda: "dropped for slow subscribers" in p.log(), 5)
+        assert c.streams[a].data.count(b"\n") < 151
+
+
+def test_passthrough_backpressure_per_stream(make_proxy, backend):
+    p = make_proxy(routes="* %s\n" % backend.addr)
+    big = os.urandom(3_000_000)
+    backend.on("/big", Resp(200, [("Content-Type", "application/octet-stream")], big))
+    backend.on("/small", Resp(200, [("Content-Type", "text/plain")], b"quick"))
+    with H2Client(p.port, timeout=10) as c:
+        a = c.request("/big")
+        c.slow.add(a)
+        assert c.wait(lambda: len(c.streams[a].data) >= 65535, 5)
+        b = c.request("/small")
+        assert bytes(c.response(b).data) == b"quick"
+        time.sleep(0.3)
+        assert len(c.streams[a].data) <= 65535 + 16384
+        c.slow.discard(a)
+        c.conn.acknowledge_received_data(len(c.streams[a].data), a)
+        c.flush()
+        s = c.response(a, 20)
+        assert hashlib.sha256(bytes(s.data)).digest() == hashlib.sha256(big).digest()
+
+
+def test_request_body_window_follows_the_backend(make_proxy):
+    """Request DATA is credited only as the stream's client forwards it: a backend that
+    does not read stalls that upload, not the connection."""
+    from backend import RawBackend
+    release = threading.Event()
+
+    def handler(rc):
+        head = rc.read_head()
+        if b"/slowup" in head:
+            release.wait(15)
+            n = 0
+            while n < 8_000_000:
+                d = rc.read_exact(min(65536, 8_000_000 - n), timeout=10)
+                if not d:
+                    break
+                n += len(d)
+            rc.notes["got"] = n
+            rc.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        else:
+            rc.send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast")
+
+    be = RawBackend(handler)
+    try:
+        p = make_proxy(routes="* %s\n" % be.addr)
+        body = b"u" * 8_000_000
+        with H2Client(p.port, timeout=10) as c:
+            a = c.request("/slowup", method="POST", end=False,
+                          headers=[("content-length", str(len(body)))])
+            sent, stalled = 0, False
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                n = min(c.conn.local_flow_control_window(a), 16384, len(body) - sent)
+                if n <= 0:
+                    c.pump(0.3)
+                    if c.conn.local_flow_control_window(a) == 0:
+                        stalled = True
+                        break
+                    continue
+                c.conn.send_data(a, body[sent:sent + n])
+                sent += n
+                c.flush()
+            assert stalled and sent < len(body)
+            b = c.request("/other")  # the connection still carries other streams
+            assert bytes(c.response(b).data) == b"fast"
+            release.set()
+            c.send_body(a, body[sent:], end=True)
+            s = c.response(a, 20)
+            assert bytes(s.data) == b"ok"
+        assert be.conns[0].notes.get("got") == len(body)
+    finally:
+        release.set()
+        be.stop()
