@@ -9,6 +9,7 @@ void tt_h2req_init(struct tt_h2req *r, size_t cap)
 {
     memset(r, 0, sizeof(*r));
     r->cap = cap;
+    r->size = 21; /* "Connection: close\r\n\r\n" */
     r->content_length = -1;
     tt_buf_init(&r->fields, 0);
     tt_buf_init(&r->cookie, 0);
@@ -81,11 +82,22 @@ int tt_h2req_field(struct tt_h2req *r, const char *name, size_t name_len, const 
 {
     if (r->status)
         return TT_EPARSE;
-    /* What the HTTP/1 head would spend on it: "name: value\r\n". */
-    r->size += name_len + value_len + 4;
+    /* What the HTTP/1 head spends on it: "name: value\r\n"; the request line holds
+     * ":method :path HTTP/1.1\r\n", Host ":authority". The cap is checked here, so that
+     * a header list that decodes to far more than it weighs on the wire (an HPACK bomb)
+     * is cut off at once, and again on the whole head. */
+    bool ps = name_len && name[0] == ':';
+    if (!ps)
+        r->size += name_len + value_len + 4;
+    else if (tt_strieqn(name, name_len, ":method", 7))
+        r->size += value_len + 1;
+    else if (tt_strieqn(name, name_len, ":path", 5))
+        r->size += value_len + 11;
+    else if (tt_strieqn(name, name_len, ":authority", 10))
+        r->size += value_len + 8;
     if (r->size > r->cap)
         return fail(r, 400, NULL);
-    if (name_len && name[0] == ':')
+    if (ps)
         return pseudo(r, name, name_len, value, value_len);
     if (!tt_h1_is_token(name, name_len) || !tt_h1_is_field_value(value, value_len))
         return fail(r, 400, "invalid header");
@@ -143,6 +155,7 @@ int tt_h2req_head(struct tt_h2req *r, bool body_follows, struct tt_buf *out, boo
     if (tt_h2req_check(r) != 0)
         return TT_EPARSE;
     const char *host = r->authority ? r->authority : r->host;
+    size_t start = out->len;
     tt_buf_appendf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", r->method, r->path, host);
     tt_buf_append(out, r->fields.data, r->fields.len);
     if (r->cookie.len) {
@@ -155,5 +168,7 @@ int tt_h2req_head(struct tt_h2req *r, bool body_follows, struct tt_buf *out, boo
         *chunked = true;
     }
     tt_buf_appends(out, "Connection: close\r\n\r\n");
+    if (out->len - start > r->cap)
+        return fail(r, 400, NULL);
     return 0;
 }

@@ -351,7 +351,9 @@ def test_long_poll_timeout_and_client_reset_of_a_hold(make_proxy, backend, chan)
 
 def test_backend_failure_mid_response_resets_stream(make_proxy, backend):
     p = make_proxy(routes="* %s\n" % backend.addr)
-    backend.on("/cut", Resp(200, [("Content-Type", "text/plain")], b"x" * 50000, abort_after=1000))
+    backend.on("/cut", Resp(200, [("Content-Type", "text/plain"), ("Content-Length", "50000")],
+                            [b"x" * 1000, b"x" * 49000], framing="none", piece_delay=0.3,
+                            abort_after=1000))
     backend.on("/ok", Resp(200, [("Content-Type", "text/plain")], b"ok"))
     with H2Client(p.port) as c:
         a = c.request("/cut")
@@ -513,3 +515,263 @@ def test_request_body_window_follows_the_backend(make_proxy):
     finally:
         release.set()
         be.stop()
+
+
+# ---- abuse limits ------------------------------------------------------------------------
+# Each limit: below it the connection goes on (a PING is answered); over it GOAWAY
+# ENHANCE_YOUR_CALM, the connection closes, the log says which limit and counts it.
+
+def _alive(rc):
+    rc.send(frame(PING, 0, 0, b"12345678"))
+    fs = rc.frames(1)
+    return any(t == PING and f & 1 and p == b"12345678" for t, f, s_, p in fs)
+
+
+def _cut(p, rc, what):
+    code, closed = rc.goaway(5)
+    assert code == ENHANCE_YOUR_CALM, code
+    assert closed
+    assert wait_for(lambda: what in p.log(), 3), p.log()[-2000:]
+    assert "HTTP/2 limit hits in worker" in p.log()
+
+
+@pytest.fixture
+def h2p(make_proxy, backend):
+    return make_proxy(routes="* %s\n" % backend.addr)
+
+
+def test_rapid_reset_is_cut_and_never_dispatched(h2p, backend):
+    backend.on("/rr", Resp(200, [("Content-Type", "text/plain")], b"x"))
+    rc = RawConn(h2p.port)
+    # 90 streams opened and reset at once: under the limit (100), none reaches the backend
+    burst = b"".join(rc.headers(2 * i + 1, request_fields("/rr")) +
+                     frame(RST_STREAM, 0, 2 * i + 1, (8).to_bytes(4, "big")) for i in range(90))
+    rc.send(burst)
+    assert _alive(rc)
+    assert len(backend.reqs("/rr")) < 3
+    burst = b"".join(rc.headers(2 * i + 1, request_fields("/rr")) +
+                     frame(RST_STREAM, 0, 2 * i + 1, (8).to_bytes(4, "big"))
+                     for i in range(90, 300))
+    rc.send(burst)
+    _cut(h2p, rc, "rapid reset")
+    assert len(backend.reqs("/rr")) < 5
+    rc.close()
+
+
+def test_settings_flood(h2p):
+    rc = RawConn(h2p.port)
+    rc.send(settings_frame([(0x3, 100)]) * 15)  # 16 with the first: allowed
+    assert _alive(rc)
+    rc.send(settings_frame([(0x3, 100)]) * 20)
+    _cut(h2p, rc, "SETTINGS flood")
+
+
+def test_ping_flood(h2p):
+    rc = RawConn(h2p.port)
+    rc.send(frame(PING, 0, 0, b"abcdefgh") * 40)
+    assert _alive(rc)
+    rc.send(frame(PING, 0, 0, b"abcdefgh") * 40)
+    _cut(h2p, rc, "PING flood")
+
+
+def test_empty_data_flood(h2p):
+    rc = RawConn(h2p.port)
+    rc.send(rc.headers(1, request_fields("/upload", method="POST"), end_stream=False))
+    rc.send(frame(DATA, 0, 1) * 90)
+    assert _alive(rc)
+    rc.send(frame(DATA, 0, 1) * 60)
+    _cut(h2p, rc, "empty DATA frame flood")
+
+
+def test_priority_and_unknown_frame_flood(h2p):
+    rc = RawConn(h2p.port)
+    rc.send(frame(PRIORITY, 0, 3, b"\x00\x00\x00\x01\x10") * 500 + frame(0x42, 0, 0, b"x") * 400)
+    assert _alive(rc)
+    rc.send(frame(PRIORITY, 0, 3, b"\x00\x00\x00\x01\x10") * 800)
+    _cut(h2p, rc, "PRIORITY/unknown frame flood")
+
+
+def _split_headers(rc, sid, fields, pieces):
+    """HEADERS + CONTINUATION frames carrying one block cut in `pieces` parts."""
+    block = rc.enc.encode(fields)
+    step = max(1, len(block) // pieces + 1)
+    parts = [block[i:i + step] for i in range(0, len(block), step)]
+    out = frame(HEADERS, END_STREAM | (END_HEADERS if len(parts) == 1 else 0), sid, parts[0])
+    for k, part in enumerate(parts[1:], 1):
+        out += frame(CONTINUATION, END_HEADERS if k == len(parts) - 1 else 0, sid, part)
+    return out, len(parts) - 1
+
+
+def test_continuation_limit(h2p, backend):
+    backend.on("/cont", Resp(200, [("Content-Type", "text/plain")], b"served"))
+    rc = RawConn(h2p.port)
+    fields = request_fields("/cont", extra=[("x-pad-%d" % i, "v" * 40) for i in range(40)])
+    data, n = _split_headers(rc, 1, fields, 9)  # 8 CONTINUATIONs: allowed
+    assert n == 8
+    rc.send(data)
+    fs = rc.frames(2)
+    assert any(t == DATA and s_ == 1 and p == b"served" for t, f, s_, p in fs)
+    rc.close()
+    rc = RawConn(h2p.port)
+    # a header block that never ends, in small CONTINUATION frames
+    rc.send(frame(HEADERS, END_STREAM, 1, rc.enc.encode(request_fields("/cont"))) +
+            frame(CONTINUATION, 0, 1, rc.enc.encode([("x-a", "b")])) * 50)
+    _cut(h2p, rc, "CONTINUATION flood")
+
+
+def _fields_of_size(path, size):
+    """Request fields whose HTTP/1.1 head (as thumbtack writes it) is exactly `size`."""
+    base = len("GET %s HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n" % path)
+    pad = size - base - len("x-pad: \r\n")
+    return request_fields(path, extra=[("x-pad", "p" * pad)])
+
+
+def test_header_list_cap_n_and_n_plus_1(h2p, backend):
+    backend.on("/cap", Resp(200, [("Content-Type", "text/plain")], b"fits"))
+    rc = RawConn(h2p.port)
+    rc.send(rc.headers(1, _fields_of_size("/cap", 8192)))
+    rc.send(rc.headers(3, _fields_of_size("/cap", 8193)))
+    fs = rc.frames(2)
+    import hpack
+    dec = hpack.Decoder()
+    heads = {s_: dict(dec.decode(p)) for t, f, s_, p in fs if t == HEADERS}
+    assert heads[1][":status"] == "200"
+    assert heads[3][":status"] == "400"
+    body3 = b"".join(p for t, f, s_, p in fs if t == DATA and s_ == 3)
+    assert body3 == b"Request header size exceeded limit of 8192 bytes.\n"
+    assert len(backend.reqs("/cap")) == 1
+    rc.close()
+
+
+def test_hpack_bomb(h2p, backend):
+    """One 4000-byte field put in the HPACK table, then referenced (1 byte each) 2000
+    times: 8 MB decoded from 6 KB. The stream gets its 400 as soon as the cap is passed,
+    nothing is kept beyond it, and the connection serves the next request."""
+    backend.on("/after-bomb", Resp(200, [("Content-Type", "text/plain")], b"fine"))
+    import hpack
+    rc = RawConn(h2p.port)
+    enc = rc.enc
+    first = enc.encode(request_fields("/bomb") + [("x-big", "b" * 4000)])
+    # 0xbe: indexed field 62, the newest dynamic table entry (x-big)
+    block = first + b"\xbe" * 2000
+    t0 = time.process_time()
+    rc.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, block))
+    rc.send(rc.headers(3, request_fields("/after-bomb")))
+    fs = rc.frames(2)
+    dec = hpack.Decoder()
+    dec.max_allowed_table_size = 65536
+    heads = {}
+    for t, f, s_, p in fs:
+        if t == HEADERS:
+            heads[s_] = dict(dec.decode(p))
+    assert heads[1][":status"] == "400"
+    assert heads[3][":status"] == "200"
+    assert "Request header size exceeded" in h2p.log()
+    rc.close()
+
+
+def test_concurrent_streams_limit(make_proxy):
+    p = make_proxy(routes="* test\n", config={"runner": {"http2_max_concurrent_streams": "5"}})
+    rc = RawConn(p.port)
+    fs = rc.frames(0.5)
+    first = [pl for t, f, s_, pl in fs if t == SETTINGS and not f & 1][0]
+    got = {int.from_bytes(first[i:i + 2], "big"): int.from_bytes(first[i + 2:i + 6], "big")
+           for i in range(0, len(first), 6)}
+    assert got[0x3] == 5 and got[0x6] == 8192
+    # before our SETTINGS are acknowledged, a sixth stream is refused (REFUSED_STREAM, safe
+    # to retry) and the five others are served
+    for i in range(6):
+        rc.send(rc.headers(2 * i + 1, request_fields("/stream?channel=cs")))
+    fs = rc.frames(1)
+    assert (RST_STREAM, 11) in [(t, s_) for t, f, s_, pl in fs]
+    assert [pl for t, f, s_, pl in fs if t == RST_STREAM and s_ == 11][0] == \
+        REFUSED_STREAM.to_bytes(4, "big")
+    assert {s_ for t, f, s_, pl in fs if t == HEADERS} == {1, 3, 5, 7, 9}
+    # a client that keeps opening streams over the limit is cut
+    for i in range(6, 140):
+        rc.send(rc.headers(2 * i + 1, request_fields("/stream?channel=cs")))
+    _cut(p, rc, "beyond SETTINGS_MAX_CONCURRENT_STREAMS")
+    # once the limit is acknowledged, exceeding it is a protocol error (nghttp2)
+    rc = RawConn(p.port)
+    rc.frames(0.3)
+    rc.send(settings_frame(ack=True))
+    for i in range(6):
+        rc.send(rc.headers(2 * i + 1, request_fields("/stream?channel=cs")))
+    code, closed = rc.goaway(3)
+    assert code == PROTOCOL_ERROR and closed
+
+
+# ---- a browser: one connection for a page's twelve EventSources and two long-polls --------
+
+BROWSER_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>thumbtack h2</title></head><body>
+<script>
+let seq = 0;
+function report(kind, fields) {
+  const q = new URLSearchParams(Object.assign({kind: kind, seq: String(seq++)}, fields));
+  fetch('/report?' + q.toString(), {cache: 'no-store'}).catch(function () {});
+}
+for (let i = 0; i < 12; i++) {
+  const es = new EventSource('/events?i=' + i);
+  es.onopen = function () { report('open', {i: String(i)}); };
+  es.onmessage = function (e) { report('sse', {i: String(i), data: e.data}); };
+}
+for (let i = 0; i < 2; i++) {
+  fetch('/lp?i=' + i, {cache: 'no-store'}).then(function (r) { return r.text(); })
+    .then(function (t) { report('lp', {i: String(i), body: t}); });
+}
+</script></body></html>
+"""
+
+
+def test_chromium_twelve_eventsources_two_long_polls_one_connection(tls_h2, backend, chan):
+    """Over HTTP/1.1 a browser opens at most six connections per origin, so the seventh
+    EventSource would stall; over HTTP/2 all fourteen share one connection."""
+    import test_browser
+    from test_browser import reports
+
+    p, port, ca = tls_h2(routes="* %s\n" % backend.addr)
+    backend.on("/page", Resp(200, [("Content-Type", "text/html; charset=utf-8"),
+                                   ("Cache-Control", "no-store")], BROWSER_PAGE.encode()))
+    backend.on("/events", Resp(200, [("Content-Type", "text/event-stream"),
+                                     ("Cache-Control", "no-cache"), ("Grip-Hold", "stream"),
+                                     ("Grip-Channel", chan)], b"retry: 500\n\n"))
+    backend.on("/lp", hold("response", [chan], b"timeout\n", extra=[("Grip-Timeout", "30")]))
+    backend.on("/report", Resp(204, [("Cache-Control", "no-store")], b""))
+
+    class TLSBrowser(test_browser.Browser):
+        def __init__(self, url):
+            self.profile = __import__("tempfile").mkdtemp(prefix="tt-chromium-")
+            self.log_path = os.path.join(self.profile, "chromium.log")
+            self.log_f = open(self.log_path, "wb")
+            cmd = [test_browser.CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                   "--disable-quic", "--no-first-run", "--no-default-browser-check",
+                   "--disable-background-networking", "--disable-component-update",
+                   "--disable-sync", "--disable-extensions", "--disable-dev-shm-usage",
+                   "--no-proxy-server", "--mute-audio", "--ignore-certificate-errors",
+                   "--user-data-dir=" + self.profile, url]
+            self.proc = subprocess.Popen(cmd, stdout=self.log_f, stderr=self.log_f,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+
+    b = TLSBrowser("https://localhost:%d/page" % port)
+    try:
+        ok = wait_for(lambda: len({r["i"] for r in reports(backend, "open")}) == 12 and
+                      len(backend.reqs("/lp")) == 2, 30)
+        assert ok, (reports(backend), [r.target for r in backend.reqs()], b.log())
+        settle()
+        p.publish({"channel": chan, "formats": {"http-stream": {"content": "data: hello\n\n"},
+                                                "http-response": {"body": "lp hello"}}})
+        ok = wait_for(lambda: len({r["i"] for r in reports(backend, "sse")}) == 12 and
+                      len(reports(backend, "lp")) == 2, 20)
+        assert ok, (reports(backend), b.log())
+        assert {r["data"] for r in reports(backend, "sse")} == {"hello"}
+        assert {r["body"] for r in reports(backend, "lp")} == {"lp hello"}
+        # every request of the page went over one HTTP/2 connection
+        log = p.log()
+        conn_of = dict(re.findall(r"c(\d+): HTTP/2 stream \d+ of c(\d+)", log))
+        served = re.findall(r"c(\d+) \S+ GET (/events|/lp|/page)", log)
+        assert served and all(cid in conn_of for cid, _ in served), log[-3000:]
+        assert len({conn_of[cid] for cid, _ in served}) == 1, log[-3000:]
+        assert len(re.findall(r"HTTP/2 connection \(TLS, ALPN h2\)", log)) == 1
+    finally:
+        b.stop()
