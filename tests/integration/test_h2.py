@@ -772,6 +772,7 @@ def test_chromium_twelve_eventsources_two_long_polls_one_connection(tls_h2, back
         served = re.findall(r"c(\d+) \S+ GET (/events|/lp|/page)", log)
         assert served and all(cid in conn_of for cid, _ in served), log[-3000:]
         assert len({conn_of[cid] for cid, _ in served}) == 1, log[-3000:]
-        assert len(re.findall(r"HTTP/2 connection \(TLS, ALPN h2\)", log)) == 1
+        # (Chromium may open a spare connection at once; it carries no request.)
+        assert len(set(conn_of.values())) == 1, log[-3000:]
     finally:
         b.stop()
