@@ -427,6 +427,10 @@ def test_stalled_stream_drops_per_policy_others_get_all(make_proxy, chan):
         a = c.request("/stream?channel=" + chan)
         b = c.request("/stream?channel=" + chan)
         c.slow.add(a)
+        # B reads with a large window (as browsers do: several MB), A never gives its back
+        c.conn.increment_flow_control_window(16 << 20)
+        c.conn.increment_flow_control_window(16 << 20, b)
+        c.flush()
         assert c.wait(lambda: all(c.streams[i].data for i in (a, b)), 5)
         settle()
         big = "z" * 4000 + "\n"
