@@ -315,6 +315,10 @@ static ssize_t stream_read(struct tt_conn *conn, char *buf, size_t len)
         nghttp2_session_consume_stream(s->h->ng, s->id, credit);
         later(s->h); /* the WINDOW_UPDATE */
     }
+    if (!s->in.len) {
+        tt_buf_deinit(&s->in); /* a held stream keeps no input buffer */
+        tt_buf_init(&s->in, 0);
+    }
     return n ? (ssize_t)n : TT_EAGAIN;
 }
 

@@ -212,6 +212,13 @@ static ssize_t ssl_write_some(struct tt_conn *c)
 void tt_conn_consume(struct tt_conn *c, size_t n)
 {
     pop_bytes(c, n);
+    if (c->vops && !c->out_count && c->out) {
+        /* An idle virtual connection (a held HTTP/2 stream) keeps no ring. */
+        free(c->out);
+        c->out = NULL;
+        c->out_alloc = 0;
+        c->out_head = 0;
+    }
 }
 
 int tt_conn_flush(struct tt_conn *c)

@@ -1198,8 +1198,13 @@ static void process_input(struct tt_client *c)
 {
     c->in_process = true;
     process_input_loop(c);
-    if (c->state != TT_C_CLOSING)
+    if (c->state != TT_C_CLOSING) {
         c->in_process = false;
+        if (!c->in.len && c->in.data) {
+            tt_buf_deinit(&c->in); /* a held connection keeps no input buffer */
+            tt_buf_init(&c->in, 0);
+        }
+    }
 }
 
 static void process_input_loop(struct tt_client *c)
