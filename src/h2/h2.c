@@ -75,6 +75,7 @@ struct h2_bucket {
 };
 
 enum rd_state { RD_HEAD, RD_LENGTH, RD_CHUNKED, RD_CLOSE, RD_DONE };
+enum h2_timer { T_NONE, T_IDLE, T_LINGER };
 
 struct tt_h2;
 
@@ -118,12 +119,14 @@ struct tt_h2 {
     uint32_t block_frames; /* CONTINUATIONs of the header block in progress */
     size_t block_bytes;
     int32_t last_stream; /* highest stream id seen */
+    enum h2_timer timer;
     bool in_run, in_send, read_paused, any_blocked, dead, closing, shutting_down, tripped;
 };
 
 static const struct tt_conn_vops stream_vops;
 static const struct tt_client_session_ops session_ops;
 static void h2_run(struct tt_h2 *h);
+static void close_conn(struct tt_h2 *h);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -616,7 +619,8 @@ static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
     struct tt_h2 *h = user;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST ||
+        h->tripped)
         return 0;
     struct h2s *s = tt_calloc(1, sizeof(*s));
     s->h = h;
@@ -829,7 +833,7 @@ static void dispatch(struct h2s *s)
     struct tt_h2 *h = s->h;
     if (s->ng_closed || s->reply || s->c)
         return;
-    if (h->shutting_down) {
+    if (h->shutting_down || h->closing) {
         reset(s, NGHTTP2_REFUSED_STREAM);
         return;
     }
@@ -896,46 +900,79 @@ static bool take_work(struct tt_h2 *h, struct tt_list *todo)
 /* Frames out: nghttp2 pulls the streams' bytes, everything goes into one write. */
 static void send_frames(struct tt_h2 *h)
 {
-    if (h->dead)
-        return;
-    if (h->any_blocked && h->c->conn.out_bytes < H2_OUT_HIGH / 2) {
-        h->any_blocked = false;
-        struct tt_list *p;
-        for (p = h->streams.next; p != &h->streams; p = p->next) {
-            struct h2s *s = TT_CONTAINER_OF(p, struct h2s, link);
-            if (s->blocked) {
-                s->blocked = s->deferred = false;
-                nghttp2_session_resume_data(h->ng, s->id);
+    struct tt_conn *conn = &h->c->conn;
+    /* Until the socket is full or nothing is left: frames held back at the output cap
+     * go on once what was queued before them has been written. */
+    for (int i = 0; i < 16 && !h->dead; i++) {
+        if (h->any_blocked && conn->out_bytes < H2_OUT_HIGH / 2) {
+            h->any_blocked = false;
+            struct tt_list *p;
+            for (p = h->streams.next; p != &h->streams; p = p->next) {
+                struct h2s *s = TT_CONTAINER_OF(p, struct h2s, link);
+                if (s->blocked) {
+                    s->blocked = s->deferred = false;
+                    nghttp2_session_resume_data(h->ng, s->id);
+                }
             }
         }
-    }
-    h->in_send = true;
-    int r = nghttp2_session_send(h->ng);
-    h->in_send = false;
-    acc_flush(h);
-    if (r != 0) {
-        if (r == NGHTTP2_ERR_FLOODED)
-            trip(h, L_FLOOD);
-        tt_debug("c%llu: HTTP/2 send: %s", (unsigned long long)h->c->id, nghttp2_strerror(r));
-        h->dead = true;
-    }
-    int f = tt_conn_flush(&h->c->conn);
-    if (f < 0 && f != TT_EAGAIN) {
-        tt_debug("c%llu: write failed: %s", (unsigned long long)h->c->id, tt_strerror(f));
-        h->dead = true;
+        h->in_send = true;
+        int r = nghttp2_session_send(h->ng);
+        h->in_send = false;
+        acc_flush(h);
+        if (r != 0) {
+            if (r == NGHTTP2_ERR_FLOODED)
+                trip(h, L_FLOOD);
+            tt_debug("c%llu: HTTP/2 send: %s", (unsigned long long)h->c->id, nghttp2_strerror(r));
+            h->dead = true;
+        }
+        int f = tt_conn_flush(conn);
+        if (f < 0 && f != TT_EAGAIN) {
+            tt_debug("c%llu: write failed: %s", (unsigned long long)h->c->id, tt_strerror(f));
+            h->dead = true;
+        }
+        if (f == TT_EAGAIN || conn->out_count ||
+            (!nghttp2_session_want_write(h->ng) && !h->any_blocked))
+            break;
     }
 }
 
-static void on_idle(uv_timer_t *t)
+static void on_timer(uv_timer_t *t)
 {
     struct tt_client *c = t->data;
     if (c->state != TT_C_H2)
         return;
     struct tt_h2 *h = TT_CONTAINER_OF(c->session, struct tt_h2, session);
+    if (h->timer == T_LINGER) {
+        /* Its GOAWAY could not be written in client_head_timeout: the peer does not
+         * read. */
+        tt_debug("c%llu: HTTP/2 connection closing: peer not reading", (unsigned long long)c->id);
+        close_conn(h);
+        return;
+    }
+    h->timer = T_NONE;
     tt_debug("c%llu: HTTP/2 connection idle, closing", (unsigned long long)c->id);
     nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
     h->closing = true;
     h2_run(h);
+}
+
+/* The connection's timer (the client's): idle (no stream) for client_head_timeout, then
+ * GOAWAY; closing, GOAWAY written or not within client_head_timeout. */
+static void set_timer(struct tt_h2 *h)
+{
+    struct tt_client *c = h->c;
+    enum h2_timer want = T_NONE;
+    if (h->closing)
+        want = T_LINGER;
+    else if (h->open == 0 && tt_list_empty(&h->streams))
+        want = T_IDLE;
+    if (want == h->timer)
+        return;
+    h->timer = want;
+    if (want == T_NONE)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timer, (uint64_t)c->w->srv->cfg.head_timeout_ms, 0);
 }
 
 static void h2_run(struct tt_h2 *h)
@@ -976,12 +1013,7 @@ static void h2_run(struct tt_h2 *h)
         h->read_paused = backed_up;
         tt_conn_set_read(&c->conn, !backed_up);
     }
-    if (h->open == 0 && tt_list_empty(&h->streams)) {
-        if (!uv_is_active((uv_handle_t *)&c->timer))
-            uv_timer_start(&c->timer, on_idle, (uint64_t)c->w->srv->cfg.head_timeout_ms, 0);
-    } else {
-        uv_timer_stop(&c->timer);
-    }
+    set_timer(h);
 }
 
 /* Read what the socket has (TLS may hold more than the socket shows) and feed it. */

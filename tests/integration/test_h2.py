@@ -780,3 +780,22 @@ def test_chromium_twelve_eventsources_two_long_polls_one_connection(tls_h2, back
         assert len(set(conn_of.values())) == 1, log[-3000:]
     finally:
         b.stop()
+
+
+def test_idle_connection_and_stalled_request_are_timed_out(make_proxy, backend):
+    """client_head_timeout bounds an HTTP/2 connection without streams (GOAWAY NO_ERROR,
+    close) and a stream whose request never gets going (reset)."""
+    p = make_proxy(routes="* %s\n" % backend.addr,
+                   config={"runner": {"client_head_timeout": "600"}})
+    rc = RawConn(p.port)
+    t0 = time.monotonic()
+    code, closed = rc.goaway(5)
+    assert code == NO_ERROR and closed and time.monotonic() - t0 < 3
+    rc = RawConn(p.port)
+    # HEADERS without END_STREAM or content-length: the head waits for the body's first
+    # byte, which never comes
+    rc.send(rc.headers(1, request_fields("/never", method="POST"), end_stream=False))
+    fs = rc.frames(3)
+    assert [(t, s_) for t, f, s_, pl in fs if t == RST_STREAM] == [(RST_STREAM, 1)]
+    assert not backend.reqs("/never")
+    rc.close()
