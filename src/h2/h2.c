@@ -395,8 +395,9 @@ static bool submit_head(struct h2s *s)
         int status_code = r->status;
         bool bodyless = s->head_method || status_code == 204 || status_code == 304 ||
                         (!r->framing.chunked && r->framing.content_length == 0);
+        int rv = 0;
         if (status_code < 200) {
-            nghttp2_submit_headers(s->h->ng, NGHTTP2_FLAG_NONE, s->id, NULL, nv, k, NULL);
+            rv = nghttp2_submit_headers(s->h->ng, NGHTTP2_FLAG_NONE, s->id, NULL, nv, k, NULL);
         } else {
             if (bodyless) {
                 s->rd = RD_DONE;
@@ -410,8 +411,13 @@ static bool submit_head(struct h2s *s)
                 s->rd = RD_CLOSE;
             }
             nghttp2_data_provider prd = {.source.ptr = s, .read_callback = data_read};
-            nghttp2_submit_response(s->h->ng, s->id, nv, k, bodyless ? NULL : &prd);
+            rv = nghttp2_submit_response(s->h->ng, s->id, nv, k, bodyless ? NULL : &prd);
             s->submitted = true;
+        }
+        if (rv != 0) {
+            tt_debug("c%llu: HTTP/2 stream %d: response head not sent: %s",
+                     (unsigned long long)s->h->c->id, s->id, nghttp2_strerror(rv));
+            reset(s, NGHTTP2_INTERNAL_ERROR);
         }
         /* nghttp2 copied the fields: the head's bytes may go now. */
         free(names);
