@@ -30,8 +30,25 @@ from bench import cpu_delta, cpu_of, log, mem_of, proc_tree, spawn, stop, stop_a
 SECS = int(os.environ.get("BENCH_TLS_SECS", "10"))
 HELD = int(os.environ.get("BENCH_TLS_HELD", "2000"))
 H2_HELD = int(os.environ.get("BENCH_H2_HELD", "10000"))
-BASE = int(os.environ.get("BENCH_PORT_BASE", "18100")) + 50
-BACKEND, TT, TT_HTTP, TT_PUB, NGINX = BASE, BASE + 1, BASE + 2, BASE + 3, BASE + 4
+
+
+def free_ports(n):
+    """n free loopback ports (BENCH_PORT_BASE+50.. when set): the machine may run other
+    servers on the usual bench ports."""
+    if os.environ.get("BENCH_PORT_BASE"):
+        base = int(os.environ["BENCH_PORT_BASE"]) + 50
+        return list(range(base, base + n))
+    import socket
+    socks = [socket.socket() for _ in range(n)]
+    for x in socks:
+        x.bind(("127.0.0.1", 0))
+    ports = [x.getsockname()[1] for x in socks]
+    for x in socks:
+        x.close()
+    return ports
+
+
+BACKEND, TT, TT_HTTP, TT_PUB, NGINX = free_ports(5)
 
 
 def make_cert(d, port):

@@ -196,11 +196,29 @@ static void pop_bytes(struct tt_conn *c, size_t n)
     }
 }
 
+/* One TLS record can carry several queued slices (a response head and its body): they
+ * are gathered into one record of up to 16 KiB, so that a small response is one record
+ * and one write instead of one per slice. A retry after WANT_WRITE gathers the same front
+ * bytes again (nothing left the queue meanwhile; it may have grown, which OpenSSL allows
+ * with SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
 static ssize_t ssl_write_some(struct tt_conn *c)
 {
     struct tt_slice *s = &c->out[c->out_head];
+    char stage[16384];
+    const char *p = s->data;
+    size_t len = s->len;
+    if (len < sizeof(stage) && c->out_count > 1) {
+        len = 0;
+        for (uint32_t i = 0; i < c->out_count && len < sizeof(stage); i++) {
+            struct tt_slice *x = &c->out[(c->out_head + i) % c->out_alloc];
+            size_t k = TT_MIN(x->len, sizeof(stage) - len);
+            memcpy(stage + len, x->data, k);
+            len += k;
+        }
+        p = stage;
+    }
     ERR_clear_error();
-    int n = SSL_write(c->ssl, s->data, (int)TT_MIN(s->len, (size_t)INT32_MAX));
+    int n = SSL_write(c->ssl, p, (int)TT_MIN(len, (size_t)INT32_MAX));
     if (n > 0)
         return n;
     int e = SSL_get_error(c->ssl, n);
