@@ -3,14 +3,14 @@
 # ASan+UBSan. See README.md.
 
 CC ?= cc
-PKGS := libuv jansson openssl zlib libzmq
+PKGS := libuv jansson openssl zlib libzmq libnghttp2
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Werror -Wno-missing-field-initializers
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(WARN) $(CFLAGS) -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -ljansson -lssl -lcrypto -lz -lzmq) -lpthread -lm
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -ljansson -lssl -lcrypto -lz -lzmq -lnghttp2) -lpthread -lm
 
 BUILD ?= build
 SRCS := $(shell find src -name '*.c' | sort)
@@ -24,7 +24,7 @@ FUZZ_REPLAY := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 PY := /usr/bin/python3
 
-.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench bench-ws-codec clean lint format
+.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench bench-ws-codec bench-tls testssl clean lint format
 
 all: $(BUILD)/thumbtack
 
@@ -83,6 +83,15 @@ fuzz:  # then e.g. build-fuzz/fuzz/fuzz_h1_request -dict=fuzz/h1.dict NEW_DIR fu
 
 bench: all
 	bench/run.sh
+
+# TLS and HTTP/2 side by side with nginx (bench/tls_h2.py): handshakes/s, requests/s over
+# h2 and HTTP/1.1 over TLS, memory per held TLS stream and per held HTTP/2 stream.
+bench-tls: all
+	bench/run.sh --tls
+
+# testssl.sh against a TLS listener: no protocol below TLS 1.2, no weak cipher (slow).
+testssl: all
+	tools/testssl.sh
 
 # Cost of the WebSocket codec per frame/message (see bench/ws_codec_bench.c).
 $(BUILD)/bench/ws_codec_bench: bench/ws_codec_bench.c $(BUILD)/libthumbtack.a

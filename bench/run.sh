@@ -15,7 +15,12 @@ done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # bench.py starts every server in its own process group and kills them on exit
 # or on INT/TERM; the trap forwards those signals to it.
-/usr/bin/python3 bench/bench.py "$@" &
+script=bench/bench.py
+if [ "${1:-}" = "--tls" ]; then  # make bench-tls: TLS and HTTP/2 against nginx
+    shift
+    script=bench/tls_h2.py
+fi
+/usr/bin/python3 "$script" "$@" &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 130' INT TERM HUP
 wait "$child"

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "core/log.h"
+#include "h2/h2.h"
 #include "hold/hold.h"
 #include "net/tls.h"
 #include "websocket/session.h"
@@ -330,7 +331,7 @@ int main(int argc, char **argv)
         else
             snprintf(dir, sizeof(dir), "%s/runner/certs", srv.cfg.basedir ? srv.cfg.basedir : ".");
         char terr[512];
-        if (tt_tls_server_new(dir, false, &srv.tls, terr, sizeof(terr)) != 0) {
+        if (tt_tls_server_new(dir, srv.cfg.http2, &srv.tls, terr, sizeof(terr)) != 0) {
             fprintf(stderr, "thumbtack: https_ports: %s\n", terr);
             return 1;
         }
@@ -339,6 +340,8 @@ int main(int argc, char **argv)
     tt_lastids_init(&srv.last_ids);
     srv.grip_start = tt_hold_start;
     srv.ws_start = tt_ws_session_start;
+    if (srv.cfg.http2)
+        srv.h2_start = tt_h2_start;
     srv.routes = load_routes(false);
     if (!srv.routes)
         return 1;

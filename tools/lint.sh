@@ -32,6 +32,7 @@ allowed() {
     proxy) echo "core http net ws grip routes pubsub proxy" ;;
     hold) echo "core http net ws grip routes pubsub proxy hold" ;;
     websocket) echo "core http net ws grip routes pubsub proxy websocket" ;;
+    h2) echo "core http net grip routes pubsub proxy h2" ;;
     *) echo "" ;;
     esac
 }

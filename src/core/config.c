@@ -564,6 +564,8 @@ static const struct key_def keys[] = {
     {"runner", "client_maxconn", K_INT, F(client_maxconn), INT_MAX},
     {"runner", "client_head_timeout", K_INT, F(head_timeout_ms), INT_MAX},
     {"runner", "allow_compression", K_BOOL, F(allow_compression), 0},
+    {"runner", "http2", K_BOOL, F(http2), 0},
+    {"runner", "http2_max_concurrent_streams", K_INT, F(http2_max_streams), 10000},
     {"proxy", "routesfile", K_PATH, F(routesfile), 0},
     {"proxy", "debug", K_BOOL, F(debug), 0},
     {"proxy", "auto_cross_origin", K_BOOL, F(auto_cross_origin), 0},
@@ -675,6 +677,8 @@ void tt_config_defaults(struct tt_config *cfg)
     cfg->backend_response_timeout_ms = 600000;
     cfg->backend_idle_timeout_ms = 600000;
     cfg->subscriber_queue_max = 1048576;
+    cfg->http2 = true;
+    cfg->http2_max_streams = 100;
 }
 
 static int apply_key(struct loader *ld, struct tt_config *cfg, const struct key_def *k,

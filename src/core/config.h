@@ -93,6 +93,8 @@ struct tt_config {
     int backend_response_timeout_ms;
     int backend_idle_timeout_ms;
     size_t subscriber_queue_max; /* [handler] subscriber_queue_bytes, default 1 MiB */
+    bool http2;                  /* [runner] http2: ALPN h2 and h2c prior knowledge, default on */
+    int http2_max_streams;       /* [runner] http2_max_concurrent_streams, default 100 */
 };
 
 /* Fill defaults: the values Pushpin's shipped config gives when the key is absent. */

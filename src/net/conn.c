@@ -22,7 +22,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 static void rearm(struct tt_conn *c)
 {
-    if (c->closing)
+    if (c->closing || c->vops)
         return;
     uint8_t ev = 0;
     if (c->want_read && !c->eof)
@@ -49,14 +49,31 @@ int tt_conn_init(uv_loop_t *loop, struct tt_conn *c, int fd, tt_conn_io_fn on_io
     return 0;
 }
 
+void tt_conn_init_virtual(struct tt_conn *c, const struct tt_conn_vops *vops, void *vctx,
+                          tt_conn_io_fn on_io)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    c->on_io = on_io;
+    c->vops = vops;
+    c->vctx = vctx;
+}
+
 void tt_conn_set_read(struct tt_conn *c, bool on)
 {
     c->want_read = on;
+    if (c->vops) {
+        if (!c->closing)
+            c->vops->set_read(c, on);
+        return;
+    }
     rearm(c);
 }
 
 ssize_t tt_conn_read(struct tt_conn *c, char *buf, size_t len)
 {
+    if (c->vops)
+        return c->closing ? TT_EAGAIN : c->vops->read(c, buf, len);
     if (c->ssl) {
         ERR_clear_error();
         int n = SSL_read(c->ssl, buf, (int)TT_MIN(len, (size_t)INT32_MAX));
@@ -157,6 +174,11 @@ static void release(struct tt_slice *s)
     s->owned = NULL;
 }
 
+struct tt_slice *tt_conn_out_at(struct tt_conn *c, uint32_t i)
+{
+    return &c->out[(c->out_head + i) % c->out_alloc];
+}
+
 static void pop_bytes(struct tt_conn *c, size_t n)
 {
     c->out_bytes -= n;
@@ -174,11 +196,29 @@ static void pop_bytes(struct tt_conn *c, size_t n)
     }
 }
 
+/* One TLS record can carry several queued slices (a response head and its body): they
+ * are gathered into one record of up to 16 KiB, so that a small response is one record
+ * and one write instead of one per slice. A retry after WANT_WRITE gathers the same front
+ * bytes again (nothing left the queue meanwhile; it may have grown, which OpenSSL allows
+ * with SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
 static ssize_t ssl_write_some(struct tt_conn *c)
 {
     struct tt_slice *s = &c->out[c->out_head];
+    char stage[16384];
+    const char *p = s->data;
+    size_t len = s->len;
+    if (len < sizeof(stage) && c->out_count > 1) {
+        len = 0;
+        for (uint32_t i = 0; i < c->out_count && len < sizeof(stage); i++) {
+            struct tt_slice *x = &c->out[(c->out_head + i) % c->out_alloc];
+            size_t k = TT_MIN(x->len, sizeof(stage) - len);
+            memcpy(stage + len, x->data, k);
+            len += k;
+        }
+        p = stage;
+    }
     ERR_clear_error();
-    int n = SSL_write(c->ssl, s->data, (int)TT_MIN(s->len, (size_t)INT32_MAX));
+    int n = SSL_write(c->ssl, p, (int)TT_MIN(len, (size_t)INT32_MAX));
     if (n > 0)
         return n;
     int e = SSL_get_error(c->ssl, n);
@@ -187,8 +227,22 @@ static ssize_t ssl_write_some(struct tt_conn *c)
     return -EPIPE;
 }
 
+void tt_conn_consume(struct tt_conn *c, size_t n)
+{
+    pop_bytes(c, n);
+    if (c->vops && !c->out_count && c->out) {
+        /* An idle virtual connection (a held HTTP/2 stream) keeps no ring. */
+        free(c->out);
+        c->out = NULL;
+        c->out_alloc = 0;
+        c->out_head = 0;
+    }
+}
+
 int tt_conn_flush(struct tt_conn *c)
 {
+    if (c->vops)
+        return c->out_count && !c->closing ? c->vops->flush(c) : 0;
     while (c->out_count) {
         ssize_t n;
         if (c->ssl) {
@@ -252,6 +306,14 @@ void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close)
     if (c->closing)
         return;
     c->closing = true;
+    if (c->vops) {
+        c->vops->close(c);
+        tt_conn_discard_output(c);
+        free(c->out);
+        c->out = NULL;
+        c->out_alloc = 0;
+        return;
+    }
     c->on_close = on_close;
     uv_close((uv_handle_t *)&c->poll, on_closed);
 }

@@ -6,7 +6,11 @@
  * reference a shared block (one reference held until written) or own a malloc'd block.
  * Owner: the struct is embedded in its owner (client or backend connection); tt_conn_close
  * closes the fd and calls close_cb once libuv has released the handle -- free the owner
- * there, never inside an io callback. Thread: the worker that created it. */
+ * there, never inside an io callback. Thread: the worker that created it.
+ *
+ * Virtual mode (tt_conn_init_virtual): no socket. The owner writes into the same queue of
+ * slices, but flush, set_read and close go to a vtable (an HTTP/2 stream carries the bytes,
+ * src/h2/), and so do reads. The real-socket path pays one pointer test for it. */
 #ifndef TT_CONN_H
 #define TT_CONN_H
 
@@ -24,6 +28,23 @@ struct tt_slice {
 };
 
 struct tt_conn;
+/* What a virtual connection does instead of a socket. */
+struct tt_conn_vops {
+    /* Output was queued (tt_conn_flush with a non-empty queue). Returns 0 if the queue is
+     * empty, else TT_EAGAIN: the bytes leave when they can, and the owner's on_io gets
+     * UV_WRITABLE after some have left (as for a socket that was not writable). */
+    int (*flush)(struct tt_conn *c);
+    /* The owner wants input (on) or not (off): flow control towards the peer. */
+    void (*set_read)(struct tt_conn *c, bool on);
+    /* The owner closes. The callee may take the queued slices (move the out* fields and
+     * zero them); whatever is left is released after the call. close_cb is never called:
+     * there is no libuv handle to wait for. */
+    void (*close)(struct tt_conn *c);
+    /* Input for the owner (tt_conn_read): bytes, or TT_EAGAIN. Never 0: the stream's end
+     * is in the bytes themselves (HTTP framing), and an abort closes the owner. */
+    ssize_t (*read)(struct tt_conn *c, char *buf, size_t len);
+};
+
 /* events: UV_READABLE / UV_WRITABLE bits; status < 0 on a poll error. */
 typedef void (*tt_conn_io_fn)(struct tt_conn *c, int status, int events);
 typedef void (*tt_conn_close_fn)(struct tt_conn *c);
@@ -43,9 +64,14 @@ struct tt_conn {
     struct tt_slice *out;
     uint32_t out_head, out_count, out_alloc;
     size_t out_bytes;
+    const struct tt_conn_vops *vops; /* virtual mode when not NULL */
+    void *vctx;                      /* the vtable's (borrowed) */
 };
 
 int tt_conn_init(uv_loop_t *loop, struct tt_conn *c, int fd, tt_conn_io_fn on_io);
+/* A virtual connection (see above); on_io is called by the vtable's side. */
+void tt_conn_init_virtual(struct tt_conn *c, const struct tt_conn_vops *vops, void *vctx,
+                          tt_conn_io_fn on_io);
 /* Arm or disarm reading. */
 void tt_conn_set_read(struct tt_conn *c, bool on);
 /* read() into buf. Returns bytes (>0), 0 at EOF, TT_EAGAIN, or -errno. */
@@ -60,6 +86,10 @@ void tt_conn_write_owned(struct tt_conn *c, char *block, const char *data, size_
 int tt_conn_flush(struct tt_conn *c);
 /* Drop every queued slice (e.g. a stalled subscriber being cut). */
 void tt_conn_discard_output(struct tt_conn *c);
+/* The i-th queued slice from the front (i < out_count), for a vtable that writes the
+ * queue itself; tt_conn_consume drops n bytes from the front (releasing slices). */
+struct tt_slice *tt_conn_out_at(struct tt_conn *c, uint32_t i);
+void tt_conn_consume(struct tt_conn *c, size_t n);
 void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close);
 
 /* Create a non-blocking, close-on-exec TCP socket and start connect(). Returns fd or

@@ -28,6 +28,8 @@
 static void process_input(struct tt_client *c);
 static void process_input_loop(struct tt_client *c);
 static void tls_step(struct tt_client *c);
+static void h2_take_over(struct tt_client *c);
+static bool h2_preface(struct tt_client *c);
 
 static void on_handle_closed(struct tt_client *c)
 {
@@ -128,6 +130,8 @@ bool tt_client_flush(struct tt_client *c)
 {
     if (c->state == TT_C_CLOSING)
         return false;
+    if (c->state == TT_C_H2)
+        return c->session->ops->flush(c->session);
     int r = tt_conn_flush(&c->conn);
     if (r < 0 && r != TT_EAGAIN) {
         tt_debug("c%llu: write failed: %s", (unsigned long long)c->id, tt_strerror(r));
@@ -1206,8 +1210,13 @@ static void process_input(struct tt_client *c)
 {
     c->in_process = true;
     process_input_loop(c);
-    if (c->state != TT_C_CLOSING)
+    if (c->state != TT_C_CLOSING) {
         c->in_process = false;
+        if (!c->in.len && c->in.data) {
+            tt_buf_deinit(&c->in); /* a held connection keeps no input buffer */
+            tt_buf_init(&c->in, 0);
+        }
+    }
 }
 
 static void process_input_loop(struct tt_client *c)
@@ -1226,6 +1235,8 @@ static void process_input_loop(struct tt_client *c)
                 return;
             continue;
         }
+        if (!c->served && c->w->srv->h2_start && h2_preface(c))
+            return;
         struct tt_h1_request h;
         struct tt_h1_error err;
         size_t max = c->w->srv->cfg.client_buffer_size;
@@ -1275,7 +1286,7 @@ static void on_readable(struct tt_client *c)
     struct tt_worker *w = c->w;
     size_t last_n = 0;
     for (int rounds = 0; rounds < 8; rounds++) {
-        if (c->read_paused || c->state == TT_C_CLOSING)
+        if (c->read_paused || c->state == TT_C_CLOSING || c->state == TT_C_H2)
             return;
         if (rounds && !c->conn.ssl && last_n < w->scratch_size)
             return; /* drained: level-triggered polling calls again if more comes */
@@ -1333,6 +1344,10 @@ static void on_io(struct tt_conn *conn, int status, int events)
         tls_step(c);
         return;
     }
+    if (c->state == TT_C_H2) {
+        c->session->ops->io(c->session, events);
+        return;
+    }
     if (c->state == TT_C_WS && c->session && c->session->ops->io) {
         c->session->ops->io(c->session, events);
         return;
@@ -1363,6 +1378,11 @@ static void tls_step(struct tt_client *c)
         c->handshaking = false;
         c->conn.ssl_want_write = false;
         tt_conn_set_read(&c->conn, true);
+        const char *alpn = tt_tls_alpn(c->conn.ssl);
+        if (alpn && strcmp(alpn, "h2") == 0 && c->w->srv->h2_start) {
+            h2_take_over(c);
+            return;
+        }
         on_readable(c); /* the first request may have come with the handshake's end */
         return;
     }
@@ -1442,4 +1462,60 @@ void tt_client_shutdown(struct tt_client *c)
     }
     uint64_t grace = TT_MIN((uint64_t)c->w->srv->cfg.head_timeout_ms, SHUTDOWN_GRACE_MS);
     uv_timer_start(&c->timer, on_head_timeout, grace, 0);
+}
+
+/* ---- HTTP/2 (see client.h) --------------------------------------------------------- */
+
+#define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_PREFACE_LEN 24
+
+/* The connection becomes an HTTP/2 one: bytes already read (the preface and what came
+ * with it) go to the HTTP/2 layer first. */
+static void h2_take_over(struct tt_client *c)
+{
+    struct tt_buf in = c->in;
+    tt_buf_init(&c->in, 0);
+    uv_timer_stop(&c->timer);
+    c->served = true;
+    c->w->srv->h2_start(c, in.data, in.len);
+    tt_buf_deinit(&in);
+}
+
+/* HTTP/2 with prior knowledge (h2c, or h2 over TLS without ALPN): the connection preface
+ * instead of a first request. True when the client was handed over, or must wait for the
+ * rest of the preface (a request line cannot start like it: "PRI" is no method we serve). */
+static bool h2_preface(struct tt_client *c)
+{
+    size_t n = TT_MIN(c->in.len, (size_t)H2_PREFACE_LEN);
+    if (memcmp(c->in.data, H2_PREFACE, n) != 0)
+        return false;
+    if (n == H2_PREFACE_LEN)
+        h2_take_over(c);
+    return true;
+}
+
+struct tt_client *tt_client_new_stream(struct tt_client *conn, const struct tt_conn_vops *vops,
+                                       void *vctx)
+{
+    struct tt_worker *w = conn->w;
+    struct tt_server *srv = w->srv;
+    if (__atomic_load_n(&srv->num_clients, __ATOMIC_ACQUIRE) >= srv->cfg.client_maxconn)
+        return NULL;
+    __atomic_add_fetch(&srv->num_clients, 1, __ATOMIC_ACQ_REL);
+    struct tt_client *c = tt_calloc(1, sizeof(*c));
+    c->w = w;
+    c->id = ++w->next_conn_id * 64 + (uint64_t)w->index;
+    tt_buf_init(&c->in, 0);
+    tt_conn_init_virtual(&c->conn, vops, vctx, on_io);
+    uv_timer_init(&w->loop, &c->timer);
+    c->timer.data = c;
+    c->handles = 1; /* the timer: a virtual connection has no handle to close */
+    memcpy(c->peer, conn->peer, sizeof(c->peer));
+    c->tls = conn->tls;
+    tt_list_insert_tail(&w->clients, &c->link);
+    w->num_clients++;
+    c->state = TT_C_HEAD;
+    arm_head_timer(c);
+    c->conn.want_read = true;
+    return c;
 }

@@ -26,6 +26,9 @@ struct tt_client_session_ops {
     /* The socket's events while the client is in state TT_C_WS (the session reads and
      * writes it itself). NULL for sessions that leave the socket to the client. */
     void (*io)(struct tt_client_session *s, int events);
+    /* tt_client_flush of a client in state TT_C_H2 (the session writes the socket itself).
+     * Returns false if the client was closed. NULL for the other sessions. */
+    bool (*flush)(struct tt_client_session *s);
 };
 struct tt_client_session {
     const struct tt_client_session_ops *ops;
@@ -37,6 +40,7 @@ enum tt_client_state {
     TT_C_RESP,    /* pass-through response streaming */
     TT_C_HOLD,    /* held by GRIP */
     TT_C_WS,      /* upgraded to WebSocket: the session drives the socket */
+    TT_C_H2,      /* an HTTP/2 connection: the session (h2/) drives the socket */
     TT_C_CLOSING,
 };
 
@@ -145,5 +149,16 @@ bool tt_client_retry(struct tt_client *c, const char *extra_headers);
  * connection with nothing yet gets a short grace (SHUTDOWN_GRACE_MS); an idle keep-alive
  * connection is closed. */
 void tt_client_shutdown(struct tt_client *c);
+
+/* HTTP/2 (h2/). An HTTP/2 connection is a client in state TT_C_H2 whose session owns the
+ * socket; each of its streams is served by a client of its own on a virtual connection
+ * (net/conn.h), which reads the stream's request as HTTP/1.1 bytes and writes its HTTP/1.1 response into that connection's queue, so every request takes
+ * the same path whatever the protocol. */
+/* A client for one stream of the HTTP/2 connection `conn` (peer and TLS copied from it):
+ * counted against client_maxconn like a connection, freed as any client. Returns NULL
+ * (nothing made) at client_maxconn. Its input is read through vops (the stream calls
+ * c->conn.on_io with UV_READABLE when there is some), its output leaves through them. */
+struct tt_client *tt_client_new_stream(struct tt_client *conn, const struct tt_conn_vops *vops,
+                                       void *vctx);
 
 #endif

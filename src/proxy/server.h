@@ -38,6 +38,8 @@ enum tt_worker_inbox_kind {
 struct tt_worker_stats {
     uint64_t requests, held;
     uint64_t drops_logged; /* fan-out drops already reported in the log */
+    uint64_t h2_conns, h2_streams; /* HTTP/2 connections and streams taken */
+    uint64_t h2_limits;            /* HTTP/2 connections cut by an abuse limit (h2/h2.h) */
 };
 
 struct tt_worker {
@@ -93,6 +95,10 @@ struct tt_server {
      * tt_ws_session_start). */
     void (*ws_start)(struct tt_client *c, const struct tt_h1_request *h,
                      const struct tt_route *route, const struct tt_ws_server_hs *hs);
+    /* Take a connection over as HTTP/2 (h2/ registers tt_h2_start when [runner] http2 is
+     * on; NULL otherwise): after ALPN "h2", or on the connection preface with data/len
+     * the bytes read so far. */
+    void (*h2_start)(struct tt_client *c, const char *data, size_t len);
     int stop_requested; /* atomic */
     int num_clients;    /* atomic: client connections of every worker (client_maxconn) */
     struct tt_lastids last_ids; /* known last id per channel (prev-id checks) */

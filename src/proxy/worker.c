@@ -270,11 +270,10 @@ static void on_tick(uv_timer_t *t)
     if (w->num_clients > 0 && tt_now_ms() >= w->stop_deadline) {
         tt_warn("worker %d: %d connections still open at shutdown deadline; closing them",
                 w->index, w->num_clients);
-        struct tt_list *p, *tmp;
-        tt_list_for_each_safe(p, tmp, &w->clients)
-        {
-            tt_client_close(TT_CONTAINER_OF(p, struct tt_client, link));
-        }
+        /* One at a time from the front: closing an HTTP/2 connection closes its stream
+         * clients too, which a saved next pointer could be. */
+        while (!tt_list_empty(&w->clients))
+            tt_client_close(TT_CONTAINER_OF(w->clients.next, struct tt_client, link));
     }
     if (w->num_clients == 0)
         finish_stop(w);

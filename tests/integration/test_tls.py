@@ -181,8 +181,12 @@ def test_only_tls12_and_tls13(tls_proxy):
 
 def test_alpn_http11(tls_proxy):
     p, port, ca = tls_proxy()
-    s = tls_conn(port, ca, "localhost", alpn=["h2", "http/1.1"])
+    s = tls_conn(port, ca, "localhost", alpn=["http/1.1"])
     assert s.selected_alpn_protocol() == "http/1.1"
+    s.close()
+    # h2 is preferred when offered (HTTP/2 is on by default; see test_h2.py)
+    s = tls_conn(port, ca, "localhost", alpn=["http/1.1", "h2"])
+    assert s.selected_alpn_protocol() == "h2"
     s.close()
 
 
