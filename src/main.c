@@ -14,6 +14,7 @@
 #include "websocket/session.h"
 #include "proxy/server.h"
 #include "publish/api.h"
+#include "zmq/hub.h"
 #include "zmq/inputs.h"
 #include "pubsub/control.h"
 
@@ -135,6 +136,31 @@ static struct tt_routes *load_routes(bool strict)
     return r;
 }
 
+/* The zhttp targets a snapshot names: their sockets are bound before any request. */
+static void zhttp_targets(const struct tt_routes *r)
+{
+    if (!srv.zhub || !r)
+        return;
+    char **keys = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < r->num_routes; i++) {
+        const struct tt_route *rt = &r->routes[i];
+        for (size_t k = 0; k < rt->num_targets; k++) {
+            const struct tt_route_target *t = &rt->targets[k];
+            if ((t->type != TT_TARGET_ZHTTP && t->type != TT_TARGET_ZHTTPREQ) || !t->zhttp_spec)
+                continue;
+            char key[600];
+            tt_zhub_key(t->type == TT_TARGET_ZHTTPREQ, t->zhttp_spec, key, sizeof(key));
+            keys = tt_realloc(keys, (n + 1) * sizeof(*keys));
+            keys[n++] = tt_strdup(key);
+        }
+    }
+    tt_zhub_set_targets(srv.zhub, keys, n);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
 static void reload_routes(void)
 {
     struct tt_routes *r = load_routes(true);
@@ -148,6 +174,7 @@ static void reload_routes(void)
         tt_routes_ref(r);
         tt_worker_post(&srv.workers[i], TT_WORKER_ROUTES, r);
     }
+    zhttp_targets(r);
     tt_routes_unref(old);
     tt_info("routes: reloaded (%zu routes)", r->num_routes);
 }
@@ -327,14 +354,24 @@ int main(int argc, char **argv)
     struct tt_control *ctl = tt_control_new(&srv.cfg, &srv.last_ids);
     srv.control = ctl;
     srv.control_inbox = tt_control_inbox(ctl);
+    /* The zhttp hub exists before the workers (they post to it); it learns their inboxes
+     * when its thread starts. */
+    struct tt_inbox **inboxes = tt_calloc((size_t)srv.num_workers, sizeof(*inboxes));
+    char instance[64];
+    snprintf(instance, sizeof(instance), "thumbtack_%d", (int)getpid());
+    srv.zhub = tt_zhub_new(instance, inboxes, srv.num_workers, TT_WORKER_ZHTTP);
     int r = tt_workers_start(&srv);
     if (r != 0) {
         fprintf(stderr, "thumbtack: cannot start workers: %s\n", tt_strerror(r));
         return 1;
     }
-    struct tt_inbox **inboxes = tt_calloc((size_t)srv.num_workers, sizeof(*inboxes));
     for (int i = 0; i < srv.num_workers; i++)
         inboxes[i] = &srv.workers[i].inbox;
+    zhttp_targets(srv.routes);
+    if (tt_zhub_start(srv.zhub) != 0) {
+        fprintf(stderr, "thumbtack: cannot start the zhttp thread\n");
+        return 1;
+    }
     struct tt_pub_api *api = NULL;
     r = tt_pub_api_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &api);
     struct tt_zmq_inputs *zin = NULL;
@@ -351,6 +388,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "thumbtack: cannot start the publish inputs (API on %s:%d): %s\n",
                 srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port, tt_strerror(r));
         tt_workers_stop(&srv);
+        tt_zhub_free(srv.zhub);
         tt_control_free(ctl);
         free(inboxes);
         return 1;
@@ -379,6 +417,8 @@ int main(int argc, char **argv)
      * then free the control thread's state. */
     tt_control_stop(ctl);
     tt_workers_stop(&srv);
+    tt_zhub_free(srv.zhub);
+    srv.zhub = NULL;
     tt_control_free(ctl);
     free(inboxes);
     uv_close((uv_handle_t *)&sig_term, NULL);

@@ -29,9 +29,10 @@ allowed() {
     pubsub) echo "core http ws pubsub" ;;
     publish) echo "core http grip pubsub publish" ;;
     zmq) echo "core pubsub publish zmq" ;;
-    proxy) echo "core http net ws grip routes pubsub proxy" ;;
-    hold) echo "core http net ws grip routes pubsub proxy hold" ;;
-    websocket) echo "core http net ws grip routes pubsub proxy websocket" ;;
+    proxy) echo "core http net ws grip routes pubsub zmq proxy" ;;
+    hold) echo "core http net ws grip routes pubsub zmq proxy hold" ;;
+    websocket) echo "core http net ws grip routes pubsub zmq proxy websocket" ;;
+    stats) echo "core http pubsub publish zmq stats" ;;
     *) echo "" ;;
     esac
 }

@@ -752,6 +752,13 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
     } else if (err == TT_UP_ERR_BLOCKED) {
         if (debug)
             snprintf(msg, sizeof(msg), "Error: Origin host/IP blocked.\n");
+    } else if (err == TT_UP_ERR_LENGTH_REQUIRED) {
+        q->buffering = false;
+        send_error(c, 411, "Must provide Content-Length header.\n", !q->body_done);
+        return;
+    } else if (err == TT_UP_ERR_UNREACHABLE) {
+        if (debug)
+            snprintf(msg, sizeof(msg), "Error: zhttp service for route is unreachable.\n");
     } else if (err == TT_UP_ERR_TIMEOUT) {
         /* 502 with the usual text, as Pushpin answers its own backend timeouts (it never
          * generates a 504); the upstream logged which limit was hit. */
@@ -1095,16 +1102,6 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         q->route_name = route->id ? route->id : "test";
         if (q->body_done)
             body_finished(c);
-        return;
-    }
-    if (t->type != TT_TARGET_HTTP) {
-        tt_warn("c%llu: route line %d: %s targets are not supported yet", (unsigned long long)c->id,
-                route->line, t->type == TT_TARGET_ZHTTP ? "zhttp" : "zhttpreq");
-        bool debug = srv->cfg.debug || route->debug;
-        send_error(c, 502,
-                   debug ? "Error: zhttp service for route is unreachable.\n"
-                         : "Error while proxying to origin.\n",
-                   !q->body_done);
         return;
     }
     if (route->aco || srv->cfg.auto_cross_origin) {

@@ -26,12 +26,14 @@ struct tt_resp;
 struct tt_h1_request;
 struct tt_ws_inflater;
 struct tt_ws_server_hs;
+struct tt_zhub;
 
 /* A worker's own inbox kinds (beside TT_INBOX_MSG and TT_INBOX_RECOVER). */
 enum tt_worker_inbox_kind {
     TT_WORKER_ROUTES = TT_INBOX_LOCAL, /* ptr: a struct tt_routes * (one reference) */
     TT_WORKER_STOP,                    /* drain and stop */
     TT_WORKER_RESUME,                  /* resume accepting (below client_maxconn again) */
+    TT_WORKER_ZHTTP,                   /* ptr: a struct tt_zhub_in * (one reference) */
 };
 
 struct tt_worker_stats {
@@ -67,6 +69,11 @@ struct tt_worker {
     int64_t sig_cache_time;
     struct tt_worker_stats stats;
     struct tt_ws_inflater *ws_inflater; /* shared by WebSockets with deflate; lazily made */
+    /* zhttp exchanges (proxy/zhttpup.c) */
+    struct tt_map zhttp_ids;    /* request id -> exchange */
+    struct tt_list zhttp_all;   /* every exchange under way (keep-alives, expiry) */
+    struct tt_list zhttp_dirty; /* exchanges with packets to send before the loop sleeps */
+    uint64_t next_zhttp_id;
 };
 
 struct tt_server {
@@ -93,6 +100,7 @@ struct tt_server {
     int stop_requested; /* atomic */
     int num_clients;    /* atomic: client connections of every worker (client_maxconn) */
     struct tt_lastids last_ids; /* known last id per channel (prev-id checks) */
+    struct tt_zhub *zhub;       /* zhttp target sockets (zmq/hub.h); set before workers start */
 };
 
 /* Start every worker thread with its listeners. Main thread. */

@@ -13,6 +13,7 @@
 #include "proxy/client.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
+#include "proxy/zhttpup.h"
 #include "ws/deflate.h"
 
 #define SCRATCH_SIZE 65536
@@ -161,6 +162,7 @@ static void accept_backlog(struct tt_worker *w)
 
 static void on_flush_check(uv_check_t *h)
 {
+    tt__zx_flush(h->data);
     tt_client_flush_dirty(h->data);
 }
 
@@ -208,6 +210,10 @@ static void on_inbox_item(void *ctx, int kind, void *ptr)
     case TT_WORKER_RESUME:
         resume_accept(w);
         break;
+    case TT_WORKER_ZHTTP:
+        tt__zx_packet(w, ptr);
+        tt_zhub_in_unref(ptr);
+        break;
     default:
         tt_warn("worker %d: unknown inbox item %d", w->index, kind);
         break;
@@ -217,6 +223,7 @@ static void on_inbox_item(void *ctx, int kind, void *ptr)
 static void on_inbox_done(void *ctx)
 {
     struct tt_worker *w = ctx;
+    tt__zx_flush(w);
     tt_client_flush_dirty(w);
     if (w->stopping && w->num_clients == 0 && !uv_is_closing((uv_handle_t *)&w->tick))
         finish_stop(w);
@@ -229,6 +236,8 @@ static void drop_inbox_item(int kind, void *ptr)
         tt_msg_unref(ptr);
     else if (kind == TT_WORKER_ROUTES)
         tt_routes_unref(ptr);
+    else if (kind == TT_WORKER_ZHTTP)
+        tt_zhub_in_unref(ptr);
 }
 
 static const struct tt_inbox_ops inbox_ops = {
@@ -249,6 +258,7 @@ static void report_sub(void *ctx, const char *channel, bool subscribed, bool lin
 static void on_tick(uv_timer_t *t)
 {
     struct tt_worker *w = t->data;
+    tt__zx_tick(w, tt_now_ms());
     if (!w->stopping) {
         tt_fanout_tick(&w->fanout, tt_now_ms());
         uint64_t drops = w->fanout.stats.drops;
@@ -312,6 +322,7 @@ int tt_workers_start(struct tt_server *srv)
         w->scratch = tt_malloc(SCRATCH_SIZE);
         tt_list_init(&w->clients);
         tt_map_init(&w->pool);
+        tt__zx_worker_init(w);
         tt_fanout_init(&w->fanout, HOLD_QUEUE_ITEMS, cfg->subscriber_queue_max,
                        cfg->update_on_first_subscription ? 1000 : 0, report_sub, w);
         uv_mutex_lock(&srv->routes_lock);
@@ -357,6 +368,7 @@ void tt_workers_stop(struct tt_server *srv)
             free(e->value);
         tt_map_deinit(&w->pool);
         tt_fanout_deinit(&w->fanout);
+        tt__zx_worker_deinit(w);
         if (w->ws_inflater) {
             tt_ws_inflater_deinit(w->ws_inflater);
             free(w->ws_inflater);
