@@ -14,6 +14,8 @@
 #include "websocket/session.h"
 #include "proxy/server.h"
 #include "publish/api.h"
+#include "stats/stats.h"
+#include "websocket/registry.h"
 #include "zmq/hub.h"
 #include "zmq/inputs.h"
 #include "pubsub/control.h"
@@ -21,6 +23,7 @@
 #define TT_VERSION "0.1.0"
 
 static struct tt_server srv;
+static struct tt_stats *stats;
 static uv_loop_t *main_loop;
 static uv_fs_poll_t routes_watch;
 static bool routes_watch_on;
@@ -73,6 +76,28 @@ static void stop_api(void *api)
 static void stop_zmq(void *zin)
 {
     tt_zmq_inputs_stop(zin);
+}
+
+/* conncheck and refresh need every worker: the stats module asks them. */
+static void conncheck(void *ctx, struct tt_zmq_cmd *cmd, const char *const *ids,
+                      const size_t *lens, size_t n)
+{
+    (void)ctx;
+    tt_stats_conncheck(stats, cmd, ids, lens, n);
+}
+
+static void refresh(void *ctx, struct tt_zmq_cmd *cmd, const char *cid, size_t cid_len,
+                    const char *channel, size_t channel_len)
+{
+    (void)ctx;
+    tt_stats_refresh(stats, cmd, cid, cid_len, channel, channel_len);
+}
+
+/* The run directory holds the ipc sockets (stats by default): Pushpin's runner makes it. */
+static void make_rundir(const char *dir)
+{
+    if (dir && dir[0] && mkdir(dir, 0755) != 0 && errno != EEXIST)
+        tt_warn("cannot create rundir %s: %s", dir, strerror(errno));
 }
 
 /* SUB topics follow the channels that have subscribers here. */
@@ -357,9 +382,17 @@ int main(int argc, char **argv)
     /* The zhttp hub exists before the workers (they post to it); it learns their inboxes
      * when its thread starts. */
     struct tt_inbox **inboxes = tt_calloc((size_t)srv.num_workers, sizeof(*inboxes));
-    char instance[64];
-    snprintf(instance, sizeof(instance), "thumbtack_%d", (int)getpid());
-    srv.zhub = tt_zhub_new(instance, inboxes, srv.num_workers, TT_WORKER_ZHTTP);
+    snprintf(srv.instance_id, sizeof(srv.instance_id), "thumbtack_%d", (int)getpid());
+    srv.zhub = tt_zhub_new(srv.instance_id, inboxes, srv.num_workers, TT_WORKER_ZHTTP);
+    /* The stats module's inbox, on the control loop, exists before the workers too. */
+    stats = tt_stats_new(tt_control_loop(ctl), &srv.cfg, srv.instance_id, srv.num_workers);
+    tt_control_add_input(ctl, tt_stats_stop, stats);
+    srv.stats_inbox = tt_stats_inbox(stats);
+    srv.stats_conns_wanted = tt_stats_conns_wanted(stats);
+    srv.ws_alive = tt_ws_registry_alive;
+    srv.ws_refresh = tt_ws_registry_refresh;
+    srv.ws_refresh_channel = tt_ws_registry_refresh_channel;
+    make_rundir(srv.cfg.rundir);
     int r = tt_workers_start(&srv);
     if (r != 0) {
         fprintf(stderr, "thumbtack: cannot start workers: %s\n", tt_strerror(r));
@@ -367,6 +400,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < srv.num_workers; i++)
         inboxes[i] = &srv.workers[i].inbox;
+    tt_stats_set_workers(stats, inboxes, srv.num_workers, TT_WORKER_CONNQ);
     zhttp_targets(srv.routes);
     if (tt_zhub_start(srv.zhub) != 0) {
         fprintf(stderr, "thumbtack: cannot start the zhttp thread\n");
@@ -382,14 +416,23 @@ int main(int argc, char **argv)
     if (r == 0) {
         tt_control_add_input(ctl, stop_zmq, zin);
         tt_control_set_channel_hook(ctl, channel_changed, zin);
-        r = tt_control_start(ctl, inboxes, srv.num_workers);
+        tt_zmq_inputs_set_conn_hooks(zin, conncheck, refresh);
+        tt_control_set_publish_hook(ctl, tt_stats_on_publish, stats);
+        tt_stats_set_sources(stats, ctl, zin);
+        r = tt_stats_start(stats, &srv.cfg);
+        if (r != 0)
+            fprintf(stderr, "thumbtack: cannot start the stats outputs: %s\n", tt_strerror(r));
     }
+    if (r == 0)
+        r = tt_control_start(ctl, inboxes, srv.num_workers);
     if (r != 0) {
         fprintf(stderr, "thumbtack: cannot start the publish inputs (API on %s:%d): %s\n",
                 srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port, tt_strerror(r));
         tt_workers_stop(&srv);
         tt_zhub_free(srv.zhub);
+        tt_workers_free(&srv);
         tt_control_free(ctl);
+        tt_stats_free(stats);
         free(inboxes);
         return 1;
     }
@@ -417,9 +460,12 @@ int main(int argc, char **argv)
      * then free the control thread's state. */
     tt_control_stop(ctl);
     tt_workers_stop(&srv);
+    /* The hub posts to the workers' inboxes: it stops before they are freed. */
     tt_zhub_free(srv.zhub);
     srv.zhub = NULL;
+    tt_workers_free(&srv);
     tt_control_free(ctl);
+    tt_stats_free(stats);
     free(inboxes);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);

@@ -81,7 +81,19 @@ static void test_defaults(void)
     CHECK_STR(c.push_in_spec, "tcp://127.0.0.1:5560");
     CHECK_STR(c.push_in_sub_specs, "tcp://127.0.0.1:5562");
     CHECK_STR(c.command_spec, "tcp://127.0.0.1:5563");
-    CHECK(c.stats_spec == NULL && !c.push_in_sub_connect);
+    CHECK_STR(c.stats_spec, "ipc://{rundir}/{ipc_prefix}stats");
+    CHECK(!c.push_in_sub_connect);
+    {
+        char *spec = tt_config_stats_spec(&c);
+        CHECK_STR(spec, "ipc://run/pushpin-stats");
+        free(spec);
+    }
+    CHECK_STR(c.stats_format, "tnetstring");
+    CHECK_INT(c.stats_report_interval, 10);
+    CHECK_INT(c.stats_connection_ttl, 120);
+    CHECK_INT(c.stats_subscription_ttl, 60);
+    CHECK(c.stats_connection_send);
+    CHECK(c.prometheus_port == NULL && c.prometheus_prefix == NULL);
     CHECK_INT(c.head_timeout_ms, 10000);
     CHECK_INT(c.backend_response_timeout_ms, 600000);
     CHECK_INT(c.backend_idle_timeout_ms, 600000);
