@@ -312,6 +312,11 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     tt_config_defaults(&srv.cfg);
+    char id_prefix[32];
+    if (id >= 0) {
+        snprintf(id_prefix, sizeof(id_prefix), "%d-", id);
+        srv.cfg.ipc_prefix_override = id_prefix;
+    }
     if (!config_path)
         config_path = find_config();
     if (config_path) {
@@ -338,10 +343,8 @@ int main(int argc, char **argv)
         free(ports);
     }
     if (id >= 0) {
-        char prefix[32];
-        snprintf(prefix, sizeof(prefix), "%d-", id);
         free(srv.cfg.ipc_prefix);
-        srv.cfg.ipc_prefix = tt_strdup(prefix);
+        srv.cfg.ipc_prefix = tt_strdup(id_prefix);
         if (tt_config_add_port_offset(&srv.cfg, 10 * id) != 0) {
             fprintf(stderr, "thumbtack: --id %d moves a port out of range\n", id);
             return 2;

@@ -826,7 +826,9 @@ static int read_globals(struct loader *ld, const struct tt_config *cfg, const ch
         ld->rundir = tt_strdup(cfg->rundir ? cfg->rundir : "run");
 
     e = lookup(ld, "global", "ipc_prefix");
-    if (e)
+    if (cfg->ipc_prefix_override)
+        ld->ipc_prefix = tt_strdup(cfg->ipc_prefix_override);
+    else if (e)
         ld->ipc_prefix = subst_vars(ld, e->value);
     else
         ld->ipc_prefix = tt_strdup(cfg->ipc_prefix ? cfg->ipc_prefix : "pushpin-");

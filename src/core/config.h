@@ -31,6 +31,10 @@ struct tt_xff_rule {
 
 struct tt_config {
     char *path;    /* config file path or NULL when running on defaults */
+    /* Set by the caller before tt_config_load (--id N): the ipc_prefix that wins over the
+     * file's, so that {ipc_prefix} in every value resolves to it (as Pushpin's runner
+     * passes it to its services). Borrowed, never freed. */
+    const char *ipc_prefix_override;
     char *basedir; /* directory of the config file, or cwd */
 
     /* [global] */

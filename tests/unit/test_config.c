@@ -496,6 +496,18 @@ static void test_port_offset(void)
     CHECK_INT(c.push_in_http_port, 5560);
     tt_config_deinit(&c);
 
+    /* --id N: its ipc_prefix wins over the file's, in every value that names it. */
+    write_file("po6.conf", "[global]\nipc_prefix=file-\nrundir=/r\n"
+                           "[handler]\nstats_spec=ipc://{rundir}/{ipc_prefix}stats\n"
+                           "prometheus_port=ipc://{rundir}/{ipc_prefix}metrics\n");
+    tt_config_defaults(&c);
+    c.ipc_prefix_override = "7-";
+    CHECK_INT(tt_config_load(&c, tmp_path("po6.conf"), err, sizeof(err)), 0);
+    CHECK_STR(c.ipc_prefix, "7-");
+    CHECK_STR(c.stats_spec, "ipc:///r/7-stats");
+    CHECK_STR(c.prometheus_port, "ipc:///r/7-metrics");
+    tt_config_deinit(&c);
+
     /* --id N: the publish port and every tcp:// spec move by 10*N. */
     CHECK_INT(load(&c, "po5.conf", "[handler]\npush_in_sub_specs=ipc://x,tcp://h:6000\n", err,
                    sizeof(err)),
