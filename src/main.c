@@ -79,8 +79,8 @@ static void stop_zmq(void *zin)
 }
 
 /* conncheck and refresh need every worker: the stats module asks them. */
-static void conncheck(void *ctx, struct tt_zmq_cmd *cmd, const char *const *ids,
-                      const size_t *lens, size_t n)
+static void conncheck(void *ctx, struct tt_zmq_cmd *cmd, const char *const *ids, const size_t *lens,
+                      size_t n)
 {
     (void)ctx;
     tt_stats_conncheck(stats, cmd, ids, lens, n);

@@ -611,12 +611,24 @@ static const struct key_def keys[] = {
 
 /* Every owned string of struct tt_config, for copy and free. */
 static const size_t str_fields[] = {
-    F(path),         F(basedir),           F(libdir),
-    F(rundir),       F(ipc_prefix),        F(routesfile),
-    F(sig_iss),      F(sig_key),           F(upstream_key),
-    F(cdn_loop),     F(push_in_http_addr), F(publish_key),
-    F(push_in_spec), F(push_in_sub_specs), F(command_spec),
-    F(stats_spec),   F(stats_format),      F(prometheus_port),
+    F(path),
+    F(basedir),
+    F(libdir),
+    F(rundir),
+    F(ipc_prefix),
+    F(routesfile),
+    F(sig_iss),
+    F(sig_key),
+    F(upstream_key),
+    F(cdn_loop),
+    F(push_in_http_addr),
+    F(publish_key),
+    F(push_in_spec),
+    F(push_in_sub_specs),
+    F(command_spec),
+    F(stats_spec),
+    F(stats_format),
+    F(prometheus_port),
     F(prometheus_prefix),
 };
 

@@ -756,9 +756,10 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
     }
     char msg[700];
     snprintf(msg, sizeof(msg), "Error while proxying to origin.\n");
-    count_error(c, err == TT_UP_ERR_CONNECT                                  ? TT_ERR_BACKEND_CONNECT
-                   : err == TT_UP_ERR_TIMEOUT || err == TT_UP_ERR_UNREACHABLE ? TT_ERR_BACKEND_TIMEOUT
-                                                                             : TT_ERR_BACKEND);
+    count_error(c, err == TT_UP_ERR_CONNECT ? TT_ERR_BACKEND_CONNECT
+                   : err == TT_UP_ERR_TIMEOUT || err == TT_UP_ERR_UNREACHABLE
+                       ? TT_ERR_BACKEND_TIMEOUT
+                       : TT_ERR_BACKEND);
     if (err == TT_UP_ERR_CONNECT) {
         tt_warn("c%llu: unable to connect to any targets. Tried: %s", (unsigned long long)c->id,
                 tried);

@@ -154,8 +154,8 @@ static void fail_with(struct tt_upstream *u, enum tt_up_error err)
         const struct tt_route_target *t = &u->targets[i];
         int n = t->zhttp_spec ? snprintf(tried + tl, sizeof(tried) - tl, "%s%s", tl ? ", " : "",
                                          t->zhttp_spec)
-                              : snprintf(tried + tl, sizeof(tried) - tl, "%s%s:%u",
-                                         tl ? ", " : "", t->host ? t->host : "?", t->port);
+                              : snprintf(tried + tl, sizeof(tried) - tl, "%s%s:%u", tl ? ", " : "",
+                                         t->host ? t->host : "?", t->port);
         if (n < 0 || (size_t)n >= sizeof(tried) - tl)
             break; /* truncated: the list is long enough */
         tl += (size_t)n;

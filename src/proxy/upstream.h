@@ -57,11 +57,12 @@ struct tt_upstream_cbs {
 
 /* Start a request. head is the complete request head including the final CRLF (copied).
  * targets/num_targets from the route: HTTP targets, and zhttp/zhttpreq targets, which
- * proxy/zhttpup.c serves with the same callbacks (TT_UP_UPGRADE is HTTP only). An `untrusted` target may not
- * resolve to a loopback, private, link-local or otherwise internal address (Pushpin's
- * outbound policy): such a request fails with TT_UP_ERR_BLOCKED. A request without a body that
- * meets a pooled connection the backend has closed is sent again on a new connection; one
- * with a body only gets pooled connections that pass a liveness probe.
+ * proxy/zhttpup.c serves with the same callbacks (TT_UP_UPGRADE is HTTP only). An
+ * `untrusted` target may not resolve to a loopback, private, link-local or otherwise
+ * internal address (Pushpin's outbound policy): such a request fails with
+ * TT_UP_ERR_BLOCKED. A request without a body that meets a pooled connection the backend
+ * has closed is sent again on a new connection; one with a body only gets pooled
+ * connections that pass a liveness probe.
  * Returns NULL only if no target is usable (then nothing is called). */
 struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route_target *targets,
                                       size_t num_targets, const char *head, size_t head_len,
