@@ -69,9 +69,22 @@ class StatsReader:
         self.s.close()
 
 
-def subscribed(reader):
-    # The SUB's subscription must reach the proxy before anything is emitted.
-    time.sleep(0.4 if not IS_PUSHPIN else 1.0)
+def subscribed(reader, proxy=None, host=TR):
+    """Wait until the SUB's subscription is in force at the proxy: probe with requests
+    until their messages arrive (an XPUB produces nothing for a subscriber it does not
+    know yet), then forget what the probes caused."""
+    if proxy is None:
+        time.sleep(0.4 if not IS_PUSHPIN else 1.0)
+        return
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        proxy.http("GET", "/", host=host)
+        reader.drain(0.3)
+        if reader.seen:
+            break
+    assert reader.seen, "the stats socket never spoke"
+    reader.drain(0.5)
+    reader.seen = []
 
 
 # ---- stats socket ----
@@ -80,7 +93,7 @@ def test_conn_activity_counts(make_proxy):
     p, spec = stats_proxy(make_proxy)
     r = StatsReader(spec)
     try:
-        subscribed(r)
+        subscribed(r, p)
         resp = p.http("GET", "/", host=TR)
         assert resp.status == 200
         _, opened = r.wait(lambda k, m: k == "conn" and m.get("type") == b"http")
@@ -102,7 +115,7 @@ def test_route_id_in_stats(make_proxy):
     p, spec = stats_proxy(make_proxy, routes="%s,id=myroute test\n" % TR)
     r = StatsReader(spec)
     try:
-        subscribed(r)
+        subscribed(r, p)
         p.http("GET", "/", host=TR)
         _, c = r.wait(lambda k, m: k == "conn" and "unavailable" not in m)
         assert c["route"] == b"myroute"
@@ -116,7 +129,7 @@ def test_sub_message_and_unsubscribe(make_proxy, chan):
     p, spec = stats_proxy(make_proxy)
     r = StatsReader(spec)
     try:
-        subscribed(r)
+        subscribed(r, p)
         c, resp = open_stream(p, "/stream?channel=" + chan, host=TR)
         assert resp.status == 200
         _, s = r.wait(lambda k, m: k == "sub" and m.get("channel") == chan.encode() and
@@ -143,7 +156,7 @@ def test_sub_count_follows_subscribers(make_proxy, chan):
     r = StatsReader(spec)
     conns = []
     try:
-        subscribed(r)
+        subscribed(r, p)
         for _ in range(3):
             c, resp = open_stream(p, "/stream?channel=" + chan, host=TR)
             assert resp.status == 200
@@ -183,7 +196,7 @@ def test_json_format(make_proxy, chan):
     p, spec = stats_proxy(make_proxy, handler={"stats_format": "json"})
     r = StatsReader(spec)
     try:
-        subscribed(r)
+        subscribed(r, p)
         c, resp = open_stream(p, "/stream?channel=" + chan, host=TR)
         _, s = r.wait(lambda k, m: k == "sub" and m.get("channel") == chan)
         assert s["mode"] == "stream" and s["subscribers"] == 1
@@ -199,7 +212,7 @@ def test_default_ipc_spec(make_proxy):
     path = "%s/pushpin-stats" % p.rundir
     r = StatsReader("ipc://" + path)
     try:
-        subscribed(r)
+        subscribed(r, p)
         p.http("GET", "/", host=TR)
         r.wait(lambda k, m: k == "conn")
     finally:
@@ -373,7 +386,7 @@ def test_conncheck_http(make_proxy, chan):
     r = StatsReader(spec, topics=(b"conn ",))
     cmd = Commander(p)
     try:
-        subscribed(r)
+        subscribed(r, p)
         c, resp = open_stream(p, "/stream?channel=" + chan, host=TR)
         assert resp.status == 200
         _, opened = r.wait(lambda k, m: k == "conn" and "unavailable" not in m)
@@ -401,7 +414,7 @@ def test_conncheck_and_refresh_websocket(make_proxy):
     r = StatsReader(spec, topics=(b"conn ",))
     cmd = Commander(p)
     try:
-        subscribed(r)
+        subscribed(r, p)
         ws = Conn(p.port)
         ws.request("GET", "/ws", host=TR, headers=[
             ("Upgrade", "websocket"), ("Connection", "Upgrade"),
@@ -431,7 +444,7 @@ def test_conncheck_many_ids_across_workers(make_proxy, chan):
     cmd = Commander(p)
     conns = []
     try:
-        subscribed(r)
+        subscribed(r, p)
         for _ in range(6):
             c, resp = open_stream(p, "/stream?channel=" + chan, host=TR)
             conns.append(c)
@@ -449,3 +462,35 @@ def test_conncheck_many_ids_across_workers(make_proxy, chan):
             c.close()
         cmd.close()
         r.close()
+
+
+def test_refresh_reaches_websocket_over_http_backend(make_proxy, backend):
+    """refresh {cid} makes a WebSocket-over-HTTP session send a request to its backend at
+    once; conncheck knows the cid the backend sees as Connection-Id. Skipped by a build
+    whose over_http targets are not there yet."""
+    from backend import Resp
+    events = [("Content-Type", "application/websocket-events")]
+    backend.on("/woh", Resp(200, events, b"OPEN\r\n"), Resp(200, events, b""))
+    p = make_proxy("*,proto=ws %s,over_http\n* %s\n" % (backend.addr, backend.addr))
+    cmd = Commander(p)
+    ws = Conn(p.port)
+    try:
+        ws.request("GET", "/woh", headers=[
+            ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")])
+        head = ws.read_head()
+        if head.status == 502:
+            pytest.skip("WebSocket-over-HTTP is not implemented in this build")
+        assert head.status == 101
+        first = backend.wait_requests(1, path="/woh")[0]
+        cid = first.header("Connection-Id")
+        assert cid
+        assert cmd.call("conncheck", {"ids": [cid]})["value"] == [cid.encode()]
+        res = cmd.call("refresh", {"cid": cid})
+        assert res["success"] is True
+        got = backend.wait_requests(2, path="/woh", timeout=5)
+        assert len(got) >= 2 and got[1].header("Connection-Id") == cid
+        assert cmd.call("refresh", {"cid": "not-" + cid})["condition"] == b"item-not-found"
+    finally:
+        ws.close()
+        cmd.close()
