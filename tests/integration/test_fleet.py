@@ -16,8 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Proxy, check_sanitizers, dump_on_failure
 from griputil import open_stream, read_stream_until
-from helpers import free_port
-from zmqutil import sock, tnet_dumps, wait_sub_event
+from zmqutil import free_port_run, sock, tnet_dumps, wait_sub_event
 
 TR = "fleet.test"
 
@@ -38,7 +37,7 @@ def fleet(request):
     procs = []
     for n in (1, 2, 3):
         p = Proxy("%s test\n" % TR, args=["--id", str(n)], use_config=False)
-        p.prom_port = free_port()
+        p.prom_port = free_port_run(1)
         off = 10 * n
 
         def spec(port):

@@ -8,15 +8,13 @@ import json
 import os
 import subprocess
 import threading
-import time
 
 import pytest
 import zmq
 
-from backend import Resp
-from conftest import IS_PUSHPIN, THUMBTACK
+from conftest import THUMBTACK
 from griputil import hold, open_stream, read_stream_until, settle
-from helpers import Conn, free_port, wait_for
+from helpers import free_port, wait_for
 from zmqutil import sock, tnet_loads
 
 TOOL = os.environ.get("THUMBTACK_PUBLISH") or os.path.join(os.path.dirname(THUMBTACK),

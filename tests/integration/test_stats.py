@@ -13,15 +13,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import IS_PUSHPIN
 from griputil import open_stream, read_stream_until, settle
-from helpers import Conn, free_port, wait_for
-from zmqutil import Commander, sock, tnet_loads
+from helpers import Conn, wait_for
+from zmqutil import Commander, free_port_run, sock, tnet_loads
 
 TR = "stats.test"
 ROUTES = "%s test\n" % TR
 
 
 def stats_proxy(make_proxy, extra=None, handler=None, routes=ROUTES):
-    port = free_port()
+    port = free_port_run(1)
     h = {"stats_spec": "tcp://127.0.0.1:%d" % port, "stats_report_interval": "1"}
     h.update(handler or {})
     cfg = {"handler": h}
@@ -257,7 +257,7 @@ def value(fams, name, **labels):
 
 
 def test_prometheus_pushpin_metrics(make_proxy, chan):
-    port = free_port()
+    port = free_port_run(1)
     p = make_proxy(ROUTES, config={"handler": {"prometheus_port": "127.0.0.1:%d" % port,
                                                "prometheus_prefix": "pp_"}})
     wait_for(lambda: scrape_ok(port), timeout=5)
@@ -295,7 +295,7 @@ def scrape_ok(port):
 
 @pytest.mark.thumbtack_only
 def test_prometheus_thumbtack_metrics(make_proxy, chan):
-    port = free_port()
+    port = free_port_run(1)
     p = make_proxy(ROUTES, config={"handler": {"prometheus_port": str(port)}})
     wait_for(lambda: scrape_ok(port), timeout=5)
     streams = []
@@ -349,7 +349,7 @@ def test_prometheus_thumbtack_metrics(make_proxy, chan):
 @pytest.mark.thumbtack_only
 def test_prometheus_ipc_and_bad_requests(make_proxy, tmp_path):
     path = str(tmp_path / "prom.sock")
-    p = make_proxy(ROUTES, config={"handler": {"prometheus_port": "ipc://" + path}})
+    make_proxy(ROUTES, config={"handler": {"prometheus_port": "ipc://" + path}})
     import socket as _s
 
     def get(raw):

@@ -3,7 +3,6 @@ one packet (Pushpin's tools/zhttp/reqhandler.py). zhttp/<base>: a stream handler
 ROUTER, PUB) with credits, seq numbers and cancel. GRIP applies to their responses like to
 any backend's. Real ZeroMQ peers; also run against Pushpin (TT_AGAINST=pushpin)."""
 
-import json
 import time
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from backend import Resp
 from conftest import IS_PUSHPIN
 from griputil import read_stream_until, settle
-from helpers import Closed, Conn, free_port, wait_for
+from helpers import Closed, Conn
 from zmqutil import ReqHandler, StreamHandler, free_port_run
 
 # Pushpin's proxy binds the sockets when it loads the routes; handlers connect with
@@ -38,7 +37,7 @@ def hdr(req, name):
 def req_target(make_proxy):
     """A proxy whose routes send everything to a zhttpreq target; returns (proxy, spec)."""
     def make(respond, routes_extra="", config=None):
-        port = free_port()
+        port = free_port_run(1)
         spec = "tcp://127.0.0.1:%d" % port
         p = make_proxy("%s* zhttpreq/%s\n" % (routes_extra, spec), config=config)
         h = ReqHandler(spec, respond)

@@ -163,18 +163,16 @@ class Commander:
 
 # ---- zhttp handlers (the backend side of zhttpreq/ and zhttp/ route targets) ----
 
-def free_port_run(n):
-    """A port p with p..p+n-1 all free (zhttp/<tcp spec> uses p, p+1, p+2)."""
+def free_port_run(n=1):
+    """A port p with p..p+n-1 all free (zhttp/<tcp spec> uses p, p+1, p+2), for the proxy
+    to bind. Taken below the kernel's ephemeral range (32768+): a port from that range can
+    be handed to an outgoing connection before the proxy binds it."""
+    import random
     import socket as _s
     for _ in range(200):
-        s = _s.socket()
-        s.bind(("127.0.0.1", 0))
-        base = s.getsockname()[1]
-        s.close()
-        if base + n >= 65535:
-            continue
+        base = random.randrange(20000, 32000 - n)
         ok = True
-        for k in range(1, n):
+        for k in range(n):
             t = _s.socket()
             try:
                 t.bind(("127.0.0.1", base + k))
