@@ -21,6 +21,15 @@ struct tt_route_acc {
     struct tt_route_acc *next_dirty;
 };
 
+/* Subscriptions of one (mode, channel) on this worker. */
+struct tt_sub_acc {
+    int32_t count, reported;
+    bool dirty;
+    uint8_t mode;
+    const char *key; /* the map's copy: mode byte, then the channel */
+    size_t key_len;
+};
+
 void tt_wstats_batch_free(struct tt_wstats_batch *b)
 {
     if (!b)
@@ -51,6 +60,7 @@ void tt_wstats_init(struct tt_wstats *s, const char *instance, const int *conns_
     s->kick = kick;
     s->kick_ctx = ctx;
     tt_map_init(&s->routes);
+    tt_map_init(&s->subs);
     s->def = acc_new("");
     s->num_buckets = ttl_s > 1 ? (size_t)ttl_s * 3 / 4 : 1;
     s->buckets = tt_calloc(s->num_buckets, sizeof(*s->buckets));
@@ -68,6 +78,10 @@ void tt_wstats_deinit(struct tt_wstats *s)
         free(a);
     }
     tt_map_deinit(&s->routes);
+    for (struct tt_map_entry *e = tt_map_first(&s->subs, &it); e; e = tt_map_next(&s->subs, e, &it))
+        free(e->value);
+    tt_map_deinit(&s->subs);
+    free(s->dirty_subs);
     free(s->def->route);
     free(s->def);
     free(s->buckets);
@@ -197,25 +211,56 @@ void tt_wstats_tick(struct tt_wstats *s, uint64_t now)
 
 void tt_wstats_sub(struct tt_wstats *s, enum tt_sub_mode mode, const char *channel, int delta)
 {
-    struct tt_wstats_batch *b = &s->cur;
-    /* Coalesce with the last change of the same pair (a hold's subscribe then unsubscribe
-     * within one batch often cancels out). */
-    for (size_t i = b->num_subs; i > 0 && i + 8 > b->num_subs; i--) {
-        struct tt_sub_delta *d = &b->subs[i - 1];
-        if (d->mode == mode && strcmp(d->channel, channel) == 0) {
-            d->delta += delta;
-            return;
+    size_t cl = strlen(channel);
+    char stack[256];
+    char *key = cl + 1 <= sizeof(stack) ? stack : tt_malloc(cl + 1);
+    key[0] = (char)('0' + mode);
+    memcpy(key + 1, channel, cl);
+    struct tt_sub_acc *a = tt_map_get(&s->subs, key, cl + 1);
+    if (!a) {
+        a = tt_calloc(1, sizeof(*a));
+        a->mode = (uint8_t)mode;
+        struct tt_map_entry *e = tt_map_put(&s->subs, key, cl + 1, a);
+        a->key = e->key;
+        a->key_len = cl + 1;
+    }
+    if (key != stack)
+        free(key);
+    a->count += delta;
+    if (!a->dirty) {
+        a->dirty = true;
+        if (s->num_dirty_subs == s->alloc_dirty_subs) {
+            s->alloc_dirty_subs = s->alloc_dirty_subs ? s->alloc_dirty_subs * 2 : 16;
+            s->dirty_subs = tt_realloc(s->dirty_subs, s->alloc_dirty_subs * sizeof(void *));
+        }
+        s->dirty_subs[s->num_dirty_subs++] = a;
+    }
+    tt_wstats_touch(s);
+}
+
+/* The net changes into the batch; pairs back at zero leave the map. */
+static void take_subs(struct tt_wstats *s, struct tt_wstats_batch *b)
+{
+    for (size_t i = 0; i < s->num_dirty_subs; i++) {
+        struct tt_sub_acc *a = s->dirty_subs[i];
+        a->dirty = false;
+        int32_t d = a->count - a->reported;
+        if (d) {
+            if (b->num_subs == b->alloc_subs) {
+                b->alloc_subs = b->alloc_subs ? b->alloc_subs * 2 : 16;
+                b->subs = tt_realloc(b->subs, b->alloc_subs * sizeof(*b->subs));
+            }
+            struct tt_sub_delta *sd = &b->subs[b->num_subs++];
+            sd->mode = a->mode;
+            sd->delta = d;
+            sd->channel = tt_strndup(a->key + 1, a->key_len - 1);
+            a->reported = a->count;
+        }
+        if (a->count == 0) {
+            free(tt_map_remove(&s->subs, a->key, a->key_len));
         }
     }
-    if (b->num_subs == b->alloc_subs) {
-        b->alloc_subs = b->alloc_subs ? b->alloc_subs * 2 : 16;
-        b->subs = tt_realloc(b->subs, b->alloc_subs * sizeof(*b->subs));
-    }
-    struct tt_sub_delta *d = &b->subs[b->num_subs++];
-    d->mode = (uint8_t)mode;
-    d->delta = delta;
-    d->channel = tt_strdup(channel);
-    tt_wstats_touch(s);
+    s->num_dirty_subs = 0;
 }
 
 void tt_wstats_latency(struct tt_wstats *s, double ms, uint64_t n)
@@ -249,6 +294,7 @@ struct tt_wstats_batch *tt_wstats_take(struct tt_wstats *s, int worker)
         a->dirty = false;
     }
     s->num_dirty = 0;
+    take_subs(s, b);
     memset(&s->cur, 0, sizeof(s->cur));
     return b;
 }

@@ -4,7 +4,7 @@
  * A worker accumulates into its struct tt_wstats: counters (requests, deliveries by
  * format, drops, errors by kind, a publish-to-write latency histogram), per stats route
  * (the route's id, "" for routes without one) its activity, open connections and
- * connection minutes, subscription count changes per (mode, channel), and, only while
+ * connection minutes, the net subscription count change per (mode, channel), and, only while
  * someone subscribes to the stats socket's "conn" messages, one event per connection
  * opened, refreshed or closed. tt_wstats_take hands all of it over as one batch (the
  * worker posts it to the stats inbox about every 100 ms while anything changes), so a
@@ -110,6 +110,7 @@ struct tt_wstats_conn {
 };
 
 struct tt_route_acc;
+struct tt_sub_acc;
 
 struct tt_wstats {
     const char *instance;    /* HTTP cid prefix (borrowed) */
@@ -121,6 +122,9 @@ struct tt_wstats {
     struct tt_route_acc *def;         /* routes without an id */
     struct tt_route_acc **dirty_accs; /* routes changed since the last take */
     size_t num_dirty, alloc_dirty;
+    struct tt_map subs;             /* mode byte + channel -> struct tt_sub_acc */
+    struct tt_sub_acc **dirty_subs; /* changed since the last take */
+    size_t num_dirty_subs, alloc_dirty_subs;
     struct tt_list *buckets;
     size_t num_buckets, bucket;
     struct tt_wstats_batch cur;
@@ -149,7 +153,9 @@ void tt_wstats_conn_open(struct tt_wstats *s, struct tt_wstats_conn *c, enum tt_
 void tt_wstats_conn_close(struct tt_wstats *s, struct tt_wstats_conn *c);
 /* Once a second: refresh one bucket. */
 void tt_wstats_tick(struct tt_wstats *s, uint64_t now_ms);
-/* A subscription count change for (mode, channel). */
+/* A subscription count change for (mode, channel). The batch carries the net change since
+ * the last take (a subscribe and unsubscribe within one batch cancel out): a hash lookup
+ * per change, no allocation unless the pair is new to this worker. */
 void tt_wstats_sub(struct tt_wstats *s, enum tt_sub_mode mode, const char *channel, int delta);
 /* One message delivered to n subscribers, latency_ms after it was published. */
 void tt_wstats_latency(struct tt_wstats *s, double latency_ms, uint64_t n);
