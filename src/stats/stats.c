@@ -178,51 +178,51 @@ static void send_reports(struct tt_stats *st)
 {
     uint64_t now = tt_now_ms();
     bool want = wanted(st, "report");
-    for (;;) {
-        /* Reports whose route is now empty are removed after their last report: restart
-         * the walk after each removal. */
-        size_t it;
-        struct route_entry *victim = NULL;
-        for (struct tt_map_entry *e = tt_map_first(&st->routes, &it); e;
-             e = tt_map_next(&st->routes, e, &it)) {
-            struct route_entry *r = e->value;
-            if (!r->in_report)
-                continue;
-            if (r->conn_max_stale)
-                update_max(st, r);
-            if (want) {
-                json_t *o = packet_new(st, r->route);
-                json_object_set_new(o, "connections", json_integer(r->conn_max));
-                json_object_set_new(o, "minutes", json_integer((json_int_t)r->minutes));
-                json_object_set_new(o, "received", json_integer((json_int_t)r->received));
-                json_object_set_new(o, "sent", json_integer((json_int_t)r->sent));
-                json_object_set_new(o, "http-response-sent",
-                                    json_integer((json_int_t)r->response_sent));
-                json_object_set_new(o, "duration",
-                                    json_integer((json_int_t)(now - r->report_start)));
-                write_packet(st, "report", o);
-            }
-            bool empty = r->conn_max == 0 && !r->minutes && !r->received && !r->sent &&
-                         !r->response_sent && route_current(st, r) == 0;
-            r->report_start = now;
-            r->conn_max_stale = true;
-            r->minutes = r->received = r->sent = r->response_sent = 0;
-            if (empty)
-                r->in_report = false;
-            if (empty && !r->activity) {
-                victim = r;
-                break;
+    /* Report every route that had something, then drop the ones left empty (collected
+     * first: the map cannot change while it is walked). */
+    char **victims = NULL;
+    size_t nv = 0;
+    size_t it;
+    for (struct tt_map_entry *e = tt_map_first(&st->routes, &it); e;
+         e = tt_map_next(&st->routes, e, &it)) {
+        struct route_entry *r = e->value;
+        if (!r->in_report)
+            continue;
+        if (r->conn_max_stale)
+            update_max(st, r);
+        if (want) {
+            json_t *o = packet_new(st, r->route);
+            json_object_set_new(o, "connections", json_integer(r->conn_max));
+            json_object_set_new(o, "minutes", json_integer((json_int_t)r->minutes));
+            json_object_set_new(o, "received", json_integer((json_int_t)r->received));
+            json_object_set_new(o, "sent", json_integer((json_int_t)r->sent));
+            json_object_set_new(o, "http-response-sent",
+                                json_integer((json_int_t)r->response_sent));
+            json_object_set_new(o, "duration", json_integer((json_int_t)(now - r->report_start)));
+            write_packet(st, "report", o);
+        }
+        bool empty = r->conn_max == 0 && !r->minutes && !r->received && !r->sent &&
+                     !r->response_sent && route_current(st, r) == 0;
+        r->report_start = now;
+        r->conn_max_stale = true;
+        r->minutes = r->received = r->sent = r->response_sent = 0;
+        if (empty) {
+            r->in_report = false;
+            if (!r->activity) {
+                victims = tt_realloc(victims, (nv + 1) * sizeof(*victims));
+                victims[nv++] = r->route;
             }
         }
-        if (!victim)
-            break;
-        tt_map_remove(&st->routes, victim->route, strlen(victim->route));
-        free(victim->route);
-        free(victim->current);
-        free(victim);
-        /* Entries already reported in this round have in_report reset or are empty:
-         * the restart skips them or removes them. */
     }
+    for (size_t i = 0; i < nv; i++) {
+        struct route_entry *r = tt_map_remove(&st->routes, victims[i], strlen(victims[i]));
+        if (r) {
+            free(r->route);
+            free(r->current);
+            free(r);
+        }
+    }
+    free(victims);
 }
 
 /* ---- subscriptions ---- */
@@ -292,31 +292,32 @@ static void sub_delta(struct tt_stats *st, int mode, const char *channel, int32_
 static void subs_tick(struct tt_stats *st, uint64_t now)
 {
     for (int mode = 0; mode < TT_MODES; mode++) {
-        for (;;) {
-            size_t it;
-            char *victim = NULL;
-            for (struct tt_map_entry *e = tt_map_first(&st->subs[mode], &it); e;
-                 e = tt_map_next(&st->subs[mode], e, &it)) {
-                struct sub_entry *s = e->value;
-                if (s->count == 0) {
-                    if (s->linger_until <= now) {
-                        victim = tt_strdup(e->key);
-                        break;
-                    }
-                    continue;
+        /* Lingering entries that expired are collected, then removed: the map cannot
+         * change while it is walked. */
+        char **victims = NULL;
+        size_t nv = 0, it;
+        for (struct tt_map_entry *e = tt_map_first(&st->subs[mode], &it); e;
+             e = tt_map_next(&st->subs[mode], e, &it)) {
+            struct sub_entry *s = e->value;
+            if (s->count == 0) {
+                if (s->linger_until <= now) {
+                    victims = tt_realloc(victims, (nv + 1) * sizeof(*victims));
+                    victims[nv++] = tt_strdup(e->key);
                 }
-                if (s->send_soon || now >= s->next_refresh) {
-                    s->send_soon = false;
-                    s->next_refresh = now + sub_refresh_ms(st);
-                    send_sub(st, mode, e->key, s);
-                }
+                continue;
             }
-            if (!victim)
-                break;
-            send_sub(st, mode, victim, NULL);
-            free(tt_map_remove(&st->subs[mode], victim, strlen(victim)));
-            free(victim);
+            if (s->send_soon || now >= s->next_refresh) {
+                s->send_soon = false;
+                s->next_refresh = now + sub_refresh_ms(st);
+                send_sub(st, mode, e->key, s);
+            }
         }
+        for (size_t i = 0; i < nv; i++) {
+            send_sub(st, mode, victims[i], NULL);
+            free(tt_map_remove(&st->subs[mode], victims[i], strlen(victims[i])));
+            free(victims[i]);
+        }
+        free(victims);
     }
 }
 

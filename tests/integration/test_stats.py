@@ -151,6 +151,30 @@ def test_sub_message_and_unsubscribe(make_proxy, chan):
         r.close()
 
 
+def test_sub_response_mode_lingers(make_proxy, chan):
+    """A long-poll channel's subscription lingers subscription_linger seconds after its last
+    long-poll was answered, then goes unavailable."""
+    p, spec = stats_proxy(make_proxy, handler={"subscription_linger": "2"})
+    r = StatsReader(spec)
+    try:
+        subscribed(r, p)
+        c = Conn(p.port, timeout=10)
+        c.request("GET", "/response?channel=" + chan, host=TR)
+        _, s = r.wait(lambda k, m: k == "sub" and m.get("channel") == chan.encode() and
+                      "unavailable" not in m)
+        assert s["mode"] == b"response" and s["subscribers"] == 1
+        settle()
+        p.publish({"channel": chan, "formats": {"http-response": {"body": "done\n"}}})
+        assert c.read_response().body == b"done\n"
+        answered = time.monotonic()
+        r.wait(lambda k, m: k == "sub" and m.get("channel") == chan.encode() and
+               m.get("unavailable") is True, timeout=8)
+        assert time.monotonic() - answered >= 1.0  # not at once: it lingered
+        c.close()
+    finally:
+        r.close()
+
+
 def test_sub_count_follows_subscribers(make_proxy, chan):
     p, spec = stats_proxy(make_proxy)
     r = StatsReader(spec)
