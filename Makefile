@@ -24,9 +24,12 @@ FUZZ_REPLAY := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 PY := /usr/bin/python3
 
-.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench bench-ws-codec bench-tls testssl clean lint format
+.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench bench-ws-codec bench-tls testssl clean lint format install uninstall
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-all: $(BUILD)/thumbtack
+
+all: $(BUILD)/thumbtack $(BUILD)/thumbtack-publish
 
 deps:
 	@tools/deps.sh
@@ -41,6 +44,18 @@ $(BUILD)/libthumbtack.a: $(LIB_OBJS)
 
 $(BUILD)/thumbtack: $(BUILD)/obj/main.o $(BUILD)/libthumbtack.a
 	$(CC) $(ALL_CFLAGS) $(HARDEN) $(LDFLAGS_ALL) $^ -o $@ $(LIBS)
+
+# The publisher tool (cli/thumbtack-publish.c): a separate small binary on the same library.
+$(BUILD)/thumbtack-publish: cli/thumbtack-publish.c $(BUILD)/libthumbtack.a
+	$(CC) $(ALL_CFLAGS) $(HARDEN) $(LDFLAGS_ALL) $< $(BUILD)/libthumbtack.a -o $@ $(LIBS)
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: both binaries into $(DESTDIR)$(PREFIX)/bin.
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/thumbtack $(BUILD)/thumbtack-publish $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/thumbtack $(DESTDIR)$(PREFIX)/bin/thumbtack-publish
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/tt_test.h $(BUILD)/libthumbtack.a
 	@mkdir -p $(dir $@)
@@ -61,8 +76,9 @@ unit: $(UNIT_BINS)
 fuzz-replay: $(FUZZ_REPLAY)
 	@for f in $(FUZZ_REPLAY); do n=$$(basename $$f); $$f fuzz/corpus/$${n#fuzz_} || exit 1; done
 
-integration: $(BUILD)/thumbtack
-	cd tests/integration && THUMBTACK=$(abspath $(BUILD)/thumbtack) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+integration: $(BUILD)/thumbtack $(BUILD)/thumbtack-publish
+	cd tests/integration && THUMBTACK=$(abspath $(BUILD)/thumbtack) \
+	    THUMBTACK_PUBLISH=$(abspath $(BUILD)/thumbtack-publish) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The whole suite: normal build, then the same under ASan+UBSan.
 check: deps

@@ -4,6 +4,11 @@
 Runs, one system at a time and against the same fast backend (build/bench/backend):
   proxy:  wrk through thumbtack, pushpin, nginx (keep-alive upstream) and the backend
           direct: requests/s, p99, proxy CPU seconds per 1,000 requests, ratios.
+  zhttp:  (thumbtack, pushpin) wrk to a zhttpreq/ route served by a C handler
+          (build/bench/zreq_backend, a ROUTER answering "ok"): requests/s, CPU.
+  zmq:    (thumbtack, pushpin) items pushed over ZeroMQ (build/bench/zpub to the PULL
+          input) into one channel with BENCH_BC_SMALL subscribers, back to back, and into
+          BENCH_CHANNELS channels with one subscriber each: deliveries/s, CPU per delivery.
   held:   (thumbtack, pushpin, nchan) memory per held idle stream connection,
           broadcast to 1k and 10k subscribers of one channel (paced and burst),
           10k channels with one subscriber each, long-poll cycles/s, new held
@@ -61,6 +66,7 @@ PARAMS = {
     # held-connection steps to run (comma list): bc_small, bc_big, ws_big, channels,
     # longpoll, connrate
     "steps": os.environ.get("BENCH_STEPS", "bc_small,bc_big,ws_big,channels,longpoll,connrate"),
+    "zmq_burst_msgs": env_int("BENCH_ZMQ_BURST_MSGS", 200, 50),
 }
 
 PORTS = {
@@ -69,6 +75,7 @@ PORTS = {
     "thumbtack": PARAMS["port_base"] + 20,  # +21 publish, +22..+24 zmq
     "pushpin": PARAMS["port_base"] + 30,    # +31 publish, +32..+34 zmq
     "nchan": PARAMS["port_base"] + 40,
+    "zreq": PARAMS["port_base"] + 50,       # the zhttpreq target the GRIP systems bind
 }
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -355,9 +362,10 @@ def grip_routes():
     # WebSockets go to the test target's /ws in both GRIP systems: it subscribes each
     # connection to its channel as a GRIP backend would (bench/backend.c speaks no WS).
     ws = "*,proto=ws test\n"
+    z = "*,path_beg=/zreq zhttpreq/tcp://127.0.0.1:%d\n" % PORTS["zreq"]
     if PARAMS["grip_target"] == "test":
-        return ws + "*,path_beg=/stream test\n*,path_beg=/response test\n* " + b
-    return ws + "* " + b
+        return ws + z + "*,path_beg=/stream test\n*,path_beg=/response test\n* " + b
+    return ws + z + "* " + b
 
 
 def start_system(name, workdir):
@@ -415,12 +423,12 @@ def parse_dur_ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(port, secs, latency=True):
+def run_wrk(port, secs, latency=True, path="/"):
     args = ["wrk", "-c", str(PARAMS["wrk_conns"]), "-t", str(PARAMS["wrk_threads"]),
             "-d", "%ds" % secs]
     if latency:
         args.append("--latency")
-    args.append("http://127.0.0.1:%d/" % port)
+    args.append("http://127.0.0.1:%d%s" % (port, path))
     out = subprocess.run(args, capture_output=True, text=True, timeout=secs + 30).stdout
     r = {"raw": out}
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -438,17 +446,31 @@ def run_wrk(port, secs, latency=True):
     return r
 
 
-def bench_proxy(s):
+def bench_proxy(s, path="/"):
     if PARAMS["wrk_warmup"] > 0:
-        run_wrk(s.port, PARAMS["wrk_warmup"], latency=False)
+        run_wrk(s.port, PARAMS["wrk_warmup"], latency=False, path=path)
     pids = s.pids()
     c0 = cpu_of(pids)
-    r = run_wrk(s.port, PARAMS["wrk_secs"])
+    r = run_wrk(s.port, PARAMS["wrk_secs"], path=path)
     c1 = cpu_of(pids)
     u, sy = cpu_delta(c0, c1)
     r["cpu_user"], r["cpu_sys"] = u, sy
     r["cpu_per_1k"] = (u + sy) / r["requests"] * 1000 if r["requests"] else None
     return r
+
+
+def wait_zreq(s, timeout=10.0):
+    """The handler must have (re)connected to this system's bound DEALER."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            st, body = http_get(s.port, "/zreq", timeout=2)
+            if st == 200 and body == b"ok\n":
+                return
+        except Exception:  # noqa: BLE001 - not ready yet
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("GET /zreq never answered 200 ok")
 
 
 # ---------------------------------------------------------------- held-connection benchmarks
@@ -569,6 +591,80 @@ def publish(s, chan, nchan=1, count=1, interval_ms=0, conns=1, fmt="stream", tim
     if out.returncode != 0 or not out.stdout.strip():
         raise RuntimeError("publish failed: " + out.stderr.strip()[:200])
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def publish_zmq(s, chan, nchan=1, count=1, interval_ms=0, timeout=120):
+    """Items over ZeroMQ PUSH to the system's PULL input (push_in_spec, port+2)."""
+    args = [os.path.join(TOOLS, "zpub"), "spec=tcp://127.0.0.1:%d" % (s.port + 2),
+            "chan=" + chan, "nchan=%d" % nchan, "count=%d" % count,
+            "interval_ms=%d" % interval_ms, "maxtime=%d" % timeout]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=timeout + 10)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise RuntimeError("zmq publish failed: " + out.stderr.strip()[:200])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def zmq_broadcast(s, logdir):
+    """BENCH_BC_SMALL subscribers on one channel; BENCH_ZMQ_BURST_MSGS items pushed back to
+    back over ZeroMQ: deliveries/s and CPU per delivery."""
+    n = PARAMS["bc_small"]
+    ch = "zb%d" % n
+    res = {"subs": n}
+    subs = Subs(s, n, s.stream_path(ch), logdir, "zb")
+    try:
+        ok = subs.wait_ready(max(60, n / 100))
+        res.update(ok=ok, fail=subs.fail)
+        if ok == 0:
+            raise RuntimeError("no subscriber connected")
+        settle(s, 1.0)
+        publish_zmq(s, ch)
+        warm = subs.wait_recv(ok, 15)
+        res["warmup_recv"] = warm["recv"]
+        subs.cmd("reset")
+        msgs = PARAMS["zmq_burst_msgs"]
+        pids = s.pids()
+        c0 = cpu_of(pids)
+        pub = publish_zmq(s, ch, count=msgs)
+        st = subs.wait_recv(ok * msgs, 120)
+        c1 = cpu_of(pids)
+        u, sy = cpu_delta(c0, c1)
+        dt = (st["last_ns"] - pub["first_ns"]) / 1e9 if st["recv"] else None
+        res.update(msgs=msgs, expected=ok * msgs, recv=st["recv"], secs=dt,
+                   deliveries_per_s=st["recv"] / dt if dt else None,
+                   p50_ms=pct(st["hist"], 0.5), p99_ms=pct(st["hist"], 0.99),
+                   cpu_user=u, cpu_sys=sy,
+                   cpu_per_1k=(u + sy) / st["recv"] * 1000 if st["recv"] else None)
+    finally:
+        subs.close()
+    settle(s, 1.5)
+    return res
+
+
+def zmq_channels(s, logdir):
+    """BENCH_CHANNELS channels with one subscriber each; one item each pushed over ZeroMQ."""
+    n = PARAMS["channels"]
+    res = {"channels": n}
+    subs = Subs(s, n, s.stream_path("zc{i}"), logdir, "zc")
+    try:
+        ok = subs.wait_ready(max(60, n / 100))
+        res.update(ok=ok, fail=subs.fail)
+        settle(s, 1.0)
+        pids = s.pids()
+        c0 = cpu_of(pids)
+        pub = publish_zmq(s, "zc{i}", nchan=n, count=1)
+        st = subs.wait_recv(ok, 60)
+        c1 = cpu_of(pids)
+        u, sy = cpu_delta(c0, c1)
+        dt = (st["last_ns"] - pub["first_ns"]) / 1e9 if st["recv"] else None
+        res.update(recv=st["recv"], secs_all=dt,
+                   deliveries_per_s=st["recv"] / dt if dt else None,
+                   p50_ms=pct(st["hist"], 0.5), p99_ms=pct(st["hist"], 0.99),
+                   cpu_user=u, cpu_sys=sy,
+                   cpu_per_1k=(u + sy) / st["recv"] * 1000 if st["recv"] else None)
+    finally:
+        subs.close()
+    settle(s, 1.5)
+    return res
 
 
 def settle(s, secs=1.0):
@@ -736,6 +832,9 @@ def bench_held(s, logdir):
         ("longpoll", lambda: longpoll(s, logdir)),
         ("connrate", lambda: connrate(s, logdir)),
     ]
+    if s.kind == "grip":
+        steps += [("zmq_bc", lambda: zmq_broadcast(s, logdir)),
+                  ("zmq_channels", lambda: zmq_channels(s, logdir))]
     for name, fn in steps:
         if name not in wanted:
             continue
@@ -845,6 +944,50 @@ def render(results):
                     f(x["max_ms"], "%.1f"), f(x["cpu_user_per_1k"], "%.4f"), f(x["cpu_sys_per_1k"], "%.4f")))
     lines.append("")
 
+    zsys = [(n, sysres[n]) for n in ("thumbtack", "pushpin") if n in sysres]
+    if zsys:
+        lines.append("### ZeroMQ publishing and zhttpreq backends (zpub PUSH to the PULL input;"
+                     " %d items back to back into one channel with %d subscribers, and one item into"
+                     " each of %d channels with one subscriber; wrk -c %d -d %ds to a zhttpreq/ route)\n"
+                     % (P["zmq_burst_msgs"], P["bc_small"], P["channels"], P["wrk_conns"], P["wrk_secs"]))
+        lines.append("| system | 1 channel x %d subs: deliveries/s | CPU s / 1k deliveries | p99 ms "
+                     "| %d channels: deliveries/s | CPU s / 1k deliveries | zhttpreq req/s | p99 ms "
+                     "| CPU s / 1k req | errors |" % (P["bc_small"], P["channels"]))
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, r in zsys:
+            h = r.get("held") or {}
+            zb, zc, zr = h.get("zmq_bc", {}), h.get("zmq_channels", {}), r.get("zreq") or {}
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                r["label"],
+                f(zb.get("deliveries_per_s")) if "recv" in zb else (zb.get("error") or r.get("note") or "–"),
+                f(zb.get("cpu_per_1k"), "%.5f"), f(zb.get("p99_ms"), "%.1f"),
+                f(zc.get("deliveries_per_s")) if "recv" in zc else (zc.get("error") or "–"),
+                f(zc.get("cpu_per_1k"), "%.5f"),
+                f(zr.get("rps")) if "rps" in zr else (zr.get("error") or "–"),
+                f(zr.get("p99_ms"), "%.2f"), f(zr.get("cpu_per_1k"), "%.4f"),
+                (zr.get("non2xx", 0) + zr.get("sock_errors", 0)) if "rps" in zr else "–"))
+        tt, pp2 = sysres.get("thumbtack") or {}, sysres.get("pushpin") or {}
+        th, ph = tt.get("held") or {}, pp2.get("held") or {}
+        rows = [
+            ("ZMQ into 1 channel: CPU s / 1k deliveries, lower is better",
+             th.get("zmq_bc", {}).get("cpu_per_1k"), ph.get("zmq_bc", {}).get("cpu_per_1k")),
+            ("ZMQ into 1 channel: deliveries/s, higher is better",
+             th.get("zmq_bc", {}).get("deliveries_per_s"), ph.get("zmq_bc", {}).get("deliveries_per_s")),
+            ("ZMQ into %d channels: CPU s / 1k deliveries, lower is better" % P["channels"],
+             th.get("zmq_channels", {}).get("cpu_per_1k"), ph.get("zmq_channels", {}).get("cpu_per_1k")),
+            ("zhttpreq req/s, higher is better", (tt.get("zreq") or {}).get("rps"),
+             (pp2.get("zreq") or {}).get("rps")),
+            ("zhttpreq CPU s / 1k req, lower is better", (tt.get("zreq") or {}).get("cpu_per_1k"),
+             (pp2.get("zreq") or {}).get("cpu_per_1k")),
+        ]
+        lines.append("")
+        lines.append("| metric | thumbtack | pushpin | thumbtack / pushpin |")
+        lines.append("|---|---:|---:|---:|")
+        for label, a, b_ in rows:
+            lines.append("| %s | %s | %s | %s |" % (label, f(a, "%.3g"), f(b_, "%.3g"),
+                                                   f(ratio(a, b_), "%.2f")))
+        lines.append("")
+
     # Ratios on the headline numbers.
     def key_metrics(h):
         bb = h.get("bc_big", {})
@@ -931,11 +1074,18 @@ def main():
                "systems": {}}
     t_start = time.time()
     backend = None
+    zreq = None
     try:
         backend = start_system("backend", os.path.join(outdir, "backend"))
         if backend.note:
             log("backend: " + backend.note)
             return 1
+        # One zhttpreq handler for the run: it connects to whichever system has bound the
+        # zreq port (ZeroMQ reconnects on its own when the next one starts).
+        zexe = os.path.join(TOOLS, "zreq_backend")
+        if os.access(zexe, os.X_OK):
+            zreq = spawn([zexe, "tcp://127.0.0.1:%d" % PORTS["zreq"]],
+                         logfile=os.path.join(outdir, "zreq_backend.log"))
         for name in PARAMS["systems"]:
             name = name.strip()
             if not name:
@@ -957,6 +1107,13 @@ def main():
                         entry["proxy"] = bench_proxy(s)
                     except Exception as e:  # noqa: BLE001
                         entry["proxy"] = {"error": str(e)}
+                if s.kind == "grip" and zreq is not None:
+                    log("  %s: wrk to the zhttpreq route" % name)
+                    try:
+                        wait_zreq(s)
+                        entry["zreq"] = bench_proxy(s, path="/zreq")
+                    except Exception as e:  # noqa: BLE001
+                        entry["zreq"] = {"error": str(e)}
                 if s.kind in ("grip", "nchan"):
                     try:
                         probe_stream(s, os.path.join(outdir, name))

@@ -1,13 +1,16 @@
 #!/bin/sh
 # Benchmark entry point (`make bench`): builds the C load tools into build/bench/
-# and runs bench/bench.py, which measures thumbtack, pushpin, nginx and nchan in
-# one run and prints the markdown tables. BENCH_QUICK=1 for a short smoke run;
+# (HTTP backend, load client, ZeroMQ publisher, zhttpreq handler) and runs
+# bench/bench.py, which measures thumbtack, pushpin, nginx and nchan in one run and
+# prints the markdown tables. BENCH_QUICK=1 for a short smoke run;
 # every BENCH_* knob is listed at the top of bench/bench.py.
 set -eu
 cd "$(dirname "$0")/.."
 mkdir -p build/bench
 gcc -O2 -Wall -Wextra -D_GNU_SOURCE bench/backend.c -o build/bench/backend -pthread
 gcc -O2 -Wall -Wextra -D_GNU_SOURCE bench/loadc.c -o build/bench/loadc
+gcc -O2 -Wall -Wextra -D_GNU_SOURCE bench/zpub.c -o build/bench/zpub -lzmq
+gcc -O2 -Wall -Wextra -D_GNU_SOURCE bench/zreq_backend.c -o build/bench/zreq_backend -lzmq
 for tool in wrk; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is not installed (apt-get install $tool)" >&2; exit 1; }
 done

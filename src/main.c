@@ -16,12 +16,16 @@
 #include "websocket/session.h"
 #include "proxy/server.h"
 #include "publish/api.h"
+#include "stats/stats.h"
+#include "websocket/registry.h"
+#include "zmq/hub.h"
 #include "zmq/inputs.h"
 #include "pubsub/control.h"
 
 #define TT_VERSION "0.1.0"
 
 static struct tt_server srv;
+static struct tt_stats *stats;
 static uv_loop_t *main_loop;
 static uv_fs_poll_t routes_watch;
 static bool routes_watch_on;
@@ -74,6 +78,28 @@ static void stop_api(void *api)
 static void stop_zmq(void *zin)
 {
     tt_zmq_inputs_stop(zin);
+}
+
+/* conncheck and refresh need every worker: the stats module asks them. */
+static void conncheck(void *ctx, struct tt_zmq_cmd *cmd, const char *const *ids, const size_t *lens,
+                      size_t n)
+{
+    (void)ctx;
+    tt_stats_conncheck(stats, cmd, ids, lens, n);
+}
+
+static void refresh(void *ctx, struct tt_zmq_cmd *cmd, const char *cid, size_t cid_len,
+                    const char *channel, size_t channel_len)
+{
+    (void)ctx;
+    tt_stats_refresh(stats, cmd, cid, cid_len, channel, channel_len);
+}
+
+/* The run directory holds the ipc sockets (stats by default): Pushpin's runner makes it. */
+static void make_rundir(const char *dir)
+{
+    if (dir && dir[0] && mkdir(dir, 0755) != 0 && errno != EEXIST)
+        tt_warn("cannot create rundir %s: %s", dir, strerror(errno));
 }
 
 /* SUB topics follow the channels that have subscribers here. */
@@ -137,6 +163,31 @@ static struct tt_routes *load_routes(bool strict)
     return r;
 }
 
+/* The zhttp targets a snapshot names: their sockets are bound before any request. */
+static void zhttp_targets(const struct tt_routes *r)
+{
+    if (!srv.zhub || !r)
+        return;
+    char **keys = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < r->num_routes; i++) {
+        const struct tt_route *rt = &r->routes[i];
+        for (size_t k = 0; k < rt->num_targets; k++) {
+            const struct tt_route_target *t = &rt->targets[k];
+            if ((t->type != TT_TARGET_ZHTTP && t->type != TT_TARGET_ZHTTPREQ) || !t->zhttp_spec)
+                continue;
+            char key[600];
+            tt_zhub_key(t->type == TT_TARGET_ZHTTPREQ, t->zhttp_spec, key, sizeof(key));
+            keys = tt_realloc(keys, (n + 1) * sizeof(*keys));
+            keys[n++] = tt_strdup(key);
+        }
+    }
+    tt_zhub_set_targets(srv.zhub, keys, n);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
 static void reload_routes(void)
 {
     struct tt_routes *r = load_routes(true);
@@ -150,6 +201,7 @@ static void reload_routes(void)
         tt_routes_ref(r);
         tt_worker_post(&srv.workers[i], TT_WORKER_ROUTES, r);
     }
+    zhttp_targets(r);
     tt_routes_unref(old);
     tt_info("routes: reloaded (%zu routes)", r->num_routes);
 }
@@ -269,6 +321,11 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     tt_config_defaults(&srv.cfg);
+    char id_prefix[32];
+    if (id >= 0) {
+        snprintf(id_prefix, sizeof(id_prefix), "%d-", id);
+        srv.cfg.ipc_prefix_override = id_prefix;
+    }
     if (!config_path)
         config_path = find_config();
     if (config_path) {
@@ -295,10 +352,8 @@ int main(int argc, char **argv)
         free(ports);
     }
     if (id >= 0) {
-        char prefix[32];
-        snprintf(prefix, sizeof(prefix), "%d-", id);
         free(srv.cfg.ipc_prefix);
-        srv.cfg.ipc_prefix = tt_strdup(prefix);
+        srv.cfg.ipc_prefix = tt_strdup(id_prefix);
         if (tt_config_add_port_offset(&srv.cfg, 10 * id) != 0) {
             fprintf(stderr, "thumbtack: --id %d moves a port out of range\n", id);
             return 2;
@@ -351,14 +406,33 @@ int main(int argc, char **argv)
     struct tt_control *ctl = tt_control_new(&srv.cfg, &srv.last_ids);
     srv.control = ctl;
     srv.control_inbox = tt_control_inbox(ctl);
+    /* The zhttp hub exists before the workers (they post to it); it learns their inboxes
+     * when its thread starts. */
+    struct tt_inbox **inboxes = tt_calloc((size_t)srv.num_workers, sizeof(*inboxes));
+    snprintf(srv.instance_id, sizeof(srv.instance_id), "thumbtack_%d", (int)getpid());
+    srv.zhub = tt_zhub_new(srv.instance_id, inboxes, srv.num_workers, TT_WORKER_ZHTTP);
+    /* The stats module's inbox, on the control loop, exists before the workers too. */
+    stats = tt_stats_new(tt_control_loop(ctl), &srv.cfg, srv.instance_id, srv.num_workers);
+    tt_control_add_input(ctl, tt_stats_stop, stats);
+    srv.stats_inbox = tt_stats_inbox(stats);
+    srv.stats_conns_wanted = tt_stats_conns_wanted(stats);
+    srv.ws_alive = tt_ws_registry_alive;
+    srv.ws_refresh = tt_ws_registry_refresh;
+    srv.ws_refresh_channel = tt_ws_registry_refresh_channel;
+    make_rundir(srv.cfg.rundir);
     int r = tt_workers_start(&srv);
     if (r != 0) {
         fprintf(stderr, "thumbtack: cannot start workers: %s\n", tt_strerror(r));
         return 1;
     }
-    struct tt_inbox **inboxes = tt_calloc((size_t)srv.num_workers, sizeof(*inboxes));
     for (int i = 0; i < srv.num_workers; i++)
         inboxes[i] = &srv.workers[i].inbox;
+    tt_stats_set_workers(stats, inboxes, srv.num_workers, TT_WORKER_CONNQ);
+    zhttp_targets(srv.routes);
+    if (tt_zhub_start(srv.zhub) != 0) {
+        fprintf(stderr, "thumbtack: cannot start the zhttp thread\n");
+        return 1;
+    }
     struct tt_pub_api *api = NULL;
     r = tt_pub_api_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &api);
     struct tt_zmq_inputs *zin = NULL;
@@ -369,13 +443,23 @@ int main(int argc, char **argv)
     if (r == 0) {
         tt_control_add_input(ctl, stop_zmq, zin);
         tt_control_set_channel_hook(ctl, channel_changed, zin);
-        r = tt_control_start(ctl, inboxes, srv.num_workers);
+        tt_zmq_inputs_set_conn_hooks(zin, conncheck, refresh);
+        tt_control_set_publish_hook(ctl, tt_stats_on_publish, stats);
+        tt_stats_set_sources(stats, ctl, zin);
+        r = tt_stats_start(stats, &srv.cfg);
+        if (r != 0)
+            fprintf(stderr, "thumbtack: cannot start the stats outputs: %s\n", tt_strerror(r));
     }
+    if (r == 0)
+        r = tt_control_start(ctl, inboxes, srv.num_workers);
     if (r != 0) {
         fprintf(stderr, "thumbtack: cannot start the publish inputs (API on %s:%d): %s\n",
                 srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port, tt_strerror(r));
         tt_workers_stop(&srv);
+        tt_zhub_free(srv.zhub);
+        tt_workers_free(&srv);
         tt_control_free(ctl);
+        tt_stats_free(stats);
         free(inboxes);
         return 1;
     }
@@ -406,7 +490,12 @@ int main(int argc, char **argv)
      * then free the control thread's state. */
     tt_control_stop(ctl);
     tt_workers_stop(&srv);
+    /* The hub posts to the workers' inboxes: it stops before they are freed. */
+    tt_zhub_free(srv.zhub);
+    srv.zhub = NULL;
+    tt_workers_free(&srv);
     tt_control_free(ctl);
+    tt_stats_free(stats);
     free(inboxes);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);

@@ -2,7 +2,7 @@
 # Installs the Debian packages thumbtack builds and tests with, when any is missing.
 set -e
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libjansson-dev libssl-dev zlib1g-dev libzmq3-dev libnghttp2-dev \
-nghttp2-client python3-h2 python3-pytest python3-websockets python3-zmq python3-aiohttp python3-requests curl chromium testssl.sh"
+nghttp2-client python3-h2 python3-pytest python3-websockets python3-zmq python3-aiohttp python3-requests python3-prometheus-client curl chromium testssl.sh"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

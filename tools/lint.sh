@@ -29,10 +29,11 @@ allowed() {
     pubsub) echo "core http ws pubsub" ;;
     publish) echo "core http grip pubsub publish" ;;
     zmq) echo "core pubsub publish zmq" ;;
-    proxy) echo "core http net ws grip routes pubsub proxy" ;;
-    hold) echo "core http net ws grip routes pubsub proxy hold" ;;
-    websocket) echo "core http net ws grip routes pubsub proxy websocket" ;;
-    h2) echo "core http net grip routes pubsub proxy h2" ;;
+    proxy) echo "core http net ws grip routes pubsub zmq proxy" ;;
+    hold) echo "core http net ws grip routes pubsub zmq proxy hold" ;;
+    websocket) echo "core http net ws grip routes pubsub zmq proxy websocket" ;;
+    h2) echo "core http net grip routes pubsub zmq proxy h2" ;;
+    stats) echo "core http pubsub publish zmq stats" ;;
     *) echo "" ;;
     esac
 }

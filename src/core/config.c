@@ -601,16 +601,40 @@ static const struct key_def keys[] = {
     {"handler", "push_in_sub_connect", K_BOOL, F(push_in_sub_connect), 0},
     {"handler", "command_spec", K_SPEC, F(command_spec), 0},
     {"handler", "stats_spec", K_SPEC, F(stats_spec), 0},
+    {"global", "stats_connection_ttl", K_INT, F(stats_connection_ttl), 86400},
+    {"global", "stats_connection_send", K_BOOL, F(stats_connection_send), 0},
+    {"proxy", "stats_report_interval", K_INT, F(stats_report_interval), 86400},
+    {"handler", "stats_report_interval", K_INT, F(stats_report_interval), 86400},
+    {"handler", "stats_subscription_ttl", K_INT, F(stats_subscription_ttl), 86400},
+    {"handler", "stats_format", K_STR_DEF, F(stats_format), 0},
+    {"proxy", "prometheus_port", K_STR, F(prometheus_port), 0},
+    {"proxy", "prometheus_prefix", K_STR, F(prometheus_prefix), 0},
+    {"handler", "prometheus_port", K_STR, F(prometheus_port), 0},
+    {"handler", "prometheus_prefix", K_STR, F(prometheus_prefix), 0},
 };
 
 /* Every owned string of struct tt_config, for copy and free. */
 static const size_t str_fields[] = {
-    F(path),         F(basedir),           F(libdir),
-    F(rundir),       F(ipc_prefix),        F(routesfile),
-    F(sig_iss),      F(sig_key),           F(upstream_key),
-    F(cdn_loop),     F(push_in_http_addr), F(publish_key),
-    F(push_in_spec), F(push_in_sub_specs), F(command_spec),
-    F(stats_spec),   F(tls_certs_dir),
+    F(path),
+    F(basedir),
+    F(libdir),
+    F(rundir),
+    F(ipc_prefix),
+    F(routesfile),
+    F(sig_iss),
+    F(sig_key),
+    F(upstream_key),
+    F(cdn_loop),
+    F(push_in_http_addr),
+    F(publish_key),
+    F(push_in_spec),
+    F(push_in_sub_specs),
+    F(command_spec),
+    F(stats_spec),
+    F(stats_format),
+    F(prometheus_port),
+    F(prometheus_prefix),
+    F(tls_certs_dir),
 };
 
 #undef F
@@ -669,6 +693,12 @@ void tt_config_defaults(struct tt_config *cfg)
     cfg->push_in_spec = tt_strdup("tcp://127.0.0.1:5560");
     cfg->push_in_sub_specs = tt_strdup("tcp://127.0.0.1:5562");
     cfg->command_spec = tt_strdup("tcp://127.0.0.1:5563");
+    cfg->stats_spec = tt_strdup("ipc://{rundir}/{ipc_prefix}stats");
+    cfg->stats_format = tt_strdup("tnetstring");
+    cfg->stats_report_interval = 10;
+    cfg->stats_connection_ttl = 120;
+    cfg->stats_subscription_ttl = 60;
+    cfg->stats_connection_send = true;
     cfg->message_wait = 5000;
     cfg->update_on_first_subscription = true;
     cfg->connection_subscription_max = 20;
@@ -821,7 +851,9 @@ static int read_globals(struct loader *ld, const struct tt_config *cfg, const ch
         ld->rundir = tt_strdup(cfg->rundir ? cfg->rundir : "run");
 
     e = lookup(ld, "global", "ipc_prefix");
-    if (e)
+    if (cfg->ipc_prefix_override)
+        ld->ipc_prefix = tt_strdup(cfg->ipc_prefix_override);
+    else if (e)
         ld->ipc_prefix = subst_vars(ld, e->value);
     else
         ld->ipc_prefix = tt_strdup(cfg->ipc_prefix ? cfg->ipc_prefix : "pushpin-");
@@ -907,6 +939,27 @@ out:
     loader_deinit(&ld);
     free(basedir);
     return rc < 0 ? TT_ECONFIG : 0;
+}
+
+char *tt_config_stats_spec(const struct tt_config *cfg)
+{
+    if (!cfg->stats_spec || !cfg->stats_spec[0])
+        return NULL;
+    struct tt_buf b;
+    tt_buf_init(&b, 0);
+    for (const char *p = cfg->stats_spec; *p;) {
+        if (strncmp(p, "{rundir}", 8) == 0) {
+            tt_buf_appends(&b, cfg->rundir ? cfg->rundir : "");
+            p += 8;
+        } else if (strncmp(p, "{ipc_prefix}", 12) == 0) {
+            tt_buf_appends(&b, cfg->ipc_prefix ? cfg->ipc_prefix : "");
+            p += 12;
+        } else {
+            tt_buf_append(&b, p++, 1);
+        }
+    }
+    tt_buf_cstr(&b);
+    return tt_buf_steal(&b, NULL);
 }
 
 int tt_config_add_port_offset(struct tt_config *cfg, int offset)

@@ -31,6 +31,10 @@ struct tt_xff_rule {
 
 struct tt_config {
     char *path;    /* config file path or NULL when running on defaults */
+    /* Set by the caller before tt_config_load (--id N): the ipc_prefix that wins over the
+     * file's, so that {ipc_prefix} in every value resolves to it (as Pushpin's runner
+     * passes it to its services). Borrowed, never freed. */
+    const char *ipc_prefix_override;
     char *basedir; /* directory of the config file, or cwd */
 
     /* [global] */
@@ -84,6 +88,16 @@ struct tt_config {
      * the key given empty). Defaults: tcp://127.0.0.1:5560, :5562, :5563 as Pushpin ships. */
     char *push_in_spec, *push_in_sub_specs, *command_spec, *stats_spec;
     bool push_in_sub_connect; /* connect the SUB socket instead of binding it */
+    /* Stats (SPEC.md 5 "Stats and metrics"). stats_spec defaults to the literal
+     * "ipc://{rundir}/{ipc_prefix}stats", whose variables main fills in once --id has had
+     * its say (tt_config_stats_spec). */
+    char *stats_format;         /* "tnetstring" (default) or "json" */
+    int stats_report_interval;  /* s, default 10; 0 = no reports */
+    int stats_connection_ttl;   /* s, [global], default 120 */
+    int stats_subscription_ttl; /* s, default 60 */
+    bool stats_connection_send; /* [global], default true: "conn" messages */
+    char *prometheus_port;      /* [handler] or [proxy]: "[addr:]port" or "ipc://path"; NULL off */
+    char *prometheus_prefix;
 
     /* thumbtack extensions (documented in README) */
     int head_timeout_ms;        /* [runner] client_head_timeout, default 10000 ms */
@@ -119,6 +133,10 @@ int tt_config_parse_ports(const char *value, struct tt_listen_addr *out, int max
 /* Move push_in_http_port and every tcp:// port of the ZMQ specs by offset (--id N).
  * Returns 0, or TT_ECONFIG (cfg unchanged) when a port would leave 1..65535. */
 int tt_config_add_port_offset(struct tt_config *cfg, int offset);
+
+/* The stats socket spec with {rundir} and {ipc_prefix} filled in (new string), or NULL
+ * when stats_spec is off. */
+char *tt_config_stats_spec(const struct tt_config *cfg);
 
 void tt_config_deinit(struct tt_config *cfg);
 

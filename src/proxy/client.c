@@ -31,6 +31,12 @@ static void tls_step(struct tt_client *c);
 static void h2_take_over(struct tt_client *c);
 static bool h2_preface(struct tt_client *c);
 
+static void count_error(struct tt_client *c, enum tt_err_kind kind)
+{
+    c->w->wstats.cur.errors[kind]++;
+    tt_wstats_touch(&c->w->wstats);
+}
+
 static void on_handle_closed(struct tt_client *c)
 {
     if (--c->handles == 0) {
@@ -49,10 +55,14 @@ static void on_timer_closed(uv_handle_t *h)
     on_handle_closed(h->data);
 }
 
-static void req_free(struct tt_req *r)
+static void req_free(struct tt_client *c, struct tt_req *r)
 {
     if (!r)
         return;
+    if (r->rid) {
+        tt_idmap_remove(&c->w->requests, r->rid);
+        tt_wstats_conn_close(&c->w->wstats, &r->sconn);
+    }
     if (r->jsonp) {
         tt_jsonp_deinit(r->jsonp);
         free(r->jsonp);
@@ -116,7 +126,7 @@ void tt_client_close(struct tt_client *c)
         s->ops->free(s);
     }
     tt_links_post_gone(c);
-    req_free(c->req);
+    req_free(c, c->req);
     c->req = NULL;
     tt_list_remove(&c->link);
     struct tt_worker *w = c->w;
@@ -186,7 +196,7 @@ static void end_request(struct tt_client *c, bool keep_alive)
     access_log(c);
     bool ka = keep_alive && c->req && c->req->keep_alive && c->req->body_done;
     tt_links_post_gone(c);
-    req_free(c->req);
+    req_free(c, c->req);
     c->req = NULL;
     if (!ka) {
         /* Let queued output go out, then close (see on_io). */
@@ -531,6 +541,7 @@ static void grip_process(struct tt_client *c, const struct tt_h1_response *head,
                           (size_t)c->w->srv->cfg.connection_subscription_max, &g, err,
                           sizeof(err));
     if (r != 0) {
+        count_error(c, TT_ERR_GRIP);
         tt_warn("c%llu: failed to parse accept instructions: %s", (unsigned long long)c->id,
                 err);
         char msg[400];
@@ -743,6 +754,7 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
     q->up = NULL;
     bool debug = c->w->srv->cfg.debug || (q->route && q->route->debug);
     if (q->head_sent && !q->buffering) {
+        count_error(c, TT_ERR_BACKEND);
         tt_info("c%llu: backend failed mid-response; closing client without clean end",
                 (unsigned long long)c->id);
         q->status = q->status ? q->status : 502;
@@ -751,6 +763,10 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
     }
     char msg[700];
     snprintf(msg, sizeof(msg), "Error while proxying to origin.\n");
+    count_error(c, err == TT_UP_ERR_CONNECT ? TT_ERR_BACKEND_CONNECT
+                   : err == TT_UP_ERR_TIMEOUT || err == TT_UP_ERR_UNREACHABLE
+                       ? TT_ERR_BACKEND_TIMEOUT
+                       : TT_ERR_BACKEND);
     if (err == TT_UP_ERR_CONNECT) {
         tt_warn("c%llu: unable to connect to any targets. Tried: %s", (unsigned long long)c->id,
                 tried);
@@ -759,6 +775,13 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
     } else if (err == TT_UP_ERR_BLOCKED) {
         if (debug)
             snprintf(msg, sizeof(msg), "Error: Origin host/IP blocked.\n");
+    } else if (err == TT_UP_ERR_LENGTH_REQUIRED) {
+        q->buffering = false;
+        send_error(c, 411, "Must provide Content-Length header.\n", !q->body_done);
+        return;
+    } else if (err == TT_UP_ERR_UNREACHABLE) {
+        if (debug)
+            snprintf(msg, sizeof(msg), "Error: zhttp service for route is unreachable.\n");
     } else if (err == TT_UP_ERR_TIMEOUT) {
         /* 502 with the usual text, as Pushpin answers its own backend timeouts (it never
          * generates a 504); the upstream logged which limit was hit. */
@@ -939,6 +962,7 @@ static bool absolute_form(struct tt_h1_request *h, char *fixed, size_t fixed_siz
 
 static void reject(struct tt_client *c, int status, const char *body)
 {
+    count_error(c, TT_ERR_BAD_REQUEST);
     tt_info("c%llu %s rejected request: %d %.*s", (unsigned long long)c->id, c->peer, status,
             (int)strcspn(body, "\n"), body);
     tt_buf_reset(&c->in);
@@ -1070,6 +1094,7 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         route = tt_routes_match(q->routes, host, hn, path, path_len, ws == 1, ssl);
     q->route = route;
     if (!route) {
+        count_error(c, TT_ERR_NO_ROUTE);
         q->route_name = NULL;
         tt_info("c%llu: no route for host %.*s", (unsigned long long)c->id, (int)TT_MIN(hn, 200),
                 host);
@@ -1095,20 +1120,16 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         srv->ws_start(c, h, route, &hs);
         return;
     }
+    /* From here on the request is a connection for the stats and conncheck (a WebSocket
+     * session registers itself). */
+    q->rid = (++w->next_rid << 6) | (uint64_t)w->index;
+    tt_idmap_put(&w->requests, q->rid, c);
+    tt_wstats_conn_open(&w->wstats, &q->sconn, TT_CONN_HTTP, q->rid, NULL, c->peer, ssl,
+                        route->id);
     if (t->type == TT_TARGET_TEST) {
         q->route_name = route->id ? route->id : "test";
         if (q->body_done)
             body_finished(c);
-        return;
-    }
-    if (t->type != TT_TARGET_HTTP) {
-        tt_warn("c%llu: route line %d: %s targets are not supported yet", (unsigned long long)c->id,
-                route->line, t->type == TT_TARGET_ZHTTP ? "zhttp" : "zhttpreq");
-        bool debug = srv->cfg.debug || route->debug;
-        send_error(c, 502,
-                   debug ? "Error: zhttp service for route is unreachable.\n"
-                         : "Error while proxying to origin.\n",
-                   !q->body_done);
         return;
     }
     if (route->aco || srv->cfg.auto_cross_origin) {

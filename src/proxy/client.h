@@ -89,6 +89,8 @@ struct tt_req {
     uint64_t bytes_out_before;
     bool logged;
     const char *route_name;
+    uint64_t rid;                /* request id (conncheck, stats cid); 0 = not registered */
+    struct tt_wstats_conn sconn; /* the request as a stats connection */
 };
 
 struct tt_client {

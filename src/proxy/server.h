@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "core/idmap.h"
 #include "core/list.h"
 #include "core/map.h"
 #include "grip/jwt.h"
@@ -17,6 +18,7 @@
 #include "pubsub/fanout.h"
 #include "pubsub/inbox.h"
 #include "pubsub/lastid.h"
+#include "pubsub/wstats.h"
 
 struct tt_server;
 struct tt_control;
@@ -27,12 +29,15 @@ struct tt_h1_request;
 struct tt_ws_inflater;
 struct tt_tls_server;
 struct tt_ws_server_hs;
+struct tt_zhub;
 
 /* A worker's own inbox kinds (beside TT_INBOX_MSG and TT_INBOX_RECOVER). */
 enum tt_worker_inbox_kind {
     TT_WORKER_ROUTES = TT_INBOX_LOCAL, /* ptr: a struct tt_routes * (one reference) */
     TT_WORKER_STOP,                    /* drain and stop */
     TT_WORKER_RESUME,                  /* resume accepting (below client_maxconn again) */
+    TT_WORKER_ZHTTP,                   /* ptr: a struct tt_zhub_in * (one reference) */
+    TT_WORKER_CONNQ,                   /* ptr: a struct tt_connq * (one reference) */
 };
 
 struct tt_worker_stats {
@@ -71,6 +76,22 @@ struct tt_worker {
     int64_t sig_cache_time;
     struct tt_worker_stats stats;
     struct tt_ws_inflater *ws_inflater; /* shared by WebSockets with deflate; lazily made */
+    /* zhttp exchanges (proxy/zhttpup.c) */
+    struct tt_map zhttp_ids;    /* request id -> exchange */
+    struct tt_list zhttp_all;   /* every exchange under way (keep-alives, expiry) */
+    struct tt_list zhttp_dirty; /* exchanges with packets to send before the loop sleeps */
+    uint64_t next_zhttp_id;
+    /* stats and connection registries */
+    struct tt_wstats wstats;
+    uv_timer_t stats_timer;       /* a batch for the stats module is due */
+    struct tt_idmap requests;     /* request id -> tt_client (conncheck) */
+    uint64_t next_rid;
+    struct tt_map ws_sessions;    /* cid -> websocket/registry.c entry */
+    uint64_t last_delivered[3], last_drops;
+    struct {
+        uint64_t created_ms, n;
+    } *lat;                       /* messages of this inbox batch: latency after the flush */
+    size_t num_lat, alloc_lat;
 };
 
 struct tt_server {
@@ -102,6 +123,14 @@ struct tt_server {
     int stop_requested; /* atomic */
     int num_clients;    /* atomic: client connections of every worker (client_maxconn) */
     struct tt_lastids last_ids; /* known last id per channel (prev-id checks) */
+    struct tt_zhub *zhub;       /* zhttp target sockets (zmq/hub.h); set before workers start */
+    char instance_id[64];       /* our zhttp address, stats "from", HTTP cid prefix */
+    struct tt_inbox *stats_inbox; /* the stats module's (stats/stats.h); NULL = none */
+    const int *stats_conns_wanted; /* atomic flag: someone reads conn events */
+    /* Connection queries the WebSocket layer answers (websocket/registry.h). */
+    bool (*ws_alive)(struct tt_worker *w, const char *cid, size_t len);
+    bool (*ws_refresh)(struct tt_worker *w, const char *cid, size_t len);
+    void (*ws_refresh_channel)(struct tt_worker *w, const char *channel);
 };
 
 /* Start every worker thread with its listeners. Main thread. */
@@ -111,7 +140,12 @@ void tt_worker_post(struct tt_worker *w, int kind, void *ptr);
 /* A client connection closed on worker w: count it and wake workers whose listeners were
  * paused at client_maxconn. Worker thread. */
 void tt_worker_client_closed(struct tt_worker *w);
+/* The worker that owns request id rid (HTTP cid "<instance>:<rid hex>"). */
+#define TT_RID_WORKER(rid) ((int)((rid)&63))
 /* Ask every worker to drain and stop, then join them. Main thread. */
 void tt_workers_stop(struct tt_server *srv);
+/* Free the workers (after tt_workers_stop, once no other thread posts to their inboxes any
+ * more: the zhttp hub is stopped in between). Main thread. */
+void tt_workers_free(struct tt_server *srv);
 
 #endif

@@ -12,6 +12,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "net/conn.h"
+#include "proxy/zhttpup.h"
 
 #define UP_HEAD_MAX 65536
 #define UP_CONNECT_TIMEOUT_MS 10000
@@ -60,6 +61,7 @@ struct tt_upstream {
     uv_timer_t timer; /* connect timeout, then the exchange's (see arm_exchange_timer) */
     bool timer_open;
     uint64_t last_io; /* loop time of the last byte either way (exchange timeouts) */
+    struct tt__zx *zx; /* the exchange with a zhttp/zhttpreq target (instead of c) */
 };
 
 static SSL_CTX *ssl_ctx_verify, *ssl_ctx_insecure;
@@ -76,6 +78,7 @@ static void ssl_init(void)
 
 static void up_free(struct tt_upstream *u)
 {
+    tt__zx_free(u->zx);
     tt_buf_deinit(&u->in);
     tt_buf_deinit(&u->body);
     free(u->head);
@@ -111,6 +114,7 @@ static void up_destroy(struct tt_upstream *u)
     u->cbs = NULL;
     if (!tt_list_empty(&u->pool_link))
         tt_list_remove(&u->pool_link);
+    tt__zx_abort(u->zx);
     close_conn(u);
     /* The timer's close callback frees u, unless getaddrinfo is still out: then its
      * callback does. */
@@ -148,8 +152,10 @@ static void fail_with(struct tt_upstream *u, enum tt_up_error err)
     tried[0] = '\0';
     for (size_t i = u->tried_from; i <= u->ti && i < u->num_targets; i++) {
         const struct tt_route_target *t = &u->targets[i];
-        int n = snprintf(tried + tl, sizeof(tried) - tl, "%s%s:%u", tl ? ", " : "",
-                         t->host ? t->host : "?", t->port);
+        int n = t->zhttp_spec ? snprintf(tried + tl, sizeof(tried) - tl, "%s%s", tl ? ", " : "",
+                                         t->zhttp_spec)
+                              : snprintf(tried + tl, sizeof(tried) - tl, "%s%s:%u", tl ? ", " : "",
+                                         t->host ? t->host : "?", t->port);
         if (n < 0 || (size_t)n >= sizeof(tried) - tl)
             break; /* truncated: the list is long enough */
         tl += (size_t)n;
@@ -197,6 +203,11 @@ static bool internal_address(const struct sockaddr *sa)
 static void next_target(struct tt_upstream *u)
 {
     close_conn(u);
+    if (u->zx) {
+        /* Called from the exchange's own failure path, which touches it no more. */
+        tt__zx_free(u->zx);
+        u->zx = NULL;
+    }
     u->ti++;
     if (u->ti >= u->num_targets) {
         fail(u, true, false);
@@ -394,6 +405,23 @@ static void set_pool_key(struct tt_upstream *u, const struct tt_route_target *t)
 static void try_target(struct tt_upstream *u)
 {
     const struct tt_route_target *t = &u->targets[u->ti];
+    if (t->type == TT_TARGET_ZHTTP || t->type == TT_TARGET_ZHTTPREQ) {
+        u->zx = tt__zx_start(u, u->w, t, u->head, u->head_len, u->with_body, u->is_head);
+        if (!u->zx) {
+            fail_with(u, TT_UP_ERR_FAILED);
+            return;
+        }
+        u->state = UP_ACTIVE;
+        if (u->body.len) {
+            size_t len;
+            char *b = tt_buf_steal(&u->body, &len);
+            tt__zx_send(u->zx, b, len);
+            free(b);
+        }
+        if (u->req_ended)
+            tt__zx_send_end(u->zx);
+        return;
+    }
     if (t->type != TT_TARGET_HTTP || !t->host) {
         next_target(u);
         return;
@@ -481,6 +509,10 @@ void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len)
 {
     if (u->state == UP_DEAD || len == 0)
         return;
+    if (u->zx) {
+        tt__zx_send(u->zx, data, len);
+        return;
+    }
     if (u->state != UP_ACTIVE) {
         tt_buf_append(&u->body, data, len);
         return;
@@ -498,6 +530,8 @@ void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len)
 void tt_upstream_send_end(struct tt_upstream *u)
 {
     u->req_ended = true;
+    if (u->zx)
+        tt__zx_send_end(u->zx);
 }
 
 const struct tt_route_target *tt_upstream_target(const struct tt_upstream *u)
@@ -507,6 +541,8 @@ const struct tt_route_target *tt_upstream_target(const struct tt_upstream *u)
 
 size_t tt_upstream_pending(const struct tt_upstream *u)
 {
+    if (u->zx)
+        return tt__zx_pending(u->zx);
     return u->c ? u->c->out_bytes + u->body.len : u->body.len;
 }
 
@@ -514,6 +550,10 @@ void tt_upstream_pause(struct tt_upstream *u, bool paused)
 {
     bool was = u->paused;
     u->paused = paused;
+    if (u->zx) {
+        tt__zx_pause(u->zx, paused);
+        return;
+    }
     if (u->state == UP_ACTIVE && u->c)
         tt_conn_set_read(u->c, !paused);
     if (was && !paused)
@@ -899,6 +939,57 @@ static void on_io(struct tt_conn *c, int status, int events)
     }
     if (events & UV_READABLE)
         on_readable(u);
+}
+
+/* ---- the zhttp exchange's reports (proxy/zhttpup.h) ---- */
+
+int tt__up_zx_head(struct tt_upstream *u, const struct tt_h1_response *resp)
+{
+    if (u->state == UP_DEAD || !u->cbs)
+        return 1;
+    u->head_done = true;
+    if (u->cbs->on_head(u->ctx, resp) != 0 || u->state == UP_DEAD) {
+        if (u->state != UP_DEAD)
+            up_destroy(u);
+        return 1;
+    }
+    return 0;
+}
+
+bool tt__up_zx_data(struct tt_upstream *u, const char *data, size_t len)
+{
+    if (u->state == UP_DEAD || !u->cbs)
+        return false;
+    u->cbs->on_data(u->ctx, data, len);
+    return u->state != UP_DEAD;
+}
+
+void tt__up_zx_end(struct tt_upstream *u)
+{
+    if (u->state == UP_DEAD)
+        return;
+    const struct tt_upstream_cbs *cbs = u->cbs;
+    void *ctx = u->ctx;
+    up_destroy(u);
+    if (cbs && cbs->on_end)
+        cbs->on_end(ctx);
+}
+
+void tt__up_zx_fail(struct tt_upstream *u, enum tt_up_error err, bool try_next)
+{
+    if (u->state == UP_DEAD)
+        return;
+    if (try_next) {
+        next_target(u);
+        return;
+    }
+    fail_with(u, err);
+}
+
+void tt__up_zx_drain(struct tt_upstream *u)
+{
+    if (u->state == UP_ACTIVE && u->cbs && u->cbs->on_drain)
+        u->cbs->on_drain(u->ctx);
 }
 
 struct tt_conn *tt_upstream_take(struct tt_upstream *u, struct tt_buf *rest)

@@ -30,6 +30,8 @@ enum tt_up_error {
     TT_UP_ERR_BLOCKED,   /* an `untrusted` target resolved to an internal address */
     TT_UP_ERR_TIMEOUT,   /* no response head within backend_response_timeout, or no byte
                             for backend_idle_timeout once under way */
+    TT_UP_ERR_UNREACHABLE,     /* zhttp: nothing heard from the handler for 60 s */
+    TT_UP_ERR_LENGTH_REQUIRED, /* zhttp: the handler wants a Content-Length (411) */
 };
 
 struct tt_upstream_cbs {
@@ -54,11 +56,13 @@ struct tt_upstream_cbs {
                                 response */
 
 /* Start a request. head is the complete request head including the final CRLF (copied).
- * targets/num_targets from the route (HTTP targets only). An `untrusted` target may not
- * resolve to a loopback, private, link-local or otherwise internal address (Pushpin's
- * outbound policy): such a request fails with TT_UP_ERR_BLOCKED. A request without a body that
- * meets a pooled connection the backend has closed is sent again on a new connection; one
- * with a body only gets pooled connections that pass a liveness probe.
+ * targets/num_targets from the route: HTTP targets, and zhttp/zhttpreq targets, which
+ * proxy/zhttpup.c serves with the same callbacks (TT_UP_UPGRADE is HTTP only). An
+ * `untrusted` target may not resolve to a loopback, private, link-local or otherwise
+ * internal address (Pushpin's outbound policy): such a request fails with
+ * TT_UP_ERR_BLOCKED. A request without a body that meets a pooled connection the backend
+ * has closed is sent again on a new connection; one with a body only gets pooled
+ * connections that pass a liveness probe.
  * Returns NULL only if no target is usable (then nothing is called). */
 struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route_target *targets,
                                       size_t num_targets, const char *head, size_t head_len,

@@ -13,6 +13,7 @@
 #include "proxy/client.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
+#include "proxy/zhttpup.h"
 #include "ws/deflate.h"
 
 #define SCRATCH_SIZE 65536
@@ -162,12 +163,14 @@ static void accept_backlog(struct tt_worker *w)
 
 static void on_flush_check(uv_check_t *h)
 {
+    tt__zx_flush(h->data);
     tt_client_flush_dirty(h->data);
 }
 
 static void finish_stop(struct tt_worker *w)
 {
     tt_upstream_pool_drain(w);
+    uv_close((uv_handle_t *)&w->stats_timer, NULL);
     uv_close((uv_handle_t *)&w->flush_check, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
     tt_inbox_close(&w->inbox);
@@ -188,14 +191,130 @@ static void begin_stop(struct tt_worker *w)
     }
 }
 
+/* ---- stats ---- */
+
+/* Latency is taken after the batch's writes: publish to write, as a client sees it. */
+static void lat_note(struct tt_worker *w, uint64_t created_ms, uint64_t n)
+{
+    if (w->num_lat == w->alloc_lat) {
+        w->alloc_lat = w->alloc_lat ? w->alloc_lat * 2 : 16;
+        w->lat = tt_realloc(w->lat, w->alloc_lat * sizeof(*w->lat));
+    }
+    w->lat[w->num_lat].created_ms = created_ms;
+    w->lat[w->num_lat].n = n;
+    w->num_lat++;
+}
+
+static void lat_flush(struct tt_worker *w)
+{
+    if (!w->num_lat)
+        return;
+    uint64_t now = tt_now_ms();
+    for (size_t i = 0; i < w->num_lat; i++)
+        tt_wstats_latency(&w->wstats,
+                          now > w->lat[i].created_ms ? (double)(now - w->lat[i].created_ms) : 0,
+                          w->lat[i].n);
+    w->num_lat = 0;
+}
+
+static void post_stats(struct tt_worker *w)
+{
+    struct tt_wstats_batch *b = tt_wstats_take(&w->wstats, w->index);
+    if (!b)
+        return;
+    const struct tt_fanout_stats *fs = &w->fanout.stats;
+    for (int m = 0; m < TT_MODES; m++) {
+        b->deliveries[m] = fs->delivered[m] - w->last_delivered[m];
+        w->last_delivered[m] = fs->delivered[m];
+        b->subscribers[m] = fs->subscribers[m];
+    }
+    b->drops = fs->drops - w->last_drops;
+    w->last_drops = fs->drops;
+    b->subscriptions = fs->subscriptions;
+    if (w->srv->stats_inbox)
+        tt_inbox_post(w->srv->stats_inbox, TT_WSTATS_BATCH, b);
+    else
+        tt_wstats_batch_free(b);
+}
+
+static void on_stats_timer(uv_timer_t *t)
+{
+    post_stats(t->data);
+}
+
+static void stats_kick(void *ctx)
+{
+    struct tt_worker *w = ctx;
+    if (!w->stopping && !uv_is_active((uv_handle_t *)&w->stats_timer))
+        uv_timer_start(&w->stats_timer, on_stats_timer, 100, 0);
+}
+
+static void count_sub(void *ctx, const char *channel, enum tt_sub_format format, int delta)
+{
+    struct tt_worker *w = ctx;
+    tt_wstats_sub(&w->wstats, (enum tt_sub_mode)format, channel, delta);
+}
+
+/* "<instance>:<hex rid>": the request id, or 0 when the cid is not one of ours. */
+static uint64_t http_rid(const struct tt_server *srv, const char *id, size_t len)
+{
+    size_t il = strlen(srv->instance_id);
+    if (len <= il + 1 || len > il + 17 || memcmp(id, srv->instance_id, il) != 0 || id[il] != ':')
+        return 0;
+    uint64_t rid = 0;
+    for (size_t i = il + 1; i < len; i++) {
+        int v = tt_hexval(id[i]);
+        if (v < 0)
+            return 0;
+        rid = rid << 4 | (uint64_t)v;
+    }
+    return rid;
+}
+
+/* A conncheck or refresh from the stats module: answer for what this worker owns. */
+static void connq(struct tt_worker *w, struct tt_connq *q)
+{
+    struct tt_server *srv = w->srv;
+    for (size_t i = 0; i < q->n; i++) {
+        const char *id = q->ids[i];
+        size_t len = q->lens[i];
+        if (q->kind == TT_CONNQ_CHECK) {
+            uint64_t rid = http_rid(srv, id, len);
+            if (rid) {
+                if (TT_RID_WORKER(rid) == w->index && tt_idmap_get(&w->requests, rid))
+                    q->found[i] = 1;
+            } else if (srv->ws_alive && srv->ws_alive(w, id, len)) {
+                q->found[i] = 1;
+            }
+        } else if (q->kind == TT_CONNQ_REFRESH_CID) {
+            if (srv->ws_refresh && srv->ws_refresh(w, id, len))
+                q->found[i] = 1;
+        } else if (srv->ws_refresh_channel) {
+            srv->ws_refresh_channel(w, id);
+        }
+    }
+    tt_client_flush_dirty(w);
+    if (srv->stats_inbox)
+        tt_inbox_post(srv->stats_inbox, TT_WSTATS_CONNQ, q);
+    else
+        tt_connq_unref(q);
+}
+
 static void on_inbox_item(void *ctx, int kind, void *ptr)
 {
     struct tt_worker *w = ctx;
     switch (kind) {
-    case TT_INBOX_MSG:
-        tt_fanout_deliver(&w->fanout, ptr);
-        tt_msg_unref(ptr);
+    case TT_INBOX_MSG: {
+        struct tt_msg *m = ptr;
+        uint64_t before = w->fanout.stats.deliveries;
+        tt_fanout_deliver(&w->fanout, m);
+        uint64_t n = w->fanout.stats.deliveries - before;
+        if (n)
+            lat_note(w, m->created_ms, n);
+        tt_wstats_touch(&w->wstats);
+        tt_msg_unref(m);
         break;
+    }
     case TT_INBOX_RECOVER:
         tt_fanout_update_all(&w->fanout);
         break;
@@ -209,6 +328,13 @@ static void on_inbox_item(void *ctx, int kind, void *ptr)
     case TT_WORKER_RESUME:
         resume_accept(w);
         break;
+    case TT_WORKER_ZHTTP:
+        tt__zx_packet(w, ptr);
+        tt_zhub_in_unref(ptr);
+        break;
+    case TT_WORKER_CONNQ:
+        connq(w, ptr);
+        break;
     default:
         tt_warn("worker %d: unknown inbox item %d", w->index, kind);
         break;
@@ -218,7 +344,9 @@ static void on_inbox_item(void *ctx, int kind, void *ptr)
 static void on_inbox_done(void *ctx)
 {
     struct tt_worker *w = ctx;
+    tt__zx_flush(w);
     tt_client_flush_dirty(w);
+    lat_flush(w);
     if (w->stopping && w->num_clients == 0 && !uv_is_closing((uv_handle_t *)&w->tick))
         finish_stop(w);
 }
@@ -230,6 +358,10 @@ static void drop_inbox_item(int kind, void *ptr)
         tt_msg_unref(ptr);
     else if (kind == TT_WORKER_ROUTES)
         tt_routes_unref(ptr);
+    else if (kind == TT_WORKER_ZHTTP)
+        tt_zhub_in_unref(ptr);
+    else if (kind == TT_WORKER_CONNQ)
+        tt_connq_unref(ptr);
 }
 
 static const struct tt_inbox_ops inbox_ops = {
@@ -250,6 +382,8 @@ static void report_sub(void *ctx, const char *channel, bool subscribed, bool lin
 static void on_tick(uv_timer_t *t)
 {
     struct tt_worker *w = t->data;
+    tt__zx_tick(w, tt_now_ms());
+    tt_wstats_tick(&w->wstats, tt_now_ms());
     if (!w->stopping) {
         tt_fanout_tick(&w->fanout, tt_now_ms());
         uint64_t drops = w->fanout.stats.drops;
@@ -312,8 +446,17 @@ int tt_workers_start(struct tt_server *srv)
         w->scratch = tt_malloc(SCRATCH_SIZE);
         tt_list_init(&w->clients);
         tt_map_init(&w->pool);
+        tt__zx_worker_init(w);
         tt_fanout_init(&w->fanout, HOLD_QUEUE_ITEMS, cfg->subscriber_queue_max,
                        cfg->update_on_first_subscription ? 1000 : 0, report_sub, w);
+        w->fanout.count = count_sub;
+        tt_wstats_init(&w->wstats, srv->instance_id, srv->stats_conns_wanted,
+                       cfg->stats_connection_ttl, stats_kick, w);
+        uv_timer_init(&w->loop, &w->stats_timer);
+        w->stats_timer.data = w;
+        uv_unref((uv_handle_t *)&w->stats_timer);
+        tt_idmap_init(&w->requests);
+        tt_map_init(&w->ws_sessions);
         uv_mutex_lock(&srv->routes_lock);
         w->routes = srv->routes;
         tt_routes_ref(w->routes);
@@ -350,9 +493,16 @@ void tt_workers_stop(struct tt_server *srv)
 {
     for (int i = 0; i < srv->num_workers; i++)
         tt_worker_post(&srv->workers[i], TT_WORKER_STOP, NULL);
+    for (int i = 0; i < srv->num_workers; i++)
+        uv_thread_join(&srv->workers[i].thread);
+}
+
+void tt_workers_free(struct tt_server *srv)
+{
+    if (!srv->workers)
+        return;
     for (int i = 0; i < srv->num_workers; i++) {
         struct tt_worker *w = &srv->workers[i];
-        uv_thread_join(&w->thread);
         tt_inbox_deinit(&w->inbox);
         tt_routes_unref(w->routes);
         free(w->scratch);
@@ -365,6 +515,11 @@ void tt_workers_stop(struct tt_server *srv)
             free(e->value);
         tt_map_deinit(&w->pool);
         tt_fanout_deinit(&w->fanout);
+        tt__zx_worker_deinit(w);
+        tt_wstats_deinit(&w->wstats);
+        tt_idmap_deinit(&w->requests);
+        tt_map_deinit(&w->ws_sessions);
+        free(w->lat);
         if (w->ws_inflater) {
             tt_ws_inflater_deinit(w->ws_inflater);
             free(w->ws_inflater);

@@ -57,6 +57,9 @@ struct tt_control {
     int num_inputs;
     void (*channel_hook)(void *ctx, const char *channel, bool subscribed, bool linger);
     void *channel_ctx;
+    void (*publish_hook)(void *ctx, const struct tt_msg *m);
+    void *publish_ctx;
+    uint64_t published;
     struct tt_map chans;    /* channel -> chan_state */
     struct tt_map id_cache; /* "channel\nid" -> expiry ms (stored in the pointer) */
     uint64_t seq;
@@ -75,6 +78,9 @@ static struct chan_state *chan_get(struct tt_control *ctl, const char *name, boo
 static void post_all(struct tt_control *ctl, struct tt_msg *m)
 {
     m->seq = ++ctl->seq;
+    ctl->published++;
+    if (ctl->publish_hook)
+        ctl->publish_hook(ctl->publish_ctx, m);
     for (int i = 0; i < ctl->num_workers; i++)
         tt_inbox_post(ctl->workers[i], TT_INBOX_MSG, tt_msg_ref(m));
 }
@@ -399,6 +405,20 @@ void tt_control_set_channel_hook(struct tt_control *ctl,
 {
     ctl->channel_hook = fn;
     ctl->channel_ctx = ctx;
+}
+
+void tt_control_set_publish_hook(struct tt_control *ctl,
+                                 void (*fn)(void *ctx, const struct tt_msg *m), void *ctx)
+{
+    ctl->publish_hook = fn;
+    ctl->publish_ctx = ctx;
+}
+
+void tt_control_get_stats(const struct tt_control *ctl, struct tt_control_stats *out)
+{
+    out->published = ctl->published;
+    out->rate_drops = ctl->rate_drops;
+    out->waiting = ctl->rq_len;
 }
 
 uv_loop_t *tt_control_loop(struct tt_control *ctl)

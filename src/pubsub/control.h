@@ -18,6 +18,7 @@
 #include "pubsub/inbox.h"
 #include "pubsub/item.h"
 #include "pubsub/lastid.h"
+#include "pubsub/msg.h"
 
 struct tt_control;
 
@@ -36,6 +37,18 @@ void tt_control_set_channel_hook(struct tt_control *ctl,
                                  void (*fn)(void *ctx, const char *channel, bool subscribed,
                                             bool linger),
                                  void *ctx);
+/* Called on the control thread for every message as it goes to the workers (after
+ * dedup, sequencing and the rate limit): the stats' "message" and report counts. Set
+ * before tt_control_start. */
+void tt_control_set_publish_hook(struct tt_control *ctl,
+                                 void (*fn)(void *ctx, const struct tt_msg *m), void *ctx);
+struct tt_control_stats {
+    uint64_t published;  /* messages handed to the workers */
+    uint64_t rate_drops; /* items dropped over message_hwm */
+    size_t waiting;      /* items waiting for the rate limit */
+};
+/* Control thread. */
+void tt_control_get_stats(const struct tt_control *ctl, struct tt_control_stats *out);
 /* Start the thread; publishes go to the n worker inboxes (borrowed until tt_control_stop
  * returns). Returns 0 or a negative code. */
 int tt_control_start(struct tt_control *ctl, struct tt_inbox *const *workers, int n);

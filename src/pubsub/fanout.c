@@ -76,6 +76,8 @@ void tt_subscriber_init(struct tt_subscriber *s, struct tt_fanout *fo,
     s->ops = ops;
     s->fo = fo;
     tt_list_init(&s->subs);
+    s->counted = true;
+    fo->stats.subscribers[ops->format]++;
 }
 
 int tt_filter_from_name(const char *name, size_t len)
@@ -146,6 +148,9 @@ struct tt_sub *tt_subscriber_add(struct tt_subscriber *s, const char *channel, c
     ch->count++;
     tt_list_insert_tail(&s->subs, &sub->owner_link);
     s->num_subs++;
+    fo->stats.subscriptions++;
+    if (fo->count)
+        fo->count(fo->report_ctx, ch->name, s->ops->format, 1);
     return sub;
 }
 
@@ -157,6 +162,9 @@ static void sub_free(struct tt_subscriber *s, struct tt_sub *sub)
     struct tt_chan *ch = sub->chan;
     ch->count--;
     ch->last_was_response = s->ops->format == TT_SUB_HTTP_RESPONSE;
+    s->fo->stats.subscriptions--;
+    if (s->fo->count)
+        s->fo->count(s->fo->report_ctx, ch->name, s->ops->format, -1);
     free(sub->prev_id);
     free(sub);
     chan_release(s->fo, ch);
@@ -181,6 +189,10 @@ void tt_subscriber_deinit(struct tt_subscriber *s)
 {
     s->gone = true;
     tt_subscriber_clear(s);
+    if (s->counted) {
+        s->counted = false;
+        s->fo->stats.subscribers[s->ops->format]--;
+    }
     for (size_t i = 0; i < s->num_meta; i++) {
         free(s->meta[i].name);
         free(s->meta[i].value);
@@ -489,8 +501,12 @@ static void deliver_one(struct tt_fanout *fo, struct tt_sub *sub, struct tt_msg 
     }
     size_t flen = 0;
     char *filtered = is_send && content ? tt_sub_filter_content(sub, content, len, &flen) : NULL;
-    if (s->ops->deliver(s, sub, m, filtered, flen))
+    /* deliver may free the subscriber (a long-poll answers once). */
+    enum tt_sub_format format = s->ops->format;
+    if (s->ops->deliver(s, sub, m, filtered, flen)) {
         fo->stats.deliveries++;
+        fo->stats.delivered[format]++;
+    }
     free(filtered);
 }
 
@@ -561,6 +577,23 @@ void tt_fanout_tick(struct tt_fanout *fo, uint64_t now_ms)
         collect(fo, ch, &list, &n, &alloc);
     }
     update_collected(fo, list, n);
+}
+
+size_t tt_fanout_collect(struct tt_fanout *fo, const char *channel, enum tt_sub_format format,
+                         struct tt_subscriber ***out)
+{
+    *out = NULL;
+    struct tt_chan *ch = tt_map_get(&fo->chans, channel, strlen(channel));
+    if (!ch)
+        return 0;
+    size_t n = 0, alloc = 0;
+    fo->mark++;
+    collect(fo, ch, out, &n, &alloc);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((*out)[i]->ops->format == format && !(*out)[i]->gone)
+            (*out)[k++] = (*out)[i];
+    return k;
 }
 
 void tt_fanout_update_all(struct tt_fanout *fo)

@@ -89,10 +89,14 @@ struct tt_subscriber {
     size_t num_meta;
     uint64_t mark; /* tt_fanout's visit mark (dedup when collecting) */
     bool gone;     /* being torn down: receives nothing more */
+    bool counted;  /* in fo->stats.subscribers */
 };
 
 struct tt_fanout_stats {
     uint64_t deliveries, drops, filtered;
+    uint64_t delivered[3];   /* deliveries by subscriber format */
+    int64_t subscribers[3];  /* subscribers now, by format (holds, WebSocket sessions) */
+    int64_t subscriptions;   /* channel subscriptions now */
 };
 
 struct tt_fanout {
@@ -106,6 +110,9 @@ struct tt_fanout {
      * says the last one was a long-poll (Pushpin keeps such channels a while). */
     void (*report)(void *ctx, const char *channel, bool subscribed, bool linger);
     void *report_ctx;
+    /* Every subscription added (+1) or removed (-1), by the subscriber's format: the
+     * per-(mode, channel) counts of the stats socket's "sub" messages. May be NULL. */
+    void (*count)(void *ctx, const char *channel, enum tt_sub_format format, int delta);
     struct tt_fanout_stats stats;
 };
 
@@ -132,6 +139,11 @@ void tt_fanout_tick(struct tt_fanout *fo, uint64_t now_ms);
 void tt_fanout_update_all(struct tt_fanout *fo);
 /* Number of channels with subscribers here. */
 size_t tt_fanout_channels(const struct tt_fanout *fo);
+/* The subscribers of channel with the given format, each once; *out is a new array the
+ * caller frees (NULL when none). Returns the count. Collect first, act after: acting may
+ * tear subscribers down. */
+size_t tt_fanout_collect(struct tt_fanout *fo, const char *channel, enum tt_sub_format format,
+                         struct tt_subscriber ***out);
 
 void tt_subscriber_init(struct tt_subscriber *s, struct tt_fanout *fo,
                         const struct tt_subscriber_ops *ops);

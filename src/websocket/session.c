@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "proxy/forward.h"
 #include "websocket/backends.h"
+#include "websocket/registry.h"
 
 #define WS_OUT_HIGH (256 * 1024)   /* client output above this pauses the backend */
 #define WS_CLOSE_WAIT_MS 5000      /* how long a close handshake may take */
@@ -65,6 +66,7 @@ static void session_free(struct tt_client_session *cs)
         return;
     s->closing = true;
     s->ws.dead = true;
+    tt_ws_registry_remove(s);
     tt_subscriber_deinit(&s->sub);
     free_backend(s, !s->client_closed && s->accepted);
     free_request(s);
@@ -780,6 +782,7 @@ void tt_ws_session_start(struct tt_client *c, const struct tt_h1_request *h,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
              u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
              u[15]);
+    tt_ws_registry_add(s);
     c->session = &s->cs;
     c->state = TT_C_WS;
     c->read_paused = true;

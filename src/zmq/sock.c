@@ -137,6 +137,8 @@ int tt_zmq_sock_new(uv_loop_t *loop, const struct tt_zmq_sock_opts *o, tt_zmq_re
         if (!r)
             r = set_int(zs, ZMQ_TCP_KEEPALIVE_INTVL, 5);
     }
+    if (!r && o->immediate)
+        r = set_int(zs, ZMQ_IMMEDIATE, 1);
     if (r) {
         zmq_close(zs);
         ctx_unref();
@@ -345,6 +347,19 @@ void tt_zmq_sock_set_reading(struct tt_zmq_sock *s, bool reading)
     s->reading = reading;
     if (reading)
         schedule(s);
+}
+
+bool tt_zmq_sock_writable(struct tt_zmq_sock *s)
+{
+    if (s->closing || s->q_head)
+        return false;
+    int events = 0;
+    size_t len = sizeof(events);
+    if (zmq_getsockopt(s->zs, ZMQ_EVENTS, &events, &len) != 0)
+        return false;
+    /* Reading ZMQ_EVENTS consumes the descriptor's edge: look again before sleeping. */
+    schedule(s);
+    return (events & ZMQ_POLLOUT) != 0;
 }
 
 size_t tt_zmq_sock_queued(const struct tt_zmq_sock *s)

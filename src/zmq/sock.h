@@ -44,6 +44,7 @@ struct tt_zmq_sock_opts {
     const char *identity; /* ZMQ_ROUTING_ID or NULL */
     size_t identity_len;
     bool tcp_keepalive; /* idle 30 s, 6 probes 5 s apart (as Pushpin's connect-mode SUB) */
+    bool immediate;     /* ZMQ_IMMEDIATE: queue only to completed connections */
 };
 
 struct tt_zmq_sock_stats {
@@ -80,6 +81,10 @@ int tt_zmq_sock_subscribe(struct tt_zmq_sock *s, const void *topic, size_t len, 
 /* Stop or resume handing received messages to the callback (they wait in libzmq, whose
  * receive high-water mark then pushes back on the peers). */
 void tt_zmq_sock_set_reading(struct tt_zmq_sock *s, bool reading);
+
+/* True when a message sent now would go straight to libzmq: nothing waits in our queue
+ * and ZMQ_EVENTS reports POLLOUT (a PUSH or DEALER without any connected peer does not). */
+bool tt_zmq_sock_writable(struct tt_zmq_sock *s);
 
 /* Messages waiting in our send queue. */
 size_t tt_zmq_sock_queued(const struct tt_zmq_sock *s);

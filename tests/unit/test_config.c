@@ -81,7 +81,19 @@ static void test_defaults(void)
     CHECK_STR(c.push_in_spec, "tcp://127.0.0.1:5560");
     CHECK_STR(c.push_in_sub_specs, "tcp://127.0.0.1:5562");
     CHECK_STR(c.command_spec, "tcp://127.0.0.1:5563");
-    CHECK(c.stats_spec == NULL && !c.push_in_sub_connect);
+    CHECK_STR(c.stats_spec, "ipc://{rundir}/{ipc_prefix}stats");
+    CHECK(!c.push_in_sub_connect);
+    {
+        char *spec = tt_config_stats_spec(&c);
+        CHECK_STR(spec, "ipc://run/pushpin-stats");
+        free(spec);
+    }
+    CHECK_STR(c.stats_format, "tnetstring");
+    CHECK_INT(c.stats_report_interval, 10);
+    CHECK_INT(c.stats_connection_ttl, 120);
+    CHECK_INT(c.stats_subscription_ttl, 60);
+    CHECK(c.stats_connection_send);
+    CHECK(c.prometheus_port == NULL && c.prometheus_prefix == NULL);
     CHECK_INT(c.head_timeout_ms, 10000);
     CHECK_INT(c.backend_response_timeout_ms, 600000);
     CHECK_INT(c.backend_idle_timeout_ms, 600000);
@@ -482,6 +494,18 @@ static void test_port_offset(void)
     tt_config_deinit(&c);
     CHECK_INT(load(&c, "po3.conf", "[global]\nport_offset=-1\n", err, sizeof(err)), 0);
     CHECK_INT(c.push_in_http_port, 5560);
+    tt_config_deinit(&c);
+
+    /* --id N: its ipc_prefix wins over the file's, in every value that names it. */
+    write_file("po6.conf", "[global]\nipc_prefix=file-\nrundir=/r\n"
+                           "[handler]\nstats_spec=ipc://{rundir}/{ipc_prefix}stats\n"
+                           "prometheus_port=ipc://{rundir}/{ipc_prefix}metrics\n");
+    tt_config_defaults(&c);
+    c.ipc_prefix_override = "7-";
+    CHECK_INT(tt_config_load(&c, tmp_path("po6.conf"), err, sizeof(err)), 0);
+    CHECK_STR(c.ipc_prefix, "7-");
+    CHECK_STR(c.stats_spec, "ipc:///r/7-stats");
+    CHECK_STR(c.prometheus_port, "ipc:///r/7-metrics");
     tt_config_deinit(&c);
 
     /* --id N: the publish port and every tcp:// spec move by 10*N. */
