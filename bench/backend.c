@@ -6,6 +6,10 @@
  * as possible and the same for every proxy:
  *   /stream?channel=C    200 text/plain, Grip-Hold: stream,   Grip-Channel: C, "[stream opened]\n"
  *   /response?channel=C  200 text/plain, Grip-Hold: response, Grip-Channel: C, "nothing for now\n"
+ *   /woh...              WebSocket-over-HTTP: a POST of application/websocket-events is
+ *                        answered 200 application/websocket-events, "OPEN\r\n" for an OPEN,
+ *                        else empty; its TEXT events are counted
+ *   /woh-count           200 text/plain, the number of TEXT events received so far
  *   anything else        200 text/plain "ok\n"
  * Request bodies (Content-Length only) are read and discarded. No chunked
  * request bodies: nothing in the bench sends them.
@@ -32,7 +36,9 @@
 struct bconn {
     int fd;
     size_t in_len;
-    long long body_left; /* request body bytes still to discard */
+    long long body_left; /* request body bytes still to discard (or to keep, woh) */
+    char *woh;           /* a WebSocket-over-HTTP request's body, being collected */
+    size_t woh_len;
     char *out;           /* pending output when a write was partial */
     size_t out_len, out_off;
     int close_after;
@@ -40,6 +46,7 @@ struct bconn {
 };
 
 static int g_port;
+static long long g_woh_texts; /* atomic */
 
 static const char RESP_OK[] =
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n";
@@ -63,6 +70,7 @@ static int listen_socket(void)
 
 static void conn_free(int ep, struct bconn *c)
 {
+    free(c->woh);
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     free(c->out);
@@ -152,6 +160,36 @@ static void channel_of(const char *target, size_t tlen, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* A complete WebSocket-over-HTTP request body: count its TEXT events and answer. */
+static int woh_answer(int ep, struct bconn *c)
+{
+    static const char OPEN_RESP[] = "HTTP/1.1 200 OK\r\nContent-Type: application/websocket-events\r\n"
+                                    "Content-Length: 6\r\n\r\nOPEN\r\n";
+    static const char EMPTY_RESP[] = "HTTP/1.1 200 OK\r\nContent-Type: application/websocket-events\r\n"
+                                     "Content-Length: 0\r\n\r\n";
+    const char *p = c->woh, *end = c->woh + c->woh_len;
+    int open = c->woh_len >= 6 && memcmp(p, "OPEN\r\n", 6) == 0;
+    long long texts = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            break;
+        const char *sp = memchr(p, ' ', (size_t)(nl - p));
+        if ((size_t)(nl - p) >= 4 && memcmp(p, "TEXT", 4) == 0)
+            texts++;
+        size_t clen = sp ? (size_t)strtoul(sp + 1, NULL, 16) : 0;
+        p = nl + 1;
+        if (sp)
+            p += clen + 2;
+    }
+    __atomic_add_fetch(&g_woh_texts, texts, __ATOMIC_RELAXED);
+    free(c->woh);
+    c->woh = NULL;
+    if (open)
+        return conn_send(ep, c, OPEN_RESP, sizeof OPEN_RESP - 1);
+    return conn_send(ep, c, EMPTY_RESP, sizeof EMPTY_RESP - 1);
+}
+
 /* Answer one complete request head; returns 0 or -1 to drop the connection. */
 static int handle_request(int ep, struct bconn *c, const char *head, size_t hlen)
 {
@@ -176,6 +214,23 @@ static int handle_request(int ep, struct bconn *c, const char *head, size_t hlen
     char buf[512];
     char ch[80];
     int n;
+    if (tlen >= 10 && memcmp(t, "/woh-count", 10) == 0) {
+        char num[32];
+        int nl = snprintf(num, sizeof num, "%lld\n", __atomic_load_n(&g_woh_texts, __ATOMIC_RELAXED));
+        n = snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %d\r\n\r\n%s", nl, num);
+        return conn_send(ep, c, buf, (size_t)n);
+    }
+    if (tlen >= 4 && memcmp(t, "/woh", 4) == 0) {
+        /* answered once its body is in (see process_input) */
+        c->woh = malloc((size_t)c->body_left + 1);
+        c->woh_len = 0;
+        if (!c->woh)
+            return -1;
+        if (c->body_left == 0)
+            return woh_answer(ep, c);
+        return 0;
+    }
     if (tlen >= 7 && memcmp(t, "/stream", 7) == 0) {
         channel_of(t, tlen, ch, sizeof ch);
         n = snprintf(buf, sizeof buf,
@@ -208,10 +263,16 @@ static int process_input(int ep, struct bconn *c)
             size_t take = c->in_len - off;
             if ((long long)take > c->body_left)
                 take = (size_t)c->body_left;
+            if (c->woh) {
+                memcpy(c->woh + c->woh_len, c->in + off, take);
+                c->woh_len += take;
+            }
             c->body_left -= (long long)take;
             off += take;
             if (c->body_left > 0)
                 break;
+            if (c->woh && woh_answer(ep, c) < 0)
+                return -1;
         }
         if (c->close_after)
             break;

@@ -58,14 +58,18 @@ PARAMS = {
     "lp_clients": env_int("BENCH_LP_CLIENTS", 100, 50),
     "lp_secs": env_int("BENCH_LP_SECS", 10, 3),
     "conn_secs": env_int("BENCH_CONN_SECS", 10, 3),
+    # WebSocket-over-HTTP: clients, seconds per offered rate, offered rates (messages/s)
+    "woh_n": env_int("BENCH_WOH_N", 5000, 500),
+    "woh_secs": env_int("BENCH_WOH_SECS", 10, 3),
+    "woh_rates": [int(x) for x in os.environ.get("BENCH_WOH_RATES", "10000,50000,80000").split(",")],
     "conn_conc": env_int("BENCH_CONN_CONC", 50, 20),
     "client_procs": env_int("BENCH_CLIENT_PROCS", 2, 1),
     "grip_target": os.environ.get("BENCH_GRIP_TARGET", "backend"),  # or "test"
     "thumbtack": os.environ.get("BENCH_THUMBTACK", os.path.join(ROOT, "build", "thumbtack")),
     "port_base": env_int("BENCH_PORT_BASE", 18100, 18100),
     # held-connection steps to run (comma list): bc_small, bc_big, ws_big, channels,
-    # longpoll, connrate
-    "steps": os.environ.get("BENCH_STEPS", "bc_small,bc_big,ws_big,channels,longpoll,connrate"),
+    # longpoll, connrate, woh
+    "steps": os.environ.get("BENCH_STEPS", "bc_small,bc_big,ws_big,channels,longpoll,connrate,woh"),
     "zmq_burst_msgs": env_int("BENCH_ZMQ_BURST_MSGS", 200, 50),
 }
 
@@ -361,7 +365,7 @@ def grip_routes():
     b = "127.0.0.1:%d" % PORTS["backend"]
     # WebSockets go to the test target's /ws in both GRIP systems: it subscribes each
     # connection to its channel as a GRIP backend would (bench/backend.c speaks no WS).
-    ws = "*,proto=ws test\n"
+    ws = "*,proto=ws,path_beg=/woh %s,over_http\n*,proto=ws test\n" % b
     z = "*,path_beg=/zreq zhttpreq/tcp://127.0.0.1:%d\n" % PORTS["zreq"]
     if PARAMS["grip_target"] == "test":
         return ws + z + "*,path_beg=/stream test\n*,path_beg=/response test\n* " + b
@@ -817,6 +821,68 @@ def connrate(s, logdir):
     return r
 
 
+def woh(s, logdir):
+    """Client-to-backend messages through WebSocket-over-HTTP: woh_n WebSocket clients on
+    a route to bench/backend.c with over_http, each offered rate for woh_secs seconds; the
+    backend counts the TEXT events it gets."""
+    n = PARAMS["woh_n"]
+    procs = max(1, min(PARAMS["client_procs"], (n + 999) // 1000))
+    out = {"clients": n, "rates": []}
+    for rate in PARAMS["woh_rates"]:
+        ps, base = [], 0
+        for i in range(procs):
+            k = n // procs + (1 if i < n % procs else 0)
+            ps.append(spawn([os.path.join(TOOLS, "loadc"), "sub", "port=%d" % s.port, "n=%d" % k,
+                             "base=%d" % base, "path=/woh", "ws=1", "maxtime=120",
+                             "send=%d" % (rate // procs), "secs=%d" % PARAMS["woh_secs"]],
+                            logfile=os.path.join(logdir, "loadc-woh.log"),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+            base += k
+        row = {"offered": rate, "ready": 0, "sent": 0, "closed": 0}
+        try:
+            sel = selectors.DefaultSelector()
+            for p in ps:
+                sel.register(p.stdout, selectors.EVENT_READ)
+            ready_lines, c0, n0, t0 = 0, None, None, None
+            end = time.time() + 120
+            done = 0
+            while done < len(ps) and time.time() < end:
+                for key, _ in sel.select(1.0):
+                    line = key.fileobj.readline().decode()
+                    if line.startswith("ready"):
+                        kv = dict(x.split("=") for x in line.split()[1:])
+                        row["ready"] += int(kv["ok"])
+                        ready_lines += 1
+                        if ready_lines == len(ps):
+                            c0, t0 = cpu_of(s.pids()), time.time()
+                            n0 = int(http_get(PORTS["backend"], "/woh-count")[1])
+                    elif line.startswith("sent"):
+                        kv = dict(x.split("=") for x in line.split()[1:])
+                        row["sent"] += int(kv["n"])
+                        row["closed"] += int(kv["closed"])
+                        done += 1
+            sel.close()
+            time.sleep(1.0)  # what is in flight reaches the backend
+            c1 = cpu_of(s.pids())
+            n1 = int(http_get(PORTS["backend"], "/woh-count")[1])
+            secs = PARAMS["woh_secs"]
+            row["received"] = n1 - (n0 or 0)
+            row["msgs_per_s"] = row["received"] / secs
+            u, sy = cpu_delta(c0, c1) if c0 else (None, None)
+            row["cpu_per_1k"] = (u + sy) / row["received"] * 1000 if c0 and row["received"] else None
+        finally:
+            for p in ps:
+                try:
+                    p.stdin.write(b"quit\n")
+                    p.stdin.flush()
+                except OSError:
+                    pass
+                stop(p)
+        out["rates"].append(row)
+        settle(s, 2.0)
+    return out
+
+
 def bench_held(s, logdir):
     out = {}
     wanted = [x.strip() for x in PARAMS["steps"].split(",")]
@@ -832,6 +898,8 @@ def bench_held(s, logdir):
         ("longpoll", lambda: longpoll(s, logdir)),
         ("connrate", lambda: connrate(s, logdir)),
     ]
+    if s.kind == "grip":
+        steps.append(("woh", lambda: woh(s, logdir)))
     if s.kind == "grip":
         steps += [("zmq_bc", lambda: zmq_broadcast(s, logdir)),
                   ("zmq_channels", lambda: zmq_channels(s, logdir))]
@@ -986,6 +1054,25 @@ def render(results):
         for label, a, b_ in rows:
             lines.append("| %s | %s | %s | %s |" % (label, f(a, "%.3g"), f(b_, "%.3g"),
                                                    f(ratio(a, b_), "%.2f")))
+        lines.append("")
+
+    wsys = [(n, sysres[n]) for n in ("thumbtack", "pushpin") if n in sysres]
+    if wsys:
+        lines.append("### WebSocket-over-HTTP: client messages to the backend (%d WebSocket clients on an"
+                     " over_http route to the C backend, each offered rate for %d s; 16-byte text messages)\n"
+                     % (P["woh_n"], P["woh_secs"]))
+        lines.append("| system | offered msgs/s | clients ready | sent | received by the backend "
+                     "| received/s | clients closed | CPU s / 1k messages |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, r in wsys:
+            w = (r.get("held") or {}).get("woh") or {}
+            if "rates" not in w:
+                lines.append("| %s | %s |||||||" % (r["label"], w.get("error") or r.get("note") or "–"))
+                continue
+            for x in w["rates"]:
+                lines.append("| %s | %d | %d | %d | %s | %s | %d | %s |" % (
+                    r["label"], x["offered"], x["ready"], x["sent"], f(x.get("received")),
+                    f(x.get("msgs_per_s")), x["closed"], f(x.get("cpu_per_1k"), "%.4f")))
         lines.append("")
 
     # Ratios on the headline numbers.

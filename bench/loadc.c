@@ -12,6 +12,10 @@
  *            stdin commands: "stats" (one JSON line), "reset", "quit" (or EOF).
  *            ws=1: each connection is a WebSocket (upgrade GET, 101 counts as ready);
  *            the markers are looked for in the payloads of the frames that arrive.
+ *            send=R secs=S (with ws=1): once every connection is ready, the clients
+ *            send R small text messages per second in all (round robin) for S
+ *            seconds, then print "sent n=.. closed=.. secs=.." (client-to-backend
+ *            message rate through WebSocket-over-HTTP).
  *   pub      port= kind=grip|nchan [fmt=stream|response|ws] chan= [nchan=1] [count=1]
  *            [interval_ms=0] [batch=100] [conns=1] [path=/publish/] [maxtime=120]
  *            Publishes count rounds; a round is one message to each of the nchan
@@ -632,6 +636,16 @@ static int mode_sub(void)
     struct epoll_event evs[1024];
     char buf[65536];
     char pbuf[1024];
+    /* send=R: one masked 16-byte text frame, the same bytes every time */
+    double send_rate = (double)arg_int("send", 0);
+    double send_secs = (double)arg_int("secs", 10);
+    static const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    unsigned char frame[2 + 4 + 16] = {0x81, 0x80 | 16, 0x12, 0x34, 0x56, 0x78};
+    for (int i = 0; i < 16; i++)
+        frame[6 + i] = (unsigned char)("woh bench msg 0\n"[i] ^ mask[i % 4]);
+    uint64_t send_t0 = 0, send_last = 0;
+    double tokens = 0;
+    long sent = 0, rr = 0, send_done = 0;
 
     while (mono_ns() < deadline) {
         while (inflight < inflight_max && (next < n || (rq_head < rq_tail && rq_at[rq_head % n] <= mono_ns()))) {
@@ -651,7 +665,33 @@ static int mode_sub(void)
             fflush(stdout);
             announced = 1;
         }
-        int k = epoll_wait(g_ep, evs, 1024, 200);
+        if (announced && send_rate > 0 && !send_done) {
+            uint64_t t = mono_ns();
+            if (!send_t0)
+                send_t0 = send_last = t;
+            tokens += (double)(t - send_last) / 1e9 * send_rate;
+            send_last = t;
+            for (long tries = 0; tokens >= 1 && tries < n; tries++) {
+                struct conn *c = &cs[rr++ % n];
+                if (c->state != C_ACTIVE || !c->ready)
+                    continue;
+                out_append(c, (const char *)frame, sizeof frame);
+                if (conn_flush(c) == 0) {
+                    sent++;
+                    tokens -= 1;
+                    tries = -1;
+                }
+            }
+            if (tokens > send_rate)
+                tokens = send_rate; /* never more than a second of backlog */
+            if ((double)(t - send_t0) / 1e9 >= send_secs) {
+                printf("sent n=%ld closed=%ld secs=%.3f\n", sent, g_closed_by_peer,
+                       (double)(t - send_t0) / 1e9);
+                fflush(stdout);
+                send_done = 1;
+            }
+        }
+        int k = epoll_wait(g_ep, evs, 1024, send_rate > 0 && announced && !send_done ? 2 : 200);
         uint64_t now = real_ns();
         for (int e = 0; e < k; e++) {
             struct conn *c = evs[e].data.ptr;
