@@ -300,19 +300,29 @@ static void connq(struct tt_worker *w, struct tt_connq *q)
         tt_connq_unref(q);
 }
 
+static void deliver(struct tt_worker *w, struct tt_msg *m)
+{
+    uint64_t before = w->fanout.stats.deliveries;
+    tt_fanout_deliver(&w->fanout, m);
+    uint64_t n = w->fanout.stats.deliveries - before;
+    if (n)
+        lat_note(w, m->created_ms, n);
+    tt_wstats_touch(&w->wstats);
+}
+
 static void on_inbox_item(void *ctx, int kind, void *ptr)
 {
     struct tt_worker *w = ctx;
     switch (kind) {
-    case TT_INBOX_MSG: {
-        struct tt_msg *m = ptr;
-        uint64_t before = w->fanout.stats.deliveries;
-        tt_fanout_deliver(&w->fanout, m);
-        uint64_t n = w->fanout.stats.deliveries - before;
-        if (n)
-            lat_note(w, m->created_ms, n);
-        tt_wstats_touch(&w->wstats);
-        tt_msg_unref(m);
+    case TT_INBOX_MSG:
+        deliver(w, ptr);
+        tt_msg_unref(ptr);
+        break;
+    case TT_INBOX_MSGS: {
+        struct tt_msg_batch *b = ptr;
+        for (size_t i = 0; i < b->n; i++)
+            deliver(w, b->msgs[i]);
+        tt_msg_batch_free(b);
         break;
     }
     case TT_INBOX_RECOVER:
@@ -356,6 +366,8 @@ static void drop_inbox_item(int kind, void *ptr)
 {
     if (kind == TT_INBOX_MSG)
         tt_msg_unref(ptr);
+    else if (kind == TT_INBOX_MSGS)
+        tt_msg_batch_free(ptr);
     else if (kind == TT_WORKER_ROUTES)
         tt_routes_unref(ptr);
     else if (kind == TT_WORKER_ZHTTP)

@@ -38,6 +38,7 @@ struct tt_control {
     const struct tt_config *cfg;
     struct tt_lastids *ids;
     struct tt_inbox *const *workers;
+    struct tt_msg_batch **batches; /* per worker: messages gathered this turn */
     int num_workers;
     double tokens;
     uint64_t refill_ms;
@@ -82,7 +83,19 @@ static void post_all(struct tt_control *ctl, struct tt_msg *m)
     if (ctl->publish_hook)
         ctl->publish_hook(ctl->publish_ctx, m);
     for (int i = 0; i < ctl->num_workers; i++)
-        tt_inbox_post(ctl->workers[i], TT_INBOX_MSG, tt_msg_ref(m));
+        tt_msg_batch_add(&ctl->batches[i], m);
+}
+
+/* Hand each worker what this turn gathered, in one inbox item. Called at the end of
+ * everything that may publish (a request's items, the rate drain, the sequencer's tick). */
+static void flush_batches(struct tt_control *ctl)
+{
+    for (int i = 0; i < ctl->num_workers; i++) {
+        if (!ctl->batches[i])
+            continue;
+        tt_inbox_post(ctl->workers[i], TT_INBOX_MSGS, ctl->batches[i]);
+        ctl->batches[i] = NULL;
+    }
 }
 
 static void refill(struct tt_control *ctl)
@@ -112,6 +125,7 @@ static void on_drain(uv_timer_t *t)
     }
     if (!ctl->rq_head)
         uv_timer_stop(&ctl->drain);
+    flush_batches(ctl);
 }
 
 /* Hand a message to every worker, within message_rate (items per second); over
@@ -254,11 +268,13 @@ void tt_control_publish(struct tt_control *ctl, struct tt_pub_item *items, size_
     for (size_t i = 0; i < n; i++)
         publish_item(ctl, &items[i]);
     tt_pub_items_free(items, n);
+    flush_batches(ctl);
 }
 
 void tt_control_recover(struct tt_control *ctl)
 {
     tt_lastids_clear(ctl->ids);
+    flush_batches(ctl); /* what was published before the recover goes first */
     for (int i = 0; i < ctl->num_workers; i++)
         tt_inbox_post(ctl->workers[i], TT_INBOX_RECOVER, NULL);
 }
@@ -315,6 +331,7 @@ static void on_tick(uv_timer_t *t)
         tt_map_remove(&ctl->id_cache, victim, strlen(victim));
         free(victim);
     }
+    flush_batches(ctl);
 }
 
 static void apply_report(struct tt_control *ctl, const struct tt_sub_report *r)
@@ -438,6 +455,7 @@ void tt_control_add_input(struct tt_control *ctl, void (*stop)(void *obj), void 
 int tt_control_start(struct tt_control *ctl, struct tt_inbox *const *workers, int n)
 {
     ctl->workers = workers;
+    ctl->batches = tt_calloc((size_t)n, sizeof(*ctl->batches));
     ctl->num_workers = n;
     uv_timer_start(&ctl->tick, on_tick, 1000, 1000);
     if (uv_thread_create(&ctl->thread, control_main, ctl) != 0)
@@ -490,6 +508,9 @@ void tt_control_free(struct tt_control *ctl)
         }
         free(cs);
     }
+    for (int i = 0; ctl->batches && i < ctl->num_workers; i++)
+        tt_msg_batch_free(ctl->batches[i]);
+    free(ctl->batches);
     tt_map_deinit(&ctl->chans);
     tt_map_deinit(&ctl->id_cache);
     free(ctl);

@@ -19,6 +19,7 @@
 /* Kinds the pubsub layer posts. Owners number their own kinds from TT_INBOX_LOCAL. */
 enum tt_inbox_kind {
     TT_INBOX_MSG = 1, /* worker: a struct tt_msg * (one reference) to fan out */
+    TT_INBOX_MSGS,    /* worker: a struct tt_msg_batch * (one reference per message) */
     TT_INBOX_RECOVER, /* worker: forget known ids, update every session (ptr NULL) */
     TT_INBOX_SUB,     /* control: a struct tt_sub_report * (see fanout.h) */
     TT_INBOX_LOCAL = 32,

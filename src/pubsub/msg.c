@@ -86,3 +86,26 @@ const char *tt_msg_meta(const struct tt_msg *m, const char *name)
             return m->item.meta[i].value;
     return NULL;
 }
+
+void tt_msg_batch_add(struct tt_msg_batch **b, struct tt_msg *m)
+{
+    struct tt_msg_batch *x = *b;
+    if (!x || x->n == x->cap) {
+        size_t cap = x ? x->cap * 2 : 16;
+        x = tt_realloc(x, sizeof(*x) + cap * sizeof(x->msgs[0]));
+        if (!*b)
+            x->n = 0;
+        x->cap = cap;
+        *b = x;
+    }
+    x->msgs[x->n++] = tt_msg_ref(m);
+}
+
+void tt_msg_batch_free(struct tt_msg_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        tt_msg_unref(b->msgs[i]);
+    free(b);
+}

@@ -28,6 +28,18 @@ struct tt_msg {
     size_t ws_frame_len;
 };
 
+/* Messages handed to a worker in one inbox item (the control thread gathers every
+ * message of one publish request, so a worker wakes once for the lot). The batch and one
+ * reference per message belong to the receiver. */
+struct tt_msg_batch {
+    size_t n, cap;
+    struct tt_msg *msgs[];
+};
+/* Append a reference to m to *b (made or grown as needed). */
+void tt_msg_batch_add(struct tt_msg_batch **b, struct tt_msg *m);
+/* Drop every reference and the batch. */
+void tt_msg_batch_free(struct tt_msg_batch *b);
+
 /* Takes the item's contents (the item is left zeroed). One reference. */
 struct tt_msg *tt_msg_new(struct tt_pub_item *item);
 struct tt_msg *tt_msg_ref(struct tt_msg *m);
