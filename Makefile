@@ -24,7 +24,7 @@ FUZZ_REPLAY := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 PY := /usr/bin/python3
 
-.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench bench-ws-codec bench-tls testssl clean lint format install uninstall
+.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench bench-ws-codec bench-tls testssl profile clean lint format install uninstall
 PREFIX ?= /usr/local
 DESTDIR ?=
 
@@ -99,6 +99,14 @@ fuzz:  # then e.g. build-fuzz/fuzz/fuzz_h1_request -dict=fuzz/h1.dict NEW_DIR fu
 
 bench: all
 	bench/run.sh
+
+# make profile SCENARIO=channels (or proxy, bc_small, bc_big, ws_big, longpoll, connrate,
+# woh, zmq_bc, zmq_channels): that bench step against thumbtack alone under perf record;
+# writes bench/results/<stamp>/thumbtack/perf.folded (flame-graph input: frames root
+# first, ';'-separated, then a count) and perf-report.txt.
+SCENARIO ?= channels
+profile: all
+	BENCH_SYSTEMS=backend,thumbtack BENCH_STEPS=$(SCENARIO) BENCH_PROFILE=1 bench/run.sh
 
 # TLS and HTTP/2 side by side with nginx (bench/tls_h2.py): handshakes/s, requests/s over
 # h2 and HTTP/1.1 over TLS, memory per held TLS stream and per held HTTP/2 stream.

@@ -67,11 +67,26 @@ PARAMS = {
     "grip_target": os.environ.get("BENCH_GRIP_TARGET", "backend"),  # or "test"
     "thumbtack": os.environ.get("BENCH_THUMBTACK", os.path.join(ROOT, "build", "thumbtack")),
     "port_base": env_int("BENCH_PORT_BASE", 18100, 18100),
-    # held-connection steps to run (comma list): bc_small, bc_big, ws_big, channels,
-    # longpoll, connrate, woh
-    "steps": os.environ.get("BENCH_STEPS", "bc_small,bc_big,ws_big,channels,longpoll,connrate,woh"),
+    # steps to run (comma list): proxy, zreq (wrk), and the held-connection ones: bc_small,
+    # bc_big, ws_big, channels, longpoll, connrate, woh, zmq_bc, zmq_channels
+    "steps": os.environ.get("BENCH_STEPS", "proxy,zreq,bc_small,bc_big,ws_big,channels,longpoll,"
+                                           "connrate,woh,zmq_bc,zmq_channels"),
     "zmq_burst_msgs": env_int("BENCH_ZMQ_BURST_MSGS", 200, 50),
+    # steps besides the held ones: proxy (wrk), zreq (wrk to zhttpreq); BENCH_STEPS picks
+    # among all of them when it names any of these
+    "profile": os.environ.get("BENCH_PROFILE", "") not in ("", "0"),
 }
+
+HELD_STEPS = {"bc_small", "bc_big", "ws_big", "channels", "longpoll", "connrate", "woh",
+              "zmq_bc", "zmq_channels"}
+
+
+def step_wanted(name):
+    """proxy and zreq run unless BENCH_STEPS was given without them."""
+    steps = {x.strip() for x in PARAMS["steps"].split(",")}
+    if name in ("proxy", "zreq"):
+        return "BENCH_STEPS" not in os.environ or name in steps
+    return name in steps
 
 PORTS = {
     "backend": PARAMS["port_base"],
@@ -883,9 +898,67 @@ def woh(s, logdir):
     return out
 
 
+def start_profile(s, logdir):
+    """perf record (cpu-clock: the VM has no hardware counters) of the server's main
+    process, call graphs included, for make profile."""
+    os.makedirs(logdir, exist_ok=True)
+    data = os.path.join(logdir, "perf.data")
+    p = spawn(["perf", "record", "-e", "cpu-clock", "-F", "997", "-g", "-p", str(s.proc.pid),
+               "-o", data], logfile=os.path.join(logdir, "perf-record.log"))
+    time.sleep(0.5)
+    return {"proc": p, "data": data, "dir": logdir}
+
+
+def fold_stacks(script_text):
+    """perf script output -> 'frame;frame;... count' lines, root first (flame-graph input)."""
+    counts, stack, comm = {}, [], None
+    for line in script_text.splitlines():
+        if not line.strip():
+            if stack:
+                key = ";".join([comm] + stack[::-1])
+                counts[key] = counts.get(key, 0) + 1
+            stack, comm = [], None
+            continue
+        if not line.startswith((" ", "\t")):
+            comm = line.split()[0]
+            continue
+        parts = line.strip().split(None, 1)
+        sym = parts[1] if len(parts) > 1 else parts[0]
+        sym = sym.split(" (")[0]
+        if "+0x" in sym:
+            sym = sym.split("+0x")[0]
+        stack.append(sym)
+    if stack:
+        key = ";".join([comm] + stack[::-1])
+        counts[key] = counts.get(key, 0) + 1
+    return "\n".join("%s %d" % (k, v) for k, v in sorted(counts.items())) + "\n"
+
+
+def finish_profile(prof):
+    prof["proc"].send_signal(signal.SIGINT)
+    try:
+        prof["proc"].wait(30)
+    except subprocess.TimeoutExpired:
+        stop(prof["proc"])
+    out = {"data": os.path.relpath(prof["data"], ROOT)}
+    script = subprocess.run(["perf", "script", "-i", prof["data"]], capture_output=True, text=True)
+    folded = os.path.join(prof["dir"], "perf.folded")
+    with open(folded, "w") as fh:
+        fh.write(fold_stacks(script.stdout))
+    report = subprocess.run(["perf", "report", "-i", prof["data"], "--stdio", "--no-children",
+                             "--percent-limit", "0.5", "-g", "none"], capture_output=True, text=True)
+    rep = os.path.join(prof["dir"], "perf-report.txt")
+    with open(rep, "w") as fh:
+        fh.write(report.stdout)
+    out["folded"] = os.path.relpath(folded, ROOT)
+    out["report"] = os.path.relpath(rep, ROOT)
+    log("profile: %s, %s" % (out["folded"], out["report"]))
+    return out
+
+
 def bench_held(s, logdir):
     out = {}
-    wanted = [x.strip() for x in PARAMS["steps"].split(",")]
+    wanted = [x.strip() for x in PARAMS["steps"].split(",") if x.strip() in HELD_STEPS]
     steps = [
         ("bc_small", lambda: broadcast(s, PARAMS["bc_small"], logdir)),
         ("bc_big", lambda: broadcast(s, PARAMS["held"], logdir, measure_mem=True)),
@@ -900,7 +973,6 @@ def bench_held(s, logdir):
     ]
     if s.kind == "grip":
         steps.append(("woh", lambda: woh(s, logdir)))
-    if s.kind == "grip":
         steps += [("zmq_bc", lambda: zmq_broadcast(s, logdir)),
                   ("zmq_channels", lambda: zmq_channels(s, logdir))]
     for name, fn in steps:
@@ -1188,13 +1260,14 @@ def main():
                 log("%s: skipped: %s" % (name, s.note))
                 continue
             try:
-                if s.kind in ("proxy", "grip"):
+                prof = start_profile(s, os.path.join(outdir, name)) if PARAMS["profile"] else None
+                if s.kind in ("proxy", "grip") and step_wanted("proxy"):
                     log("  %s: wrk" % name)
                     try:
                         entry["proxy"] = bench_proxy(s)
                     except Exception as e:  # noqa: BLE001
                         entry["proxy"] = {"error": str(e)}
-                if s.kind == "grip" and zreq is not None:
+                if s.kind == "grip" and zreq is not None and step_wanted("zreq"):
                     log("  %s: wrk to the zhttpreq route" % name)
                     try:
                         wait_zreq(s)
@@ -1209,6 +1282,8 @@ def main():
                         log("%s: %s" % (name, entry["note"]))
                     else:
                         entry["held"] = bench_held(s, os.path.join(outdir, name))
+                if prof:
+                    entry["profile"] = finish_profile(prof)
             finally:
                 if s is not backend:
                     s.stop()
