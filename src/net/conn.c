@@ -1,3 +1,4 @@
+/* conn.c: see conn.h. */
 #include "net/conn.h"
 
 #include <errno.h>
@@ -12,12 +13,12 @@
 
 #include "core/log.h"
 
-static void on_poll(uv_poll_t *h, int status, int events)
+static void on_poll(struct tt_pollfd *f, int events)
 {
-    struct tt_conn *c = TT_CONTAINER_OF(h, struct tt_conn, poll);
+    struct tt_conn *c = TT_CONTAINER_OF(f, struct tt_conn, pfd);
     if (c->closing)
         return;
-    c->on_io(c, status, events);
+    c->on_io(c, 0, events);
 }
 
 static void rearm(struct tt_conn *c)
@@ -29,23 +30,19 @@ static void rearm(struct tt_conn *c)
         ev |= UV_READABLE;
     if (c->out_count || c->ssl_want_write)
         ev |= UV_WRITABLE;
-    if (ev == c->armed)
+    if (ev == c->pfd.interest && (ev != 0) == c->pfd.in_set)
         return;
-    c->armed = ev;
-    if (ev)
-        uv_poll_start(&c->poll, ev, on_poll);
-    else
-        uv_poll_stop(&c->poll);
+    if (tt_poller_set(c->poller, &c->pfd, ev) < 0 && ev)
+        c->eof = true; /* cannot be watched: the owner sees it as gone on its next read */
 }
 
-int tt_conn_init(uv_loop_t *loop, struct tt_conn *c, int fd, tt_conn_io_fn on_io)
+int tt_conn_init(struct tt_poller *p, struct tt_conn *c, int fd, tt_conn_io_fn on_io)
 {
     memset(c, 0, sizeof(*c));
     c->fd = fd;
     c->on_io = on_io;
-    int r = uv_poll_init_socket(loop, &c->poll, fd);
-    if (r)
-        return r;
+    c->poller = p;
+    tt_pollfd_init(p, &c->pfd, fd, on_poll);
     return 0;
 }
 
@@ -284,9 +281,9 @@ void tt_conn_discard_output(struct tt_conn *c)
     rearm(c);
 }
 
-static void on_closed(uv_handle_t *h)
+static void on_closed(struct tt_pollfd *f)
 {
-    struct tt_conn *c = TT_CONTAINER_OF(h, struct tt_conn, poll);
+    struct tt_conn *c = TT_CONTAINER_OF(f, struct tt_conn, pfd);
     if (c->ssl) {
         SSL_free(c->ssl);
         c->ssl = NULL;
@@ -315,7 +312,7 @@ void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close)
         return;
     }
     c->on_close = on_close;
-    uv_close((uv_handle_t *)&c->poll, on_closed);
+    tt_poller_remove(c->poller, &c->pfd, on_closed);
 }
 
 int tt_socket_connect(const struct sockaddr *addr, socklen_t len)

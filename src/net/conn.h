@@ -1,12 +1,13 @@
-/* conn.h: a non-blocking socket driven by a uv_poll_t, with an output queue of slices.
+/* conn.h: a non-blocking socket in the worker's poller (net/poller.h), with an output
+ * queue of slices.
  *
  * Reads go into a caller buffer (the worker's scratch buffer), so an idle connection holds
  * no input buffer. Writes are attempted at once with writev; only on EAGAIN is the rest kept
  * and UV_WRITABLE armed; the owner's io callback then calls tt_conn_flush. A slice may
  * reference a shared block (one reference held until written) or own a malloc'd block.
  * Owner: the struct is embedded in its owner (client or backend connection); tt_conn_close
- * closes the fd and calls close_cb once libuv has released the handle -- free the owner
- * there, never inside an io callback. Thread: the worker that created it.
+ * closes the fd and calls close_cb on a later loop turn -- free the owner there, never
+ * inside an io callback. Thread: the worker that created it.
  *
  * Virtual mode (tt_conn_init_virtual): no socket. The owner writes into the same queue of
  * slices, but flush, set_read and close go to a vtable (an HTTP/2 stream carries the bytes,
@@ -19,6 +20,7 @@
 
 #include "core/common.h"
 #include "core/shared.h"
+#include "net/poller.h"
 
 struct tt_slice {
     const char *data;
@@ -50,9 +52,10 @@ typedef void (*tt_conn_io_fn)(struct tt_conn *c, int status, int events);
 typedef void (*tt_conn_close_fn)(struct tt_conn *c);
 
 struct tt_conn {
-    uv_poll_t poll; /* poll.data is free for the owner */
+    struct tt_pollfd pfd;
+    struct tt_poller *poller; /* the worker's (NULL in virtual mode) */
+    void *data;               /* free for the owner */
     int fd;
-    uint8_t armed;   /* events currently armed */
     bool want_read;  /* owner wants UV_READABLE */
     bool closing;
     bool eof;        /* read side saw EOF */
@@ -68,7 +71,7 @@ struct tt_conn {
     void *vctx;                      /* the vtable's (borrowed) */
 };
 
-int tt_conn_init(uv_loop_t *loop, struct tt_conn *c, int fd, tt_conn_io_fn on_io);
+int tt_conn_init(struct tt_poller *p, struct tt_conn *c, int fd, tt_conn_io_fn on_io);
 /* A virtual connection (see above); on_io is called by the vtable's side. */
 void tt_conn_init_virtual(struct tt_conn *c, const struct tt_conn_vops *vops, void *vctx,
                           tt_conn_io_fn on_io);

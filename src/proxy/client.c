@@ -1429,7 +1429,7 @@ void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer,
     c->w = w;
     c->id = ++w->next_conn_id * 64 + (uint64_t)w->index;
     tt_buf_init(&c->in, 0);
-    if (tt_conn_init(&w->loop, &c->conn, fd, on_io) != 0) {
+    if (tt_conn_init(&w->poller, &c->conn, fd, on_io) != 0) {
         close(fd);
         free(c);
         tt_worker_client_closed(w);

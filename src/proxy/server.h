@@ -15,6 +15,7 @@
 #include "core/map.h"
 #include "grip/jwt.h"
 #include "routes/routes.h"
+#include "net/poller.h"
 #include "pubsub/fanout.h"
 #include "pubsub/inbox.h"
 #include "pubsub/lastid.h"
@@ -52,6 +53,7 @@ struct tt_worker {
     struct tt_server *srv;
     uv_thread_t thread;
     uv_loop_t loop;
+    struct tt_poller poller; /* every socket of the worker but its listeners */
     struct tt_inbox inbox;
     struct tt_routes *routes; /* this worker's ref */
     char *scratch;            /* read buffer shared by all connections of the worker */

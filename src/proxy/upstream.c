@@ -101,7 +101,7 @@ static void on_conn_closed(struct tt_conn *c)
 static void close_conn(struct tt_upstream *u)
 {
     if (u->c) {
-        u->c->poll.data = NULL;
+        u->c->data = NULL;
         tt_conn_close(u->c, on_conn_closed);
         u->c = NULL;
     }
@@ -241,14 +241,14 @@ static void start_connect(struct tt_upstream *u, const struct sockaddr *sa, sock
         return;
     }
     u->c = tt_malloc(sizeof(*u->c));
-    if (tt_conn_init(&u->w->loop, u->c, fd, on_io) != 0) {
+    if (tt_conn_init(&u->w->poller, u->c, fd, on_io) != 0) {
         close(fd);
         free(u->c);
         u->c = NULL;
         next_target(u);
         return;
     }
-    u->c->poll.data = u;
+    u->c->data = u;
     u->state = UP_CONNECTING;
     /* writable = connected (or failed) */
     u->c->ssl_want_write = true;
@@ -433,7 +433,7 @@ static void try_target(struct tt_upstream *u)
         /* Adopt the pooled connection. */
         u->c = p->c;
         p->c = NULL;
-        u->c->poll.data = u;
+        u->c->data = u;
         up_destroy(p);
         send_request(u);
         return;
@@ -871,7 +871,7 @@ static void tls_step(struct tt_upstream *u)
 
 static void on_io(struct tt_conn *c, int status, int events)
 {
-    struct tt_upstream *u = c->poll.data;
+    struct tt_upstream *u = c->data;
     if (!u)
         return;
     if (u->state == UP_IDLE) {
@@ -998,7 +998,7 @@ struct tt_conn *tt_upstream_take(struct tt_upstream *u, struct tt_buf *rest)
     u->c = NULL;
     if (!c)
         return NULL;
-    c->poll.data = NULL;
+    c->data = NULL;
     if (u->take_len)
         tt_buf_append(rest, u->take_data, u->take_len);
     return c;

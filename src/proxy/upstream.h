@@ -83,7 +83,7 @@ void tt_upstream_pause(struct tt_upstream *u, bool paused);
 void tt_upstream_abort(struct tt_upstream *u);
 
 /* Inside on_head of a 101 to a TT_UP_UPGRADE request: take the socket (with its TLS
- * state; its poll.data is cleared, set your own io callback) and append the bytes that
+ * state; its data is cleared, set your own io callback) and append the bytes that
  * came behind the head to rest. The exchange ends when on_head returns, with no other
  * callback. The caller closes the connection with tt_conn_close (it is heap-allocated:
  * free it in the close callback). */

@@ -428,7 +428,11 @@ static void on_tick(uv_timer_t *t)
 static void worker_main(void *arg)
 {
     struct tt_worker *w = arg;
+    /* Runs until nothing is left: the poller keeps the loop while any socket is open, so
+     * requests that outlive their client (gone links, a WebSocket-over-HTTP backend's last
+     * request) finish first. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    tt_poller_close(&w->poller);
     /* Close whatever is left (closing callbacks), then the loop. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&w->loop) != 0)
@@ -445,6 +449,10 @@ int tt_workers_start(struct tt_server *srv)
         w->index = i;
         w->srv = srv;
         uv_loop_init(&w->loop);
+        if (tt_poller_init(&w->poller, &w->loop) != 0) {
+            tt_err("worker %d: cannot create its epoll set", i);
+            return -EMFILE;
+        }
         tt_inbox_init(&w->inbox, &w->loop, &inbox_ops, w);
         uv_timer_init(&w->loop, &w->tick);
         w->tick.data = w;

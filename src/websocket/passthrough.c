@@ -43,7 +43,7 @@ static void pt_release(struct pt_be *p)
  * go together, a loop turn after pt_free (whose caller may be inside our own read loop). */
 static void conn_freed(struct tt_conn *c)
 {
-    struct pt_be *p = c->poll.data;
+    struct pt_be *p = c->data;
     free(c);
     if (p)
         pt_release(p);
@@ -97,7 +97,7 @@ static const struct tt_wsconn_ops be_ws_ops = {
 
 static void on_io(struct tt_conn *c, int status, int events)
 {
-    struct pt_be *p = c->poll.data;
+    struct pt_be *p = c->data;
     if (!p || p->dead)
         return;
     struct tt_worker *w = tt_ws_session_worker(p->b.s);
@@ -150,7 +150,7 @@ static void accept_101(struct pt_be *p, const struct tt_h1_response *resp,
     tt_buf_init(&rest, 0);
     p->conn = tt_upstream_take(p->up, &rest);
     p->up = NULL;
-    p->conn->poll.data = p;
+    p->conn->data = p;
     p->conn->on_io = on_io;
     tt_wsconn_init(&p->ws, p->conn, true, TT_WS_DEFAULT_MAX_MESSAGE, NULL, &be_ws_ops, p);
     p->accepted = true;

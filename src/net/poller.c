@@ -1,0 +1,159 @@
+/* poller.c: see poller.h. */
+#include "net/poller.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#define POLL_BATCH 256
+
+static void on_events(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct tt_poller *p = h->data;
+    if (status < 0)
+        return;
+    struct epoll_event evs[POLL_BATCH];
+    int n = epoll_wait(p->epfd, evs, POLL_BATCH, 0);
+    for (int i = 0; i < n; i++) {
+        struct tt_pollfd *f = evs[i].data.ptr;
+        if (f->removed)
+            continue; /* removed by an earlier callback of this batch */
+        uint32_t e = evs[i].events;
+        int uv = 0;
+        if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            uv |= UV_READABLE;
+        if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            uv |= UV_WRITABLE;
+        uv &= f->interest;
+        if (uv)
+            f->cb(f, uv);
+    }
+}
+
+static void on_reap(uv_idle_t *h)
+{
+    struct tt_poller *p = h->data;
+    struct tt_list list = p->removed;
+    if (tt_list_empty(&p->removed)) {
+        uv_idle_stop(h);
+        return;
+    }
+    /* Take the list over: done callbacks may remove more. */
+    list.next->prev = &list;
+    list.prev->next = &list;
+    tt_list_init(&p->removed);
+    while (!tt_list_empty(&list)) {
+        struct tt_pollfd *f = TT_CONTAINER_OF(list.next, struct tt_pollfd, link);
+        tt_list_remove(&f->link);
+        if (f->done)
+            f->done(f);
+    }
+    if (tt_list_empty(&p->removed))
+        uv_idle_stop(h);
+}
+
+int tt_poller_init(struct tt_poller *p, uv_loop_t *loop)
+{
+    memset(p, 0, sizeof(*p));
+    tt_list_init(&p->removed);
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (p->epfd < 0)
+        return -errno;
+    int r = uv_poll_init(loop, &p->handle, p->epfd);
+    if (r != 0) {
+        close(p->epfd);
+        return r;
+    }
+    p->handle.data = p;
+    uv_idle_init(loop, &p->reaper);
+    p->reaper.data = p;
+    uv_poll_start(&p->handle, UV_READABLE, on_events);
+    /* The set alone keeps no loop alive: its owner's other handles decide that. */
+    uv_unref((uv_handle_t *)&p->handle);
+    uv_unref((uv_handle_t *)&p->reaper);
+    return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct tt_poller *p = h->data;
+    if (h == (uv_handle_t *)&p->handle)
+        close(p->epfd);
+}
+
+void tt_poller_close(struct tt_poller *p)
+{
+    if (p->closing)
+        return;
+    p->closing = true;
+    /* done callbacks still owed run now: nothing else will call them */
+    while (!tt_list_empty(&p->removed)) {
+        struct tt_pollfd *f = TT_CONTAINER_OF(p->removed.next, struct tt_pollfd, link);
+        tt_list_remove(&f->link);
+        if (f->done)
+            f->done(f);
+    }
+    uv_close((uv_handle_t *)&p->handle, on_handle_closed);
+    uv_close((uv_handle_t *)&p->reaper, NULL);
+}
+
+void tt_pollfd_init(struct tt_poller *p, struct tt_pollfd *f, int fd, tt_pollfd_fn cb)
+{
+    memset(f, 0, sizeof(*f));
+    f->fd = fd;
+    f->cb = cb;
+    tt_list_init(&f->link);
+    if (p->members++ == 0)
+        uv_ref((uv_handle_t *)&p->handle); /* open sockets keep the loop running */
+}
+
+int tt_poller_set(struct tt_poller *p, struct tt_pollfd *f, int events)
+{
+    if (f->removed)
+        return 0;
+    events &= UV_READABLE | UV_WRITABLE;
+    if (events == f->interest && (events != 0) == f->in_set)
+        return 0;
+    if (!events) {
+        /* Out of the set: a level-triggered hang-up would otherwise be reported forever. */
+        if (f->in_set && epoll_ctl(p->epfd, EPOLL_CTL_DEL, f->fd, NULL) == 0)
+            p->count--;
+        f->in_set = false;
+        f->interest = 0;
+        return 0;
+    }
+    struct epoll_event ev = {.data.ptr = f};
+    if (events & UV_READABLE)
+        ev.events |= EPOLLIN;
+    if (events & UV_WRITABLE)
+        ev.events |= EPOLLOUT;
+    int op = f->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(p->epfd, op, f->fd, &ev) < 0) {
+        int e = errno;
+        tt_debug("poller: epoll_ctl(%s, fd %d): %s", op == EPOLL_CTL_ADD ? "add" : "mod", f->fd,
+                 strerror(e));
+        return -e;
+    }
+    if (!f->in_set)
+        p->count++;
+    f->in_set = true;
+    f->interest = (uint8_t)events;
+    return 0;
+}
+
+void tt_poller_remove(struct tt_poller *p, struct tt_pollfd *f, tt_pollfd_done_fn done)
+{
+    if (f->removed)
+        return;
+    tt_poller_set(p, f, 0);
+    f->removed = true;
+    if (--p->members == 0)
+        uv_unref((uv_handle_t *)&p->handle);
+    f->done = done;
+    tt_list_insert_tail(&p->removed, &f->link);
+    if (!p->closing)
+        uv_idle_start(&p->reaper, on_reap);
+}
