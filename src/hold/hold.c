@@ -465,6 +465,7 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
         tt_client_stream_start(c, resp);
     if (c->state == TT_C_CLOSING)
         return 0;
+    tt_client_trim_for_stream(c);
     h->last_write_ms = tt_now_ms();
     if (h->link_only) {
         link_fetch(h, NULL);

@@ -1460,6 +1460,21 @@ void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer,
     tt_conn_set_read(&c->conn, true);
 }
 
+void tt_client_trim_for_stream(struct tt_client *c)
+{
+    struct tt_req *q = c->req;
+    if (!q)
+        return;
+    free(q->bk_head);
+    q->bk_head = NULL;
+    q->bk_head_len = 0;
+    tt_buf_deinit(&q->body_copy);
+    free(q->origin);
+    free(q->acr_method);
+    free(q->acr_headers);
+    q->origin = q->acr_method = q->acr_headers = NULL;
+}
+
 void tt_client_shutdown(struct tt_client *c)
 {
     if (c->session) {

@@ -151,6 +151,11 @@ bool tt_client_retry(struct tt_client *c, const char *extra_headers);
  * connection with nothing yet gets a short grace (SHUTDOWN_GRACE_MS); an idle keep-alive
  * connection is closed. */
 void tt_client_shutdown(struct tt_client *c);
+/* The request became a stream whose head is out: drop what only a replay or a response
+ * head would need (the backend head, the body copy, the CORS request values), so that a
+ * held stream keeps little. A stream is never replayed (its recoveries go through next
+ * links). */
+void tt_client_trim_for_stream(struct tt_client *c);
 
 /* HTTP/2 (h2/). An HTTP/2 connection is a client in state TT_C_H2 whose session owns the
  * socket; each of its streams is served by a client of its own on a virtual connection
