@@ -11,6 +11,22 @@
 #include "proxy/links.h"
 #include "proxy/upstream.h"
 
+/* Next-link state (Grip-Link rel=next): allocated only for holds that have a next link,
+ * so that the many plain streams do not carry it. */
+struct hold_link {
+    char *url;           /* as the backend gave it, or NULL once the links ran out */
+    uint64_t timeout_ms; /* poll period, 0 = only on hint, gap or no-hold */
+    bool only;           /* no hold: the stream ends when the links run out */
+    struct tt_upstream *up;
+    struct tt_h1_response *head;
+    char *head_raw;
+    struct tt_buf body;
+    char *extra; /* Grip-Last lines for the fetch in flight / retried */
+    int retries;
+    uv_timer_t *timer;            /* heap; closed with free */
+    struct tt_route_target target; /* for a link to another host */
+};
+
 struct tt_hold {
     struct tt_client_session session; /* c->session while held */
     struct tt_subscriber sub;         /* in the worker's fan-out engine */
@@ -22,18 +38,7 @@ struct tt_hold {
     uint64_t ka_ms;
     enum tt_ka_mode ka_mode;
     uint64_t last_write_ms;
-    /* next link (Grip-Link rel=next) */
-    char *link;               /* URL as the backend gave it, or NULL */
-    uint64_t link_timeout_ms; /* poll period, 0 = only on hint, gap or no-hold */
-    bool link_only;           /* no hold: the stream ends when the links run out */
-    struct tt_upstream *link_up;
-    struct tt_h1_response *link_head;
-    char *link_head_raw;
-    struct tt_buf link_body;
-    char *link_extra; /* Grip-Last lines for the fetch in flight / retried */
-    int link_retries;
-    uv_timer_t *link_timer; /* heap; closed with free */
-    struct tt_route_target link_target; /* for a link to another host */
+    struct hold_link *ln; /* next-link state, only when the backend gave a next link */
 };
 
 static const struct tt_subscriber_ops response_ops, stream_ops;
@@ -70,17 +75,24 @@ static void free_timer(uv_handle_t *t)
     free(t);
 }
 
+static const char *link_url(const struct tt_hold *h)
+{
+    return h->ln ? h->ln->url : NULL;
+}
+
 static void link_reset(struct tt_hold *h)
 {
-    if (h->link_up) {
-        tt_upstream_abort(h->link_up);
-        h->link_up = NULL;
+    if (!h->ln)
+        return;
+    if (h->ln->up) {
+        tt_upstream_abort(h->ln->up);
+        h->ln->up = NULL;
     }
-    free(h->link_head);
-    free(h->link_head_raw);
-    h->link_head = NULL;
-    h->link_head_raw = NULL;
-    tt_buf_deinit(&h->link_body);
+    free(h->ln->head);
+    free(h->ln->head_raw);
+    h->ln->head = NULL;
+    h->ln->head_raw = NULL;
+    tt_buf_deinit(&h->ln->body);
 }
 
 void tt_hold_free(struct tt_hold *h)
@@ -90,11 +102,14 @@ void tt_hold_free(struct tt_hold *h)
     struct tt_worker *w = h->c->w;
     tt_subscriber_deinit(&h->sub);
     link_reset(h);
-    free(h->link);
-    free(h->link_extra);
-    free(h->link_target.host);
-    if (h->link_timer)
-        uv_close((uv_handle_t *)h->link_timer, free_timer);
+    if (h->ln) {
+        free(h->ln->url);
+        free(h->ln->extra);
+        free(h->ln->target.host);
+        if (h->ln->timer)
+            uv_close((uv_handle_t *)h->ln->timer, free_timer);
+        free(h->ln);
+    }
     tt_resp_deinit(&h->resp);
     free(h->ka_chunk);
     uv_timer_stop(&h->c->timer);
@@ -179,11 +194,11 @@ static void stream_finish(struct tt_hold *h, bool clean);
 static void link_on_timer(uv_timer_t *t)
 {
     struct tt_hold *h = t->data;
-    if (h->link_retries > 0 && !h->link_up) {
-        link_fetch(h, h->link_extra);
+    if (h->ln->retries > 0 && !h->ln->up) {
+        link_fetch(h, h->ln->extra);
         return;
     }
-    if (!h->link || h->link_up || !h->link_timeout_ms)
+    if (!link_url(h) || h->ln->up || !h->ln->timeout_ms)
         return;
     /* Poll when some channel went quiet for a whole period. */
     bool all = h->sub.num_subs > 0;
@@ -200,29 +215,31 @@ static void link_on_timer(uv_timer_t *t)
 
 static void link_timer_start(struct tt_hold *h, uint64_t ms, bool repeat)
 {
-    if (!h->link_timer) {
-        h->link_timer = tt_malloc(sizeof(*h->link_timer));
-        uv_timer_init(&h->c->w->loop, h->link_timer);
-        h->link_timer->data = h;
+    if (!h->ln->timer) {
+        h->ln->timer = tt_malloc(sizeof(*h->ln->timer));
+        uv_timer_init(&h->c->w->loop, h->ln->timer);
+        h->ln->timer->data = h;
     }
-    uv_timer_start(h->link_timer, link_on_timer, ms, repeat ? ms : 0);
+    uv_timer_start(h->ln->timer, link_on_timer, ms, repeat ? ms : 0);
 }
 
 static void link_poll_arm(struct tt_hold *h)
 {
-    if (h->link && h->link_timeout_ms && !h->link_only)
-        link_timer_start(h, h->link_timeout_ms, true);
-    else if (h->link_timer)
-        uv_timer_stop(h->link_timer);
+    if (!h->ln)
+        return;
+    if (link_url(h) && h->ln->timeout_ms && !h->ln->only)
+        link_timer_start(h, h->ln->timeout_ms, true);
+    else if (h->ln->timer)
+        uv_timer_stop(h->ln->timer);
 }
 
 static void link_failed(struct tt_hold *h, const char *why)
 {
-    tt_warn("c%llu: next link %s: %s", (unsigned long long)h->c->id, h->link ? h->link : "-", why);
+    tt_warn("c%llu: next link %s: %s", (unsigned long long)h->c->id, link_url(h) ? link_url(h) : "-", why);
     link_reset(h);
-    if (h->link_retries < LINK_MAX_RETRIES) {
-        uint64_t ms = 1000ULL << h->link_retries;
-        h->link_retries++;
+    if (h->ln->retries < LINK_MAX_RETRIES) {
+        uint64_t ms = 1000ULL << h->ln->retries;
+        h->ln->retries++;
         link_timer_start(h, ms + (uint64_t)(rand() % 1000), false);
         return;
     }
@@ -249,15 +266,15 @@ static void link_write_body(struct tt_hold *h, const char *data, size_t len)
 static int link_on_head(void *ctx, const struct tt_h1_response *resp)
 {
     struct tt_hold *h = ctx;
-    h->link_head = tt_h1_response_dup(resp, &h->link_head_raw);
-    tt_buf_init(&h->link_body, TT_GRIP_MAX_BODY);
+    h->ln->head = tt_h1_response_dup(resp, &h->ln->head_raw);
+    tt_buf_init(&h->ln->body, TT_GRIP_MAX_BODY);
     return 0;
 }
 
 static void link_on_data(void *ctx, const char *data, size_t len)
 {
     struct tt_hold *h = ctx;
-    if (tt_buf_append(&h->link_body, data, len) != 0)
+    if (tt_buf_append(&h->ln->body, data, len) != 0)
         link_failed(h, "response too large"); /* aborts the fetch: no more callbacks */
 }
 
@@ -266,7 +283,7 @@ static void link_on_error(void *ctx, enum tt_up_error err, const char *tried)
     (void)err;
     (void)tried;
     struct tt_hold *h = ctx;
-    h->link_up = NULL;
+    h->ln->up = NULL;
     link_failed(h, "request failed");
 }
 
@@ -274,8 +291,8 @@ static void link_on_end(void *ctx)
 {
     struct tt_hold *h = ctx;
     struct tt_client *c = h->c;
-    h->link_up = NULL;
-    if (h->link_head->status < 200 || h->link_head->status >= 300) {
+    h->ln->up = NULL;
+    if (h->ln->head->status < 200 || h->ln->head->status >= 300) {
         link_failed(h, "non-2xx response");
         return;
     }
@@ -283,7 +300,7 @@ static void link_on_end(void *ctx)
     char err[256];
     memset(&g, 0, sizeof(g));
     const char *prefix = c->req && c->req->route ? c->req->route->prefix : NULL;
-    int r = tt_grip_parse(h->link_head, h->link_body.data, h->link_body.len, prefix,
+    int r = tt_grip_parse(h->ln->head, h->ln->body.data, h->ln->body.len, prefix,
                           (size_t)c->w->srv->cfg.connection_subscription_max, &g, err,
                           sizeof(err));
     if (r == 0 && g.hold == TT_HOLD_RESPONSE) {
@@ -297,28 +314,28 @@ static void link_on_end(void *ctx)
         stream_finish(h, false);
         return;
     }
-    h->link_retries = 0;
-    free(h->link_extra);
-    h->link_extra = NULL;
-    const char *body = g.has_response ? g.resp_body : h->link_body.data;
-    size_t body_len = g.has_response ? g.resp_body_len : h->link_body.len;
+    h->ln->retries = 0;
+    free(h->ln->extra);
+    h->ln->extra = NULL;
+    const char *body = g.has_response ? g.resp_body : h->ln->body.data;
+    size_t body_len = g.has_response ? g.resp_body_len : h->ln->body.len;
     link_write_body(h, body, body_len);
-    free(h->link);
-    h->link = g.next_link ? tt_strdup(g.next_link) : NULL;
+    free(h->ln->url);
+    h->ln->url = g.next_link ? tt_strdup(g.next_link) : NULL;
     if (g.next_link_timeout > 0)
-        h->link_timeout_ms = (uint64_t)g.next_link_timeout * 1000;
+        h->ln->timeout_ms = (uint64_t)g.next_link_timeout * 1000;
     link_reset(h);
     if (g.hold == TT_HOLD_STREAM) {
         tt_subscriber_clear(&h->sub);
         subscribe_all(h, &g);
-        h->link_only = false;
+        h->ln->only = false;
         link_poll_arm(h);
         tt_grip_deinit(&g);
         tt_client_flush(c);
         return;
     }
     tt_grip_deinit(&g);
-    if (h->link) {
+    if (link_url(h)) {
         if (!tt_client_flush(c))
             return;
         link_fetch(h, NULL);
@@ -340,24 +357,24 @@ static void link_fetch(struct tt_hold *h, const char *extra)
 {
     struct tt_client *c = h->c;
     struct tt_req *q = c->req;
-    if (!h->link || h->link_up || !q || !q->route)
+    if (!link_url(h) || h->ln->up || !q || !q->route)
         return;
-    if (extra != h->link_extra) {
-        free(h->link_extra);
-        h->link_extra = extra ? tt_strdup(extra) : NULL;
+    if (extra != h->ln->extra) {
+        free(h->ln->extra);
+        h->ln->extra = extra ? tt_strdup(extra) : NULL;
     }
     char host[300], path[4200];
     const struct tt_route_target *targets;
     size_t num_targets;
-    if (!tt_links_resolve(c, h->link, path, sizeof(path), host, sizeof(host), &h->link_target,
+    if (!tt_links_resolve(c, link_url(h), path, sizeof(path), host, sizeof(host), &h->ln->target,
                       &targets, &num_targets)) {
         link_failed(h, "route has no HTTP target");
         return;
     }
     struct tt_buf head;
     tt_buf_init(&head, 0);
-    tt_forward_build_internal(c->w->srv, c, q->route, "GET", path, host, h->link_extra, &head);
-    h->link_up = tt_upstream_start(c->w, targets, num_targets, head.data, head.len, 0,
+    tt_forward_build_internal(c->w->srv, c, q->route, "GET", path, host, h->ln->extra, &head);
+    h->ln->up = tt_upstream_start(c->w, targets, num_targets, head.data, head.len, 0,
                                    &link_cbs, h);
     tt_buf_deinit(&head);
 }
@@ -449,9 +466,10 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
         c->req->gone_link = tt_strdup(g->gone_link);
     }
     if (g->next_link) {
-        h->link = tt_strdup(g->next_link);
-        h->link_timeout_ms = (uint64_t)g->next_link_timeout * 1000;
-        h->link_only = g->hold == TT_HOLD_NONE;
+        h->ln = tt_calloc(1, sizeof(*h->ln));
+        h->ln->url = tt_strdup(g->next_link);
+        h->ln->timeout_ms = (uint64_t)g->next_link_timeout * 1000;
+        h->ln->only = g->hold == TT_HOLD_NONE;
     }
     if (g->hold == TT_HOLD_RESPONSE) {
         h->resp = *resp;
@@ -467,7 +485,7 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
         return 0;
     tt_client_trim_for_stream(c);
     h->last_write_ms = tt_now_ms();
-    if (h->link_only) {
+    if (h->ln && h->ln->only) {
         link_fetch(h, NULL);
         return 0;
     }
@@ -477,7 +495,7 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
          * next link now, telling the backend where the client is. */
         struct tt_buf extra;
         tt_buf_init(&extra, 0);
-        if (h->link && needs_recovery(c, g, &extra))
+        if (link_url(h) && needs_recovery(c, g, &extra))
             link_fetch(h, extra.data);
         tt_buf_deinit(&extra);
     }
@@ -621,7 +639,7 @@ static bool stream_gap(struct tt_subscriber *who, struct tt_sub *s, struct tt_ms
 {
     (void)m;
     struct tt_hold *h = hold_of(who);
-    if (!h->link)
+    if (!link_url(h))
         return false;
     char extra[600];
     snprintf(extra, sizeof(extra), "Grip-Last: %s; last-id=%s\r\n", tt_subscriber_channel(s),
@@ -655,7 +673,7 @@ static void hold_update(struct tt_subscriber *who)
         if (c->req)
             c->req->updated = true;
         hold_retry(h, NULL);
-    } else if (h->link) {
+    } else if (link_url(h)) {
         link_fetch(h, NULL);
     }
 }
