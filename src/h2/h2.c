@@ -942,9 +942,9 @@ static void send_frames(struct tt_h2 *h)
     }
 }
 
-static void on_timer(uv_timer_t *t)
+static void on_timer(struct tt_wtimer *t)
 {
-    struct tt_client *c = t->data;
+    struct tt_client *c = tt_client_of_timer(t);
     if (c->state != TT_C_H2)
         return;
     struct tt_h2 *h = TT_CONTAINER_OF(c->session, struct tt_h2, session);
@@ -976,9 +976,9 @@ static void set_timer(struct tt_h2 *h)
         return;
     h->timer = want;
     if (want == T_NONE)
-        uv_timer_stop(&c->timer);
+        tt_client_timer_stop(c);
     else
-        uv_timer_start(&c->timer, on_timer, (uint64_t)c->w->srv->cfg.head_timeout_ms, 0);
+        tt_client_timer_start(c, on_timer, (uint64_t)c->w->srv->cfg.head_timeout_ms);
 }
 
 static void h2_run(struct tt_h2 *h)

@@ -112,7 +112,7 @@ void tt_hold_free(struct tt_hold *h)
     }
     tt_resp_deinit(&h->resp);
     free(h->ka_chunk);
-    uv_timer_stop(&h->c->timer);
+    tt_client_timer_stop(h->c);
     if (h->c->session == &h->session)
         h->c->session = NULL;
     w->stats.held--;
@@ -137,9 +137,9 @@ static void fail_502(struct tt_client *c, const char *debug_msg)
 
 /* ---- timers ------------------------------------------------------------------------ */
 
-static void on_response_timeout(uv_timer_t *t)
+static void on_response_timeout(struct tt_wtimer *t)
 {
-    struct tt_client *c = t->data;
+    struct tt_client *c = tt_client_of_timer(t);
     struct tt_hold *h = hold_of_client(c);
     if (!h || h->mode != TT_HOLD_RESPONSE)
         return;
@@ -155,15 +155,15 @@ static void on_response_timeout(uv_timer_t *t)
 
 static void arm_keepalive(struct tt_hold *h);
 
-static void on_keepalive(uv_timer_t *t)
+static void on_keepalive(struct tt_wtimer *t)
 {
-    struct tt_client *c = t->data;
+    struct tt_client *c = tt_client_of_timer(t);
     struct tt_hold *h = hold_of_client(c);
     if (!h || h->mode != TT_HOLD_STREAM || !h->ka_chunk)
         return;
     uint64_t now = tt_now_ms();
     if (h->ka_mode == TT_KA_IDLE && now - h->last_write_ms + 5 < h->ka_ms) {
-        uv_timer_start(&c->timer, on_keepalive, h->ka_ms - (now - h->last_write_ms), 0);
+        tt_client_timer_start(c, on_keepalive, h->ka_ms - (now - h->last_write_ms));
         return;
     }
     tt_client_stream_write(c, NULL, h->ka_chunk, h->ka_len);
@@ -180,7 +180,7 @@ static void arm_keepalive(struct tt_hold *h)
     /* Pushpin shortens each period by up to a second so that many streams opened
      * together do not all wake at once. */
     uint64_t jitter = h->ka_ms > 2000 ? (uint64_t)(rand() % 1000) : 0;
-    uv_timer_start(&h->c->timer, on_keepalive, h->ka_ms - jitter, 0);
+    tt_client_timer_start(h->c, on_keepalive, h->ka_ms - jitter);
 }
 
 
@@ -475,8 +475,7 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
         h->resp = *resp;
         memset(resp, 0, sizeof(*resp));
         tt_buf_init(&resp->body, 0);
-        uv_timer_start(&c->timer, on_response_timeout, (uint64_t)tt_grip_hold_timeout(g) * 1000,
-                       0);
+        tt_client_timer_start(c, on_response_timeout, (uint64_t)tt_grip_hold_timeout(g) * 1000);
         return 0;
     }
     if (!c->req->head_sent) /* else the head went out while a large body streamed */

@@ -46,14 +46,17 @@ int tt_conn_init(struct tt_poller *p, struct tt_conn *c, int fd, tt_conn_io_fn o
     return 0;
 }
 
-void tt_conn_init_virtual(struct tt_conn *c, const struct tt_conn_vops *vops, void *vctx,
-                          tt_conn_io_fn on_io)
+void tt_conn_init_virtual(struct tt_poller *p, struct tt_conn *c, const struct tt_conn_vops *vops,
+                          void *vctx, tt_conn_io_fn on_io)
 {
     memset(c, 0, sizeof(*c));
     c->fd = -1;
     c->on_io = on_io;
     c->vops = vops;
     c->vctx = vctx;
+    c->poller = p;
+    /* Never in the epoll set: only for the deferred close callback. */
+    tt_pollfd_init(p, &c->pfd, -1, on_poll);
 }
 
 void tt_conn_set_read(struct tt_conn *c, bool on)
@@ -309,7 +312,6 @@ void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close)
         free(c->out);
         c->out = NULL;
         c->out_alloc = 0;
-        return;
     }
     c->on_close = on_close;
     tt_poller_remove(c->poller, &c->pfd, on_closed);

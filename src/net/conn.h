@@ -39,8 +39,8 @@ struct tt_conn_vops {
     /* The owner wants input (on) or not (off): flow control towards the peer. */
     void (*set_read)(struct tt_conn *c, bool on);
     /* The owner closes. The callee may take the queued slices (move the out* fields and
-     * zero them); whatever is left is released after the call. close_cb is never called:
-     * there is no libuv handle to wait for. */
+     * zero them); whatever is left is released after the call. close_cb comes on a later
+     * loop turn, as for a socket. */
     void (*close)(struct tt_conn *c);
     /* Input for the owner (tt_conn_read): bytes, or TT_EAGAIN. Never 0: the stream's end
      * is in the bytes themselves (HTTP framing), and an abort closes the owner. */
@@ -72,9 +72,10 @@ struct tt_conn {
 };
 
 int tt_conn_init(struct tt_poller *p, struct tt_conn *c, int fd, tt_conn_io_fn on_io);
-/* A virtual connection (see above); on_io is called by the vtable's side. */
-void tt_conn_init_virtual(struct tt_conn *c, const struct tt_conn_vops *vops, void *vctx,
-                          tt_conn_io_fn on_io);
+/* A virtual connection (see above); on_io is called by the vtable's side. Its close
+ * callback comes on a later loop turn too (through the poller). */
+void tt_conn_init_virtual(struct tt_poller *p, struct tt_conn *c, const struct tt_conn_vops *vops,
+                          void *vctx, tt_conn_io_fn on_io);
 /* Arm or disarm reading. */
 void tt_conn_set_read(struct tt_conn *c, bool on);
 /* read() into buf. Returns bytes (>0), 0 at EOF, TT_EAGAIN, or -errno. */

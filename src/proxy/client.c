@@ -50,11 +50,6 @@ static void on_conn_closed(struct tt_conn *conn)
     on_handle_closed(TT_CONTAINER_OF(conn, struct tt_client, conn));
 }
 
-static void on_timer_closed(uv_handle_t *h)
-{
-    on_handle_closed(h->data);
-}
-
 static void req_free(struct tt_client *c, struct tt_req *r)
 {
     if (!r)
@@ -132,7 +127,7 @@ void tt_client_close(struct tt_client *c)
     struct tt_worker *w = c->w;
     w->num_clients--;
     tt_worker_client_closed(w);
-    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    tt_client_timer_stop(c);
     tt_conn_close(&c->conn, on_conn_closed);
 }
 
@@ -176,9 +171,9 @@ void tt_client_flush_dirty(struct tt_worker *w)
     w->num_dirty = 0;
 }
 
-static void on_head_timeout(uv_timer_t *t)
+static void on_head_timeout(struct tt_wtimer *t)
 {
-    struct tt_client *c = t->data;
+    struct tt_client *c = tt_client_of_timer(t);
     if (c->state == TT_C_HEAD) {
         tt_debug("c%llu: request head timeout, closing", (unsigned long long)c->id);
         tt_client_close(c);
@@ -187,7 +182,7 @@ static void on_head_timeout(uv_timer_t *t)
 
 static void arm_head_timer(struct tt_client *c)
 {
-    uv_timer_start(&c->timer, on_head_timeout, (uint64_t)c->w->srv->cfg.head_timeout_ms, 0);
+    tt_client_timer_start(c, on_head_timeout, (uint64_t)c->w->srv->cfg.head_timeout_ms);
 }
 
 /* The current request is complete on our side: log, reset, go on with the next. */
@@ -1019,7 +1014,7 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     c->req = q;
     c->state = TT_C_BODY;
     c->served = true;
-    uv_timer_stop(&c->timer);
+    tt_client_timer_stop(c);
     q->start_ms = tt_now_ms();
     q->routes = w->routes;
     tt_routes_ref(q->routes);
@@ -1422,6 +1417,18 @@ static void tls_step(struct tt_client *c)
     tt_client_close(c);
 }
 
+void tt_client_timer_start(struct tt_client *c, tt_wtimer_fn cb, uint64_t ms)
+{
+    struct tt_worker *w = c->w;
+    tt_wheel_start(&w->wheel, &c->timer, cb, uv_now(&w->loop), ms);
+    tt_worker_wheel_armed(w);
+}
+
+void tt_client_timer_stop(struct tt_client *c)
+{
+    tt_wheel_stop(&c->w->wheel, &c->timer);
+}
+
 void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer,
                       uint16_t tls_port)
 {
@@ -1435,9 +1442,8 @@ void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer,
         tt_worker_client_closed(w);
         return;
     }
-    uv_timer_init(&w->loop, &c->timer);
-    c->timer.data = c;
-    c->handles = 2;
+    tt_wtimer_init(&c->timer);
+    c->handles = 1;
     if (peer->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer,
                   sizeof(c->peer));
@@ -1497,7 +1503,7 @@ void tt_client_shutdown(struct tt_client *c)
         return;
     }
     uint64_t grace = TT_MIN((uint64_t)c->w->srv->cfg.head_timeout_ms, SHUTDOWN_GRACE_MS);
-    uv_timer_start(&c->timer, on_head_timeout, grace, 0);
+    tt_client_timer_start(c, on_head_timeout, grace);
 }
 
 /* ---- HTTP/2 (see client.h) --------------------------------------------------------- */
@@ -1511,7 +1517,7 @@ static void h2_take_over(struct tt_client *c)
 {
     struct tt_buf in = c->in;
     tt_buf_init(&c->in, 0);
-    uv_timer_stop(&c->timer);
+    tt_client_timer_stop(c);
     c->served = true;
     c->w->srv->h2_start(c, in.data, in.len);
     tt_buf_deinit(&in);
@@ -1542,10 +1548,9 @@ struct tt_client *tt_client_new_stream(struct tt_client *conn, const struct tt_c
     c->w = w;
     c->id = ++w->next_conn_id * 64 + (uint64_t)w->index;
     tt_buf_init(&c->in, 0);
-    tt_conn_init_virtual(&c->conn, vops, vctx, on_io);
-    uv_timer_init(&w->loop, &c->timer);
-    c->timer.data = c;
-    c->handles = 1; /* the timer: a virtual connection has no handle to close */
+    tt_conn_init_virtual(&w->poller, &c->conn, vops, vctx, on_io);
+    tt_wtimer_init(&c->timer);
+    c->handles = 1;
     memcpy(c->peer, conn->peer, sizeof(c->peer));
     c->tls = conn->tls;
     tt_list_insert_tail(&w->clients, &c->link);

@@ -10,6 +10,7 @@
 #define TT_CLIENT_H
 
 #include "core/buf.h"
+#include "core/wheel.h"
 #include "net/conn.h"
 #include "http/resp.h"
 #include "proxy/server.h"
@@ -97,7 +98,7 @@ struct tt_client {
     struct tt_conn conn;
     struct tt_worker *w;
     struct tt_list link;
-    uv_timer_t timer;
+    struct tt_wtimer timer; /* head timeout, hold timeout, keep-alives (the worker's wheel) */
     struct tt_buf in; /* unparsed input, kept only while a request is partial or waiting */
     uint64_t id;
     char peer[64];
@@ -111,8 +112,17 @@ struct tt_client {
     bool handshaking; /* its TLS handshake is not done yet */
     bool close_after_flush; /* response done, connection not reusable */
     bool served;            /* a request was dispatched on this connection */
-    int handles; /* open libuv handles (conn, timer) */
+    int handles; /* close callbacks still owed (the conn's) */
 };
+
+/* The client's timer, on the worker's timing wheel (TT_WHEEL_TICK_MS resolution): one
+ * at a time; starting replaces what was armed. */
+void tt_client_timer_start(struct tt_client *c, tt_wtimer_fn cb, uint64_t ms);
+void tt_client_timer_stop(struct tt_client *c);
+static inline struct tt_client *tt_client_of_timer(struct tt_wtimer *t)
+{
+    return TT_CONTAINER_OF(t, struct tt_client, timer);
+}
 
 /* Accept a new connection on a worker (takes the fd; peer is the accepted address). */
 /* tls_port: the TLS listener's port for a connection to an https port (the TLS handshake

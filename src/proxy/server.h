@@ -13,6 +13,7 @@
 #include "core/idmap.h"
 #include "core/list.h"
 #include "core/map.h"
+#include "core/wheel.h"
 #include "grip/jwt.h"
 #include "routes/routes.h"
 #include "net/poller.h"
@@ -54,6 +55,8 @@ struct tt_worker {
     uv_thread_t thread;
     uv_loop_t loop;
     struct tt_poller poller; /* every socket of the worker but its listeners */
+    struct tt_wheel wheel;   /* the clients' timers */
+    uv_timer_t wheel_timer;  /* drives the wheel while anything is armed */
     struct tt_inbox inbox;
     struct tt_routes *routes; /* this worker's ref */
     char *scratch;            /* read buffer shared by all connections of the worker */
@@ -135,6 +138,8 @@ struct tt_server {
     void (*ws_refresh_channel)(struct tt_worker *w, const char *channel);
 };
 
+/* A timer was armed on the worker's wheel: make sure it turns. Worker thread. */
+void tt_worker_wheel_armed(struct tt_worker *w);
 /* Start every worker thread with its listeners. Main thread. */
 int tt_workers_start(struct tt_server *srv);
 /* Post to a worker's inbox (the kind says what ptr is; its reference passes). Any thread. */

@@ -173,6 +173,7 @@ static void finish_stop(struct tt_worker *w)
     uv_close((uv_handle_t *)&w->stats_timer, NULL);
     uv_close((uv_handle_t *)&w->flush_check, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
+    uv_close((uv_handle_t *)&w->wheel_timer, NULL);
     tt_inbox_close(&w->inbox);
 }
 
@@ -425,6 +426,20 @@ static void on_tick(uv_timer_t *t)
         finish_stop(w);
 }
 
+static void on_wheel(uv_timer_t *t)
+{
+    struct tt_worker *w = t->data;
+    tt_wheel_run(&w->wheel, uv_now(&w->loop));
+    if (!w->wheel.armed)
+        uv_timer_stop(t); /* nothing to wait for: no wake-ups while idle */
+}
+
+void tt_worker_wheel_armed(struct tt_worker *w)
+{
+    if (!uv_is_active((uv_handle_t *)&w->wheel_timer))
+        uv_timer_start(&w->wheel_timer, on_wheel, TT_WHEEL_TICK_MS, TT_WHEEL_TICK_MS);
+}
+
 static void worker_main(void *arg)
 {
     struct tt_worker *w = arg;
@@ -454,6 +469,10 @@ int tt_workers_start(struct tt_server *srv)
             return -EMFILE;
         }
         tt_inbox_init(&w->inbox, &w->loop, &inbox_ops, w);
+        tt_wheel_init(&w->wheel, uv_now(&w->loop));
+        uv_timer_init(&w->loop, &w->wheel_timer);
+        w->wheel_timer.data = w;
+        uv_unref((uv_handle_t *)&w->wheel_timer); /* the sockets keep the loop, not timers */
         uv_timer_init(&w->loop, &w->tick);
         w->tick.data = w;
         uv_timer_start(&w->tick, on_tick, 1000, 1000);

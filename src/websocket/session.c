@@ -75,7 +75,7 @@ static void session_free(struct tt_client_session *cs)
     s->ka_content = s->delayed = NULL;
     if (s->accepted)
         tt_wsconn_deinit(&s->ws);
-    uv_timer_stop(&s->c->timer);
+    tt_client_timer_stop(s->c);
     if (s->c->session == cs)
         s->c->session = NULL;
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
@@ -156,9 +156,9 @@ static bool client_congested(const struct tt_ws_session *s)
 
 /* ---- GRIP control messages ------------------------------------------------------------ */
 
-static void on_keepalive(uv_timer_t *t)
+static void on_keepalive(struct tt_wtimer *t)
 {
-    struct tt_client *c = t->data;
+    struct tt_client *c = tt_client_of_timer(t);
     if (!c->session || c->session->ops != &session_ops)
         return;
     struct tt_ws_session *s = of_cs(c->session);
@@ -166,7 +166,7 @@ static void on_keepalive(uv_timer_t *t)
         return;
     uint64_t now = tt_now_ms();
     if (!s->ka_interval && now - s->last_send_ms + 5 < s->ka_ms) {
-        uv_timer_start(&c->timer, on_keepalive, s->ka_ms - (now - s->last_send_ms), 0);
+        tt_client_timer_start(c, on_keepalive, s->ka_ms - (now - s->last_send_ms));
         return;
     }
     send_client(s, s->ka_opcode, s->ka_content, s->ka_len);
@@ -176,12 +176,12 @@ static void on_keepalive(uv_timer_t *t)
 static void arm_keepalive(struct tt_ws_session *s)
 {
     if (!s->ka_opcode) {
-        uv_timer_stop(&s->c->timer);
+        tt_client_timer_stop(s->c);
         return;
     }
     /* Shortened by up to a second, as Pushpin, so that many do not fire together. */
     uint64_t jitter = s->ka_ms > 2000 ? (uint64_t)(rand() % 1000) : 0;
-    uv_timer_start(&s->c->timer, on_keepalive, s->ka_ms - jitter, 0);
+    tt_client_timer_start(s->c, on_keepalive, s->ka_ms - jitter);
 }
 
 static void on_delayed(uv_timer_t *t)
