@@ -57,6 +57,9 @@ PARAMS = {
     "pub_batch": env_int("BENCH_PUB_BATCH", 100, 100),
     "lp_clients": env_int("BENCH_LP_CLIENTS", 100, 50),
     "lp_secs": env_int("BENCH_LP_SECS", 10, 3),
+    # long-poll on one channel: clients, publishes per second
+    "lps_clients": env_int("BENCH_LPS_CLIENTS", 1000, 200),
+    "lps_rate": env_int("BENCH_LPS_RATE", 20, 20),
     "conn_secs": env_int("BENCH_CONN_SECS", 10, 3),
     # WebSocket-over-HTTP: clients, seconds per offered rate, offered rates (messages/s)
     "woh_n": env_int("BENCH_WOH_N", 5000, 500),
@@ -70,14 +73,14 @@ PARAMS = {
     # steps to run (comma list): proxy, zreq (wrk), and the held-connection ones: bc_small,
     # bc_big, ws_big, channels, longpoll, connrate, woh, zmq_bc, zmq_channels
     "steps": os.environ.get("BENCH_STEPS", "proxy,zreq,bc_small,bc_big,ws_big,channels,longpoll,"
-                                           "connrate,woh,zmq_bc,zmq_channels"),
+                                           "lp_shared,connrate,woh,zmq_bc,zmq_channels"),
     "zmq_burst_msgs": env_int("BENCH_ZMQ_BURST_MSGS", 200, 50),
     # steps besides the held ones: proxy (wrk), zreq (wrk to zhttpreq); BENCH_STEPS picks
     # among all of them when it names any of these
     "profile": os.environ.get("BENCH_PROFILE", "") not in ("", "0"),
 }
 
-HELD_STEPS = {"bc_small", "bc_big", "ws_big", "channels", "longpoll", "connrate", "woh",
+HELD_STEPS = {"bc_small", "bc_big", "ws_big", "channels", "longpoll", "lp_shared", "connrate", "woh",
               "zmq_bc", "zmq_channels"}
 
 
@@ -797,15 +800,25 @@ def many_channels(s, logdir):
     return res
 
 
-def longpoll(s, logdir):
+def longpoll(s, logdir, shared=False):
+    """Long-poll cycles: each poller on its own channel, published to as fast as it waits
+    (shared=False), or lps_clients pollers on one channel published to lps_rate times a
+    second (shared=True: at most lps_clients x lps_rate cycles/s)."""
     kind = "nchan" if s.kind == "nchan" else "grip"
     secs = PARAMS["lp_secs"]
+    extra = []
+    n = PARAMS["lp_clients"]
+    path = s.lp_path()
+    if shared:
+        n = PARAMS["lps_clients"]
+        path = path.replace("{i}", "")
+        extra = ["rate=%d" % PARAMS["lps_rate"]]
     pids = s.pids()
     c0 = cpu_of(pids)
     args = [os.path.join(TOOLS, "loadc"), "lp", "port=%d" % s.port, "pubport=%d" % s.pub_port,
-            "kind=" + kind, "n=%d" % PARAMS["lp_clients"], "path=" + s.lp_path(),
+            "kind=" + kind, "n=%d" % n, "path=" + path,
             "batch=%d" % PARAMS["pub_batch"], "conns=2", "duration=%d" % secs, "warmup=1",
-            "maxtime=%d" % (secs + 30)]
+            "maxtime=%d" % (secs + 30)] + extra
     out = subprocess.run(args, capture_output=True, text=True, timeout=secs + 40)
     c1 = cpu_of(pids)
     if out.returncode != 0 or not out.stdout.strip():
@@ -813,6 +826,9 @@ def longpoll(s, logdir):
     r = json.loads(out.stdout.strip().splitlines()[-1])
     u, sy = cpu_delta(c0, c1)
     r["cpu_user"], r["cpu_sys"] = u, sy
+    if shared:
+        r["clients"], r["rate"] = n, PARAMS["lps_rate"]
+        r["offered_per_s"] = n * PARAMS["lps_rate"]
     settle(s, 1.0)
     return r
 
@@ -969,6 +985,7 @@ def bench_held(s, logdir):
                                      measure_mem=not ({"bc_small", "bc_big"} & set(wanted)))),
         ("channels", lambda: many_channels(s, logdir)),
         ("longpoll", lambda: longpoll(s, logdir)),
+        ("lp_shared", lambda: longpoll(s, logdir, shared=True)),
         ("connrate", lambda: connrate(s, logdir)),
     ]
     if s.kind == "grip":
@@ -1126,6 +1143,23 @@ def render(results):
         for label, a, b_ in rows:
             lines.append("| %s | %s | %s | %s |" % (label, f(a, "%.3g"), f(b_, "%.3g"),
                                                    f(ratio(a, b_), "%.2f")))
+        lines.append("")
+
+    lsys = [(n, sysres[n]) for n in ("thumbtack", "pushpin", "nchan") if n in sysres]
+    if any(((r.get("held") or {}).get("lp_shared")) for _, r in lsys):
+        lines.append("### Long-poll on one channel (%d clients, %d publishes/s, %d s: at most %d cycles/s)\n"
+                     % (P["lps_clients"], P["lps_rate"], P["lp_secs"], P["lps_clients"] * P["lps_rate"]))
+        lines.append("| system | cycles/s | of offered | other answers | reconnects | CPU s / 1k cycles |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for name, r in lsys:
+            x = (r.get("held") or {}).get("lp_shared") or {}
+            if "cycles_per_s" not in x:
+                lines.append("| %s | %s |||||" % (r["label"], x.get("error") or r.get("note") or "–"))
+                continue
+            cpu = (x["cpu_user"] + x["cpu_sys"]) / x["cycles"] * 1000 if x.get("cycles") else None
+            lines.append("| %s | %s | %s | %d | %d | %s |" % (
+                r["label"], f(x["cycles_per_s"]), f(100.0 * x["cycles_per_s"] / x["offered_per_s"], "%.0f%%"),
+                x["other"], x["reconnects"], f(cpu, "%.4f")))
         lines.append("")
 
     wsys = [(n, sysres[n]) for n in ("thumbtack", "pushpin") if n in sysres]

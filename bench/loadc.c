@@ -30,6 +30,9 @@
  *            keep-alive connection as soon as a response completes, and a publisher
  *            that sends an http-response to every channel whose poller is waiting.
  *            Prints JSON with completed cycles per second.
+ *            rate=R: instead, every poller waits on the one channel "lp" (use a path
+ *            without {i}) and R messages per second are published to it, whoever
+ *            waits: each publish can complete n cycles (at most n*R cycles/s).
  *   connrate port= path= [conc=50] [duration=10] [maxtime=60]
  *            conc loops of: connect, GET path, read the response head, close with
  *            RST (no TIME_WAIT, so ephemeral ports never run out). Prints JSON.
@@ -988,7 +991,10 @@ static int mode_lp(void)
     double duration = (double)arg_int("duration", 10);
     double warmup = (double)arg_int("warmup", 1);
     long gap_ms = arg_int("gap_ms", 2);
+    long rate = arg_int("rate", 0);
     long maxtime = arg_int("maxtime", 120);
+    uint64_t next_pub = 0;
+    char *shared_chan[1] = {"lp"};
     const char *path = arg_str("path", "/response?channel=lp{i}");
     if (n < 1 || n > 10000)
         die("n must be 1..10000");
@@ -1031,7 +1037,17 @@ static int mode_lp(void)
         uint64_t mnow = mono_ns();
         /* publisher: each idle publish connection takes the waiting channels not
          * published to in the last gap_ms (their poller may still be subscribing) */
-        for (long i = 0; i < nconns; i++) {
+        for (long i = 0; rate > 0 && i < nconns; i++) {
+            struct conn *c = &pc[i];
+            if (c->state != C_ACTIVE || c->waiting || mnow < next_pub)
+                continue;
+            next_pub = (next_pub ? next_pub : mnow) + 1000000000ull / (uint64_t)rate;
+            build_publish(c, shared_chan, 1);
+            c->waiting = 1;
+            if (conn_flush(c) < 0)
+                die("publish write failed");
+        }
+        for (long i = 0; rate == 0 && i < nconns; i++) {
             struct conn *c = &pc[i];
             if (c->state != C_ACTIVE || c->waiting)
                 continue;
@@ -1070,6 +1086,13 @@ static int mode_lp(void)
                 continue;
             if (c->role == 1) {
                 int r = read_pub_response(c);
+                if (r < 0 && !c->waiting) {
+                    /* an idle publish connection timed out on the server: open another */
+                    conn_close(c, 0);
+                    if (conn_open(c, (int)pubport) < 0)
+                        die("publish reconnect failed");
+                    continue;
+                }
                 if (r < 0)
                     die("publish connection closed by server");
                 if (r >= 1)

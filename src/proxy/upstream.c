@@ -17,7 +17,8 @@
 #define UP_HEAD_MAX 65536
 #define UP_CONNECT_TIMEOUT_MS 10000
 #define UP_DRAIN_MARK 262144
-#define UP_POOL_MAX 64
+#define UP_POOL_MAX 1024 /* idle connections kept per target and worker: a burst of
+                            re-polls then finds them open instead of connecting anew */
 
 enum up_state { UP_RESOLVING, UP_CONNECTING, UP_TLS, UP_ACTIVE, UP_IDLE, UP_DEAD };
 
@@ -57,6 +58,7 @@ struct tt_upstream {
     size_t tried_from; /* targets[tried_from..ti] were tried (for the error text) */
     char pool_key[300];
     struct tt_list pool_link;
+    struct up_pool *pool; /* the pool it idles in, while it does */
     uv_getaddrinfo_t *gai;
     uv_timer_t timer; /* connect timeout, then the exchange's (see arm_exchange_timer) */
     bool timer_open;
@@ -107,13 +109,27 @@ static void close_conn(struct tt_upstream *u)
     }
 }
 
+/* The idle connections to one target (the worker's pool map holds one per key). */
+struct up_pool {
+    struct tt_list idle; /* struct tt_upstream by pool_link, oldest first */
+    size_t count;
+};
+
+static void unpool(struct tt_upstream *u)
+{
+    if (!u->pool)
+        return;
+    tt_list_remove(&u->pool_link);
+    u->pool->count--;
+    u->pool = NULL;
+}
+
 /* Tear down for good; frees once every handle has closed. */
 static void up_destroy(struct tt_upstream *u)
 {
     u->state = UP_DEAD;
     u->cbs = NULL;
-    if (!tt_list_empty(&u->pool_link))
-        tt_list_remove(&u->pool_link);
+    unpool(u);
     tt__zx_abort(u->zx);
     close_conn(u);
     /* The timer's close callback frees u, unless getaddrinfo is still out: then its
@@ -281,10 +297,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 static struct tt_upstream *pool_take(struct tt_worker *w, const char *key, bool probe)
 {
-    struct tt_list *head = tt_map_get(&w->pool, key, strlen(key));
-    while (head && !tt_list_empty(head)) {
-        struct tt_upstream *p = TT_CONTAINER_OF(head->next, struct tt_upstream, pool_link);
-        tt_list_remove(&p->pool_link);
+    struct up_pool *pool = tt_map_get(&w->pool, key, strlen(key));
+    while (pool && !tt_list_empty(&pool->idle)) {
+        /* The most recently used: the likeliest to be alive and warm. */
+        struct tt_upstream *p = TT_CONTAINER_OF(pool->idle.prev, struct tt_upstream, pool_link);
+        unpool(p);
         /* Without a body a stale connection is caught on use and the request replayed
          * (stale_retry), which saves a syscall per request; with one, probe first. */
         if (!probe)
@@ -571,16 +588,14 @@ void tt_upstream_abort(struct tt_upstream *u)
 static void to_pool(struct tt_upstream *u)
 {
     struct tt_worker *w = u->w;
-    struct tt_list *head = tt_map_get(&w->pool, u->pool_key, strlen(u->pool_key));
-    if (!head) {
-        head = tt_malloc(sizeof(*head));
-        tt_list_init(head);
-        tt_map_put(&w->pool, u->pool_key, strlen(u->pool_key), head);
+    struct up_pool *pool = tt_map_get(&w->pool, u->pool_key, strlen(u->pool_key));
+    if (!pool) {
+        pool = tt_malloc(sizeof(*pool));
+        tt_list_init(&pool->idle);
+        pool->count = 0;
+        tt_map_put(&w->pool, u->pool_key, strlen(u->pool_key), pool);
     }
-    size_t n = 0;
-    struct tt_list *p, *tmp;
-    tt_list_for_each_safe(p, tmp, head) n++;
-    if (n >= UP_POOL_MAX || w->stopping) {
+    if (pool->count >= UP_POOL_MAX || w->stopping) {
         up_destroy(u);
         return;
     }
@@ -589,7 +604,9 @@ static void to_pool(struct tt_upstream *u)
     u->cbs = NULL;
     u->ctx = NULL;
     tt_buf_deinit(&u->in);
-    tt_list_insert_tail(head, &u->pool_link);
+    tt_list_insert_tail(&pool->idle, &u->pool_link);
+    pool->count++;
+    u->pool = pool;
     tt_conn_set_read(u->c, true); /* EOF or junk while idle closes it */
 }
 
@@ -1008,10 +1025,8 @@ void tt_upstream_pool_drain(struct tt_worker *w)
 {
     size_t it;
     for (struct tt_map_entry *e = tt_map_first(&w->pool, &it); e; e = tt_map_next(&w->pool, e, &it)) {
-        struct tt_list *head = e->value, *p, *tmp;
-        tt_list_for_each_safe(p, tmp, head)
-        {
-            up_destroy(TT_CONTAINER_OF(p, struct tt_upstream, pool_link));
-        }
+        struct up_pool *pool = e->value;
+        while (!tt_list_empty(&pool->idle))
+            up_destroy(TT_CONTAINER_OF(pool->idle.next, struct tt_upstream, pool_link));
     }
 }
