@@ -315,10 +315,13 @@ static void view_from_h1(struct head_view *v, const struct tt_h1_response *r)
     v->reason = r->reason;
     v->reason_len = r->reason_len;
     v->n = 0;
+    /* Fields the backend names in Connection are for its hop only (RFC 9110 7.6.1). */
+    bool conn = tt_h1_find_header(r->headers, r->num_headers, "Connection", 0) >= 0;
     for (size_t i = 0; i < r->num_headers; i++) {
         const struct tt_h1_header *x = &r->headers[i];
         if (tt_h1_is_hop_by_hop(x->name, x->name_len) ||
-            tt_strieq(x->name, x->name_len, "Content-Length"))
+            tt_strieq(x->name, x->name_len, "Content-Length") ||
+            (conn && tt_h1_named_in_connection(r->headers, r->num_headers, x->name, x->name_len)))
             continue;
         v->h[v->n++] = *x;
     }
