@@ -24,7 +24,7 @@ FUZZ_REPLAY := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 PY := /usr/bin/python3
 
-.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench bench-ws-codec clean lint format
+.PHONY: all deps run check unit integration fuzz-replay asan fuzz fuzz-run soak bench bench-ws-codec clean lint format
 
 all: $(BUILD)/thumbtack
 
@@ -76,10 +76,18 @@ asan:
 	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    LDFLAGS="-fsanitize=address,undefined" PYTEST_ARGS="$(PYTEST_ARGS) -m 'not slow'" integration
 
-fuzz:  # then e.g. build-fuzz/fuzz/fuzz_h1_request -dict=fuzz/h1.dict NEW_DIR fuzz/corpus/h1_request
-	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libthumbtack.a
+# Real libFuzzer binaries (clang, ASan+UBSan) in build-fuzz/fuzz/; see fuzz-run.
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build-fuzz/libthumbtack.a
 	@mkdir -p build-fuzz/fuzz
-	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); clang $(ALL_CFLAGS) -Ifuzz -O1 -g -fsanitize=fuzzer,address,undefined $$f build-fuzz/libthumbtack.a -o build-fuzz/fuzz/$$n $(LIBS) || exit 1; done
+	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); clang $(ALL_CFLAGS) -Ifuzz -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $$f build-fuzz/libthumbtack.a -o build-fuzz/fuzz/$$n $(LIBS) || exit 1; done
+
+# Run every target (or FUZZ_TARGETS="h1_request grip") to FUZZ_EXECS executions each, one
+# at a time, niced; summary lines in build-fuzz/fuzz-run.txt (tools/fuzz-run.sh).
+FUZZ_EXECS ?= 10000000
+FUZZ_TARGETS ?=
+fuzz-run: fuzz
+	tools/fuzz-run.sh $(FUZZ_EXECS) $(FUZZ_TARGETS)
 
 bench: all
 	bench/run.sh
