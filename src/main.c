@@ -215,8 +215,12 @@ int main(int argc, char **argv)
             logfile = optarg;
             break;
         case O_LOGLEVEL:
-            if ((loglevel = option_int("loglevel", optarg, 3)) < 0)
+            if ((loglevel = tt_config_parse_log_level(optarg)) < 0) {
+                fprintf(stderr, "thumbtack: --loglevel needs a level >= 0 (or N,service:M,...), "
+                                "not \"%s\"\n",
+                        optarg);
                 return 2;
+            }
             break;
         case O_VERBOSE:
             loglevel = 3;
@@ -336,10 +340,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < srv.num_workers; i++)
         inboxes[i] = &srv.workers[i].inbox;
     struct tt_pub_api *api = NULL;
-    r = tt_pub_api_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &api);
+    /* push_in_http_port <= 0 turns the HTTP publish API off, as -1 does in Pushpin. */
+    r = srv.cfg.push_in_http_port > 0 ? tt_pub_api_start(tt_control_loop(ctl), &srv.cfg,
+                                                         publish_items, recover, ctl, &api)
+                                      : 0;
     struct tt_zmq_inputs *zin = NULL;
     if (r == 0) {
-        tt_control_add_input(ctl, stop_api, api);
+        if (api)
+            tt_control_add_input(ctl, stop_api, api);
         r = tt_zmq_inputs_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &zin);
     }
     if (r == 0) {
@@ -358,7 +366,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < srv.cfg.num_http_ports; i++)
         tt_info("listening on %s:%u (%d workers)", srv.cfg.http_ports[i].addr,
                 srv.cfg.http_ports[i].port, srv.num_workers);
-    tt_info("publish API on %s:%d", srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port);
+    if (api)
+        tt_info("publish API on %s:%d", srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port);
+    else
+        tt_info("publish API off (push_in_http_port %d)", srv.cfg.push_in_http_port);
 
     main_loop = uv_default_loop();
     uv_signal_t sig_term, sig_int, sig_hup;
