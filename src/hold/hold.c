@@ -412,6 +412,30 @@ static bool needs_recovery(struct tt_client *c, const struct tt_grip *g, struct 
     return any;
 }
 
+/* A stream hold that cannot be held (prev-id without a next link): as Pushpin, the
+ * client gets the stream's initial response, the error text after it in debug mode, and
+ * a clean end. Nothing is subscribed. */
+static void stream_refused(struct tt_client *c, const struct tt_resp *resp, const char *why)
+{
+    if (!c->req->head_sent) /* else the head went out while a large body streamed */
+        tt_client_stream_start(c, resp);
+    if (c->state == TT_C_CLOSING)
+        return;
+    if (debug_on(c)) {
+        struct tt_buf b;
+        tt_buf_init(&b, 0);
+        size_t n = strlen(why) + 3;
+        if (tt_client_stream_chunked(c))
+            tt_buf_appendf(&b, "%zx\r\n", n);
+        tt_buf_appendf(&b, "\n\n%s\n", why);
+        if (tt_client_stream_chunked(c))
+            tt_buf_appends(&b, "\r\n");
+        tt_client_stream_write(c, NULL, b.data, b.len);
+        tt_buf_deinit(&b);
+    }
+    tt_client_stream_end(c);
+}
+
 int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
 {
     tt_grip_apply(g, resp);
@@ -426,7 +450,7 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
                 snprintf(msg, sizeof(msg), "channel '%s' specifies prev-id, but no next link found",
                          g->channels[i].name);
                 tt_warn("c%llu: %s", (unsigned long long)c->id, msg);
-                fail_502(c, msg);
+                stream_refused(c, resp, msg);
                 return TT_EPARSE;
             }
         }
