@@ -481,6 +481,12 @@ void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len)
 {
     if (u->state == UP_DEAD || len == 0)
         return;
+    if (u->req_ended) {
+        /* Bytes after the request's end would reach the backend as the start of another
+         * request: never send them, whoever asks. */
+        tt_warn("upstream: %zu request bytes after the end of the request dropped", len);
+        return;
+    }
     if (u->state != UP_ACTIVE) {
         tt_buf_append(&u->body, data, len);
         return;
