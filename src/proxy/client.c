@@ -785,6 +785,27 @@ static void up_on_drain(void *ctx)
 
 /* ---- request body ------------------------------------------------------------------ */
 
+static void start_backend(struct tt_client *c, bool chunked);
+
+static void on_body_timeout(uv_timer_t *t)
+{
+    struct tt_client *c = t->data;
+    if (c->state == TT_C_BODY && c->req && c->req->body_wait) {
+        tt_info("c%llu: request body stalled for %d ms; closing", (unsigned long long)c->id,
+                c->w->srv->cfg.head_timeout_ms);
+        tt_client_close(c);
+    }
+}
+
+static void send_chunk(struct tt_upstream *up, const char *p, size_t n)
+{
+    char hex[24];
+    int hl = snprintf(hex, sizeof(hex), "%zx\r\n", n);
+    tt_upstream_send(up, hex, (size_t)hl);
+    tt_upstream_send(up, p, n);
+    tt_upstream_send(up, "\r\n", 2);
+}
+
 static void body_data(struct tt_client *c, const char *p, size_t n)
 {
     struct tt_req *q = c->req;
@@ -794,13 +815,28 @@ static void body_data(struct tt_client *c, const char *p, size_t n)
         else
             q->body_too_big = true;
     }
+    if (q->jsonp)
+        return; /* a JSON-P request's body comes from its query; the client's is dropped */
+    if (q->body_wait) {
+        /* While thumbtack reads the body itself, the client's silence is bounded like a
+         * head's: the timer restarts with every piece. */
+        if (!q->body_too_big) {
+            uv_timer_start(&c->timer, on_body_timeout, (uint64_t)c->w->srv->cfg.head_timeout_ms,
+                           0);
+            return;
+        }
+        /* Larger than the replay buffer: stream it chunked after all, starting with what
+         * was collected. */
+        start_backend(c, true);
+        if (c->state == TT_C_CLOSING || !q->up)
+            return;
+        if (q->body_copy.len)
+            send_chunk(q->up, q->body_copy.data, q->body_copy.len);
+        tt_buf_deinit(&q->body_copy);
+    }
     if (q->up) {
         if (q->body_left < 0) {
-            char hex[24];
-            int hl = snprintf(hex, sizeof(hex), "%zx\r\n", n);
-            tt_upstream_send(q->up, hex, (size_t)hl);
-            tt_upstream_send(q->up, p, n);
-            tt_upstream_send(q->up, "\r\n", 2);
+            send_chunk(q->up, p, n);
         } else {
             tt_upstream_send(q->up, p, n);
         }
@@ -811,6 +847,16 @@ static void body_finished(struct tt_client *c)
 {
     struct tt_req *q = c->req;
     q->body_done = true;
+    if (q->body_wait) {
+        /* The whole chunked body fitted: the backend gets it de-chunked, with a
+         * Content-Length, as from Pushpin (many backends refuse chunked requests). */
+        start_backend(c, false);
+        if (c->state == TT_C_CLOSING || !q->up)
+            return;
+        tt_upstream_send(q->up, q->body_copy.data, q->body_copy.len);
+        tt_upstream_send_end(q->up);
+        return;
+    }
     if (q->up) {
         if (q->body_left < 0)
             tt_upstream_send(q->up, "0\r\n\r\n", 5);
@@ -1151,22 +1197,43 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         }
         return;
     }
+    if (q->body_left < 0) {
+        /* A chunked body is collected first (see body_finished and body_data). */
+        q->body_wait = true;
+        uv_timer_start(&c->timer, on_body_timeout, (uint64_t)srv->cfg.head_timeout_ms, 0);
+        return;
+    }
+    q->cl_zero = h->framing.content_length == 0;
+    start_backend(c, false);
+}
+
+/* Send the request head to the backend. The body follows: q->body_left bytes as they come
+ * (Content-Length from the client), the collected chunked body (its length), or chunked
+ * pieces when `chunked` (a chunked body larger than the replay buffer). */
+static void start_backend(struct tt_client *c, bool chunked)
+{
+    struct tt_req *q = c->req;
+    const struct tt_route *route = q->route;
+    bool waited = q->body_wait;
+    if (waited) {
+        q->body_wait = false;
+        uv_timer_stop(&c->timer);
+    }
+    uint64_t length = waited ? q->body_copy.len : (uint64_t)TT_MAX(q->body_left, 0);
     struct tt_buf full;
     tt_buf_init(&full, 0);
     tt_buf_append(&full, q->bk_head, q->bk_head_len);
-    if (q->body_left > 0) {
+    if (chunked) {
+        tt_buf_appends(&full, "Transfer-Encoding: chunked\r\n");
+    } else if (length > 0 || q->cl_zero || waited) {
         tt_buf_append(&full, "Content-Length: ", 16);
-        tt_buf_append_uint(&full, (uint64_t)q->body_left, 10);
+        tt_buf_append_uint(&full, length, 10);
         tt_buf_append(&full, "\r\n", 2);
     }
-    else if (q->body_left < 0)
-        tt_buf_appends(&full, "Transfer-Encoding: chunked\r\n");
-    else if (h->framing.content_length == 0)
-        tt_buf_appends(&full, "Content-Length: 0\r\n");
     tt_buf_appends(&full, "\r\n");
-    q->up = tt_upstream_start(w, route->targets, route->num_targets, full.data, full.len,
+    q->up = tt_upstream_start(c->w, route->targets, route->num_targets, full.data, full.len,
                               (q->is_head ? TT_UP_HEAD_REQUEST : 0) |
-                                  (q->body_left != 0 ? TT_UP_WITH_BODY : 0),
+                                  (chunked || length > 0 ? TT_UP_WITH_BODY : 0),
                               &up_cbs, c);
     tt_buf_deinit(&full);
 }
