@@ -1085,6 +1085,58 @@ out:
     return rc < 0 ? TT_ECONFIG : 0;
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool field_eq(const struct tt_config *a, const struct tt_config *b,
+                     const struct key_def *k)
+{
+    const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+    switch (k->type) {
+    case K_STR:
+    case K_STR_DEF:
+    case K_PATH:
+    case K_KEYSPEC:
+    case K_SPEC:
+        return str_eq(*(char *const *)pa, *(char *const *)pb);
+    case K_BOOL:
+        return *(const bool *)pa == *(const bool *)pb;
+    case K_INT:
+    case K_LOGLEVEL:
+    case K_XFP:
+        return *(const int *)pa == *(const int *)pb;
+    case K_SIZE:
+        return *(const size_t *)pa == *(const size_t *)pb;
+    case K_XFF: {
+        const struct tt_xff_rule *x = (const void *)pa, *y = (const void *)pb;
+        return x->truncate == y->truncate && x->append == y->append;
+    }
+    case K_PORTS:
+        return a->num_http_ports == b->num_http_ports &&
+               memcmp(a->http_ports, b->http_ports,
+                      (size_t)a->num_http_ports * sizeof(a->http_ports[0])) == 0;
+    case K_HANDLED:
+        break;
+    }
+    return true;
+}
+
+void tt_config_diff(const struct tt_config *a, const struct tt_config *b,
+                    void (*changed)(void *ctx, const char *section, const char *key), void *ctx)
+{
+    if (!str_eq(a->rundir, b->rundir))
+        changed(ctx, "global", "rundir");
+    if (!str_eq(a->ipc_prefix, b->ipc_prefix))
+        changed(ctx, "global", "ipc_prefix");
+    if (a->port_offset != b->port_offset)
+        changed(ctx, "global", "port_offset");
+    for (size_t i = 0; i < TT_ARRAY_LEN(keys); i++)
+        if (keys[i].type != K_HANDLED && !field_eq(a, b, &keys[i]))
+            changed(ctx, keys[i].section, keys[i].key);
+}
+
 int tt_config_add_port_offset(struct tt_config *cfg, int offset)
 {
     char **specs[] = {&cfg->push_in_spec, &cfg->push_in_sub_specs, &cfg->command_spec,

@@ -120,6 +120,11 @@ int tt_config_parse_log_level(const char *v);
  * Returns 0, or TT_ECONFIG (cfg unchanged) when a port would leave 1..65535. */
 int tt_config_add_port_offset(struct tt_config *cfg, int offset);
 
+/* Call changed(ctx, section, key) for every key whose value differs between a and b
+ * (SIGHUP: what a reload would change). */
+void tt_config_diff(const struct tt_config *a, const struct tt_config *b,
+                    void (*changed)(void *ctx, const char *section, const char *key), void *ctx);
+
 void tt_config_deinit(struct tt_config *cfg);
 
 #endif

@@ -210,6 +210,9 @@ class Backend:
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            # Head and body go out in separate writes: without NODELAY the second waits
+            # for the proxy's delayed ACK (40 ms).
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self.lock:
                 self.connections += 1
                 self.conns.add(c)
