@@ -5,11 +5,14 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 #include "proxy/forward.h"
 #include "proxy/links.h"
 #include "proxy/upstream.h"
+
+#define HOLD_STREAM_SNDBUF 65536 /* the kernel doubles it */
 
 struct tt_hold {
     struct tt_client_session session; /* c->session while held */
@@ -485,6 +488,12 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
                        0);
         return 0;
     }
+    /* A held stream's kernel send buffer is capped: Linux grows it up to tcp_wmem's
+     * maximum (4 MB) for a client that has stopped reading, so a thousand such clients
+     * would park gigabytes in the kernel before the slow-subscriber policy (queue cap,
+     * drops) ever saw them. Streams carry published messages, not bulk downloads. */
+    int sndbuf = HOLD_STREAM_SNDBUF;
+    setsockopt(c->conn.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     if (!c->req->head_sent) /* else the head went out while a large body streamed */
         tt_client_stream_start(c, resp);
     if (c->state == TT_C_CLOSING)
@@ -528,14 +537,20 @@ static struct tt_hold *hold_of(struct tt_subscriber *who)
     return TT_CONTAINER_OF(who, struct tt_hold, sub);
 }
 
-/* Ask the backend again for the client's request (hint, gap, update, recover). */
+/* Ask the backend again for the client's request (hint, gap, update, recover). The hold
+ * stays until the backend answers: its answer replaces the hold (client.c), but when the
+ * backend cannot be reached (down, restarting) the client stays held on the instructions
+ * it had, instead of losing its place. */
 static void hold_retry(struct tt_hold *h, const char *extra)
 {
     struct tt_client *c = h->c;
-    tt_hold_free(h);
-    c->state = TT_C_BODY;
-    if (!tt_client_retry(c, extra))
+    if (c->req && c->req->up)
+        return; /* a retry is under way already */
+    if (!tt_client_retry(c, extra)) {
+        tt_hold_free(h);
+        c->state = TT_C_BODY;
         fail_502(c, "Unable to retry request.");
+    }
 }
 
 static bool deliver_response(struct tt_subscriber *who, struct tt_sub *s, struct tt_msg *m,

@@ -584,6 +584,14 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
 {
     struct tt_client *c = ctx;
     struct tt_req *q = c->req;
+    if (c->state == TT_C_HOLD && c->session) {
+        /* The answer to a held request asked again (hint, update, recover) replaces the
+         * hold it was asked for. */
+        struct tt_client_session *s = c->session;
+        c->session = NULL;
+        c->state = TT_C_BODY;
+        s->ops->free(s);
+    }
     q->target = tt_upstream_target(q->up);
     if (q->jsonp && !(q->grip && tt_grip_detect(resp))) {
         /* A JSON-P answer is wrapped whole. */
@@ -737,6 +745,15 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
     struct tt_client *c = ctx;
     struct tt_req *q = c->req;
     q->up = NULL;
+    if (c->state == TT_C_HOLD) {
+        /* A held request asked again could not be: it stays held as it was (a backend
+         * restart must not cost a held client its place). */
+        tt_warn("c%llu: could not ask %s again (%s); the client stays held",
+                (unsigned long long)c->id, tried,
+                err == TT_UP_ERR_CONNECT ? "unreachable" : err == TT_UP_ERR_TIMEOUT ? "timeout"
+                                                                                 : "failed");
+        return;
+    }
     bool debug = c->w->srv->cfg.debug || (q->route && q->route->debug);
     if (q->head_sent && !q->buffering) {
         tt_info("c%llu: backend failed mid-response; closing client without clean end",

@@ -845,7 +845,10 @@ static void on_io(struct tt_conn *c, int status, int events)
         return;
     }
     if (u->state == UP_CONNECTING) {
-        int r = status < 0 ? status : tt_conn_connect_result(c);
+        /* libuv reports a socket error as UV_EBADF: SO_ERROR says what it was. */
+        int r = tt_conn_connect_result(c);
+        if (r == 0 && status < 0)
+            r = status;
         if (r != 0) {
             tt_debug("upstream: connect %s:%u failed: %s", u->targets[u->ti].host,
                      u->targets[u->ti].port, tt_strerror(r));
