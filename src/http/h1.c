@@ -597,7 +597,8 @@ enum {
     CS_DATA_CR,    /* CRLF after the data */
     CS_DATA_LF,
     CS_TRAILER_START, /* start of a trailer line, or the final CRLF */
-    CS_TRAILER,       /* inside a trailer line */
+    CS_TRAILER_NAME,  /* the field name of a trailer line, up to its colon */
+    CS_TRAILER,       /* inside a trailer line's value */
     CS_TRAILER_LF,    /* CR of a trailer line seen */
     CS_FINAL_LF,      /* CR of the last empty line seen */
 };
@@ -708,7 +709,17 @@ static int chunked_byte(struct tt_h1_chunked *c, unsigned char ch)
         if (!IS_TOKEN(ch))
             return TT_EPARSE;
         c->line_len = 1;
-        c->state = CS_TRAILER;
+        c->state = CS_TRAILER_NAME;
+        return 0;
+    case CS_TRAILER_NAME:
+        /* field-name ":" like a header: a line that is not a field (a request line, say)
+         * is not skipped as if it were one. */
+        if (++c->remaining > CHUNK_MAX_TRAILERS || line_byte(c) < 0)
+            return TT_EPARSE;
+        if (ch == ':')
+            c->state = CS_TRAILER;
+        else if (!IS_TOKEN(ch))
+            return TT_EPARSE;
         return 0;
     case CS_TRAILER:
         if (++c->remaining > CHUNK_MAX_TRAILERS)

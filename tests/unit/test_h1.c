@@ -776,6 +776,12 @@ static void test_chunked_errors(void)
     DECHUNK_ERR("0\r\nX: y\n\r\n");
     DECHUNK_ERR("0\r\nX: y\r\n folded\r\n\r\n");
     DECHUNK_ERR("0\r\nX: \x7f\r\n\r\n");
+    /* A trailer line is a field: name, colon, value. */
+    DECHUNK_ERR("0\r\nGET /SMUGGLED HTTP/1.1\r\n\r\n");
+    DECHUNK_ERR("0\r\nX y: z\r\n\r\n");
+    DECHUNK_ERR("0\r\nX\r\n\r\n");
+    DECHUNK_ERR("0\r\nX(: z\r\n\r\n");
+    DECHUNK("0\r\nX:\r\nY:z\r\n\r\n", "");
 
     /* Line caps: 4096 bytes of size line (before CRLF) pass, 4097 fail. */
     static char line[4200];
