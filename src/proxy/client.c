@@ -1338,6 +1338,20 @@ static void process_input_loop(struct tt_client *c)
             reject(c, 400, "Failed to parse request: invalid host\n");
             return;
         }
+        /* A gateway tunnels nothing: CONNECT (whose authority-form target would make the
+         * backend switch the connection to a tunnel) is not a method it serves. */
+        if (tt_strieq(h.method, h.method_len, "CONNECT")) {
+            reject(c, 501, "Failed to parse request: unsupported method\n");
+            return;
+        }
+        /* Otherwise origin-form, or asterisk-form for OPTIONS (RFC 9112 3.2): anything
+         * else ("example.com:80", "v/x") is not a path a backend can be asked for. */
+        if (h.target[0] != '/' &&
+            !(h.target_len == 1 && h.target[0] == '*' &&
+              tt_strieq(h.method, h.method_len, "OPTIONS"))) {
+            reject(c, 400, "Failed to parse request: invalid request target\n");
+            return;
+        }
         /* The parsed head points into c->in: dispatch before consuming it. */
         dispatch(c, &h);
         if (c->state == TT_C_CLOSING)
