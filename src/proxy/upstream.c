@@ -465,7 +465,9 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
     u->head = tt_malloc(head_len);
     memcpy(u->head, head, head_len);
     u->head_len = head_len;
-    tt_buf_init(&u->in, UP_HEAD_MAX);
+    /* The head cap is the parser's (UP_HEAD_MAX); the buffer also takes the body bytes
+     * that may arrive in the read that completes a head of exactly that size. */
+    tt_buf_init(&u->in, UP_HEAD_MAX + w->scratch_size);
     tt_buf_init(&u->body, 0);
     tt_list_init(&u->pool_link);
     uv_timer_init(&w->loop, &u->timer);
