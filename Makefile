@@ -24,7 +24,7 @@ FUZZ_REPLAY := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 PY := /usr/bin/python3
 
-.PHONY: all deps run check unit integration fuzz-replay asan fuzz fuzz-run soak bench bench-ws-codec clean lint format
+.PHONY: all deps run check unit integration fuzz-replay asan fuzz fuzz-run soak soak-asan bench bench-ws-codec clean lint format
 
 all: $(BUILD)/thumbtack
 
@@ -64,17 +64,32 @@ fuzz-replay: $(FUZZ_REPLAY)
 integration: $(BUILD)/thumbtack
 	cd tests/integration && THUMBTACK=$(abspath $(BUILD)/thumbtack) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# The whole suite: normal build, then the same under ASan+UBSan.
+# The whole suite: normal build, then the same under ASan+UBSan; each with a short soak.
 check: deps
 	$(MAKE) lint all unit fuzz-replay
 	$(MAKE) integration
+	$(MAKE) soak SOAK_SECONDS=$(CHECK_SOAK_SECONDS)
 	$(MAKE) asan
 
+ASAN_FLAGS := CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined"
+
 asan:
-	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	    LDFLAGS="-fsanitize=address,undefined" all unit fuzz-replay
-	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	    LDFLAGS="-fsanitize=address,undefined" PYTEST_ARGS="$(PYTEST_ARGS) -m 'not slow'" integration
+	$(MAKE) BUILD=build-asan $(ASAN_FLAGS) all unit fuzz-replay
+	$(MAKE) BUILD=build-asan $(ASAN_FLAGS) PYTEST_ARGS="$(PYTEST_ARGS) -m 'not slow'" integration
+	$(MAKE) soak-asan SOAK_SECONDS=$(CHECK_SOAK_SECONDS)
+
+# Mixed load for SOAK_SECONDS (default 10 minutes): RSS over time, fds before/after, errors;
+# fails on RSS growth over 1% after warm-up, an fd leak or a sanitizer report
+# (tools/soak.py). make check runs the short form (CHECK_SOAK_SECONDS) on both builds.
+SOAK_SECONDS ?= 600
+CHECK_SOAK_SECONDS ?= 30
+soak: $(BUILD)/thumbtack
+	$(PY) tools/soak.py --seconds $(SOAK_SECONDS) --thumbtack $(BUILD)/thumbtack
+
+soak-asan:
+	$(MAKE) BUILD=build-asan $(ASAN_FLAGS) all
+	$(PY) tools/soak.py --seconds $(SOAK_SECONDS) --thumbtack build-asan/thumbtack
 
 # Real libFuzzer binaries (clang, ASan+UBSan) in build-fuzz/fuzz/; see fuzz-run.
 fuzz:
