@@ -278,8 +278,8 @@ static bool client_port_taken(const struct tt_config *cfg)
             continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                 : sizeof(struct sockaddr_in);
+        socklen_t len =
+            ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
         bool taken = bind(fd, (struct sockaddr *)&ss, len) < 0 && errno == EADDRINUSE;
         close(fd);
         if (taken)
@@ -331,8 +331,9 @@ int main(int argc, char **argv)
             break;
         case O_LOGLEVEL:
             if ((loglevel = tt_config_parse_log_level(optarg)) < 0) {
-                fprintf(stderr, "thumbtack: --loglevel needs a level >= 0 (or N,service:M,...), "
-                                "not \"%s\"\n",
+                fprintf(stderr,
+                        "thumbtack: --loglevel needs a level >= 0 (or N,service:M,...), "
+                        "not \"%s\"\n",
                         optarg);
                 return 2;
             }
@@ -467,8 +468,7 @@ int main(int argc, char **argv)
     for (;;) {
         /* push_in_http_port <= 0 turns the HTTP publish API off, as -1 does in Pushpin. */
         if (!api && srv.cfg.push_in_http_port > 0)
-            r = tt_pub_api_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl,
-                                 &api);
+            r = tt_pub_api_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &api);
         else
             r = 0;
         if (r == 0)

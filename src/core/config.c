@@ -955,8 +955,7 @@ static void report_ignored(const struct loader *ld)
             tt_debug("config: %s:%d: [%s] %s accepted, not acted on: %s", f, e->line, e->section,
                      e->key, why);
         else
-            tt_debug("config: %s:%d: unknown key [%s] %s ignored", f, e->line, e->section,
-                     e->key);
+            tt_debug("config: %s:%d: unknown key [%s] %s ignored", f, e->line, e->section, e->key);
     }
 }
 
@@ -1090,8 +1089,7 @@ static bool str_eq(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static bool field_eq(const struct tt_config *a, const struct tt_config *b,
-                     const struct key_def *k)
+static bool field_eq(const struct tt_config *a, const struct tt_config *b, const struct key_def *k)
 {
     const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
     switch (k->type) {

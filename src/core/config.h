@@ -42,7 +42,7 @@ struct tt_config {
     /* [runner] */
     struct tt_listen_addr http_ports[TT_MAX_LISTEN];
     int num_http_ports;
-    int log_level; /* 0..3, default 2 (reloaded on SIGHUP) */
+    int log_level;             /* 0..3, default 2 (reloaded on SIGHUP) */
     size_t client_buffer_size; /* max request head, default 8192 */
     int client_maxconn;        /* default 50000 */
     bool allow_compression;    /* permessage-deflate with WebSocket clients */

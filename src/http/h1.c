@@ -326,8 +326,8 @@ static int parse_headers(const char **pp, const char *end, struct tt_h1_header *
 }
 
 /* Skips the empty lines RFC 9112 2.2 lets a recipient ignore before a start line. */
-static int skip_empty_lines(const char **pp, const char *end, bool lf_ok,
-                            struct tt_h1_error *err, const char *reason)
+static int skip_empty_lines(const char **pp, const char *end, bool lf_ok, struct tt_h1_error *err,
+                            const char *reason)
 {
     const char *p = *pp;
     while (p < end && (*p == '\r' || *p == '\n')) {

@@ -750,8 +750,9 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
          * restart must not cost a held client its place). */
         tt_warn("c%llu: could not ask %s again (%s); the client stays held",
                 (unsigned long long)c->id, tried,
-                err == TT_UP_ERR_CONNECT ? "unreachable" : err == TT_UP_ERR_TIMEOUT ? "timeout"
-                                                                                 : "failed");
+                err == TT_UP_ERR_CONNECT   ? "unreachable"
+                : err == TT_UP_ERR_TIMEOUT ? "timeout"
+                                           : "failed");
         return;
     }
     bool debug = c->w->srv->cfg.debug || (q->route && q->route->debug);
@@ -838,8 +839,7 @@ static void body_data(struct tt_client *c, const char *p, size_t n)
         /* While thumbtack reads the body itself, the client's silence is bounded like a
          * head's: the timer restarts with every piece. */
         if (!q->body_too_big) {
-            uv_timer_start(&c->timer, on_body_timeout, (uint64_t)c->w->srv->cfg.head_timeout_ms,
-                           0);
+            uv_timer_start(&c->timer, on_body_timeout, (uint64_t)c->w->srv->cfg.head_timeout_ms, 0);
             return;
         }
         /* Larger than the replay buffer: stream it chunked after all, starting with what
@@ -1346,9 +1346,8 @@ static void process_input_loop(struct tt_client *c)
         }
         /* Otherwise origin-form, or asterisk-form for OPTIONS (RFC 9112 3.2): anything
          * else ("example.com:80", "v/x") is not a path a backend can be asked for. */
-        if (h.target[0] != '/' &&
-            !(h.target_len == 1 && h.target[0] == '*' &&
-              tt_strieq(h.method, h.method_len, "OPTIONS"))) {
+        if (h.target[0] != '/' && !(h.target_len == 1 && h.target[0] == '*' &&
+                                    tt_strieq(h.method, h.method_len, "OPTIONS"))) {
             reject(c, 400, "Failed to parse request: invalid request target\n");
             return;
         }

@@ -36,9 +36,11 @@ static bool named_in_connection(const struct tt_h1_request *h, const char *name,
  * nginx and Apache drop them. */
 static bool underscore_twin(const char *name, size_t len)
 {
-    static const char *const framing[] = {"content-length", "transfer-encoding", "connection",
-                                          "host", "upgrade", "te", "trailer", "keep-alive",
-                                          "expect", "proxy-connection"};
+    static const char *const framing[] = {"content-length", "transfer-encoding",
+                                          "connection",     "host",
+                                          "upgrade",        "te",
+                                          "trailer",        "keep-alive",
+                                          "expect",         "proxy-connection"};
     char norm[32];
     if (len >= sizeof(norm))
         return false;

@@ -524,10 +524,10 @@ static void test_pushpin_values(void)
     CHECK(c.xff.append);
     CHECK_INT(c.xff_trusted.truncate, -1);
     CHECK(!c.xff_trusted.append);
-    CHECK_INT(c.workers, 0);  /* one per CPU */
+    CHECK_INT(c.workers, 0);                     /* one per CPU */
     CHECK_INT(c.backend_response_timeout_ms, 0); /* no limit */
-    CHECK_INT(c.push_in_http_port, 0); /* no publish API */
-    CHECK_INT(c.message_rate, 0);      /* no limit */
+    CHECK_INT(c.push_in_http_port, 0);           /* no publish API */
+    CHECK_INT(c.message_rate, 0);                /* no limit */
     CHECK_INT(c.message_hwm, 0);
     CHECK_INT(c.message_wait, 0);
     CHECK_INT(c.id_cache_ttl, 0);
@@ -751,5 +751,5 @@ static void cleanup(void)
 }
 
 TT_TEST_MAIN(setup, test_defaults, test_debian_installed, test_debian_inline, test_include_rules,
-             test_substitution_and_paths, test_values, test_pushpin_values, test_port_offset, test_parse_ports,
-             test_errors, test_load_text, cleanup)
+             test_substitution_and_paths, test_values, test_pushpin_values, test_port_offset,
+             test_parse_ports, test_errors, test_load_text, cleanup)

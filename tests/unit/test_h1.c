@@ -825,7 +825,8 @@ static void cleanup(void)
 }
 
 TT_TEST_MAIN(test_simple_get, test_pipelined_and_leading_crlf, test_request_line_errors,
-             test_header_errors, test_bare_lf, test_every_position, test_content_length, test_transfer_encoding,
-             test_connection_rules, test_expect_and_host, test_split_input, test_oversize_head,
-             test_header_count, test_response, test_find_header, test_hop_by_hop_and_reason,
-             test_chunked, test_chunked_errors, test_valid_host, test_token_and_field_value, cleanup)
+             test_header_errors, test_bare_lf, test_every_position, test_content_length,
+             test_transfer_encoding, test_connection_rules, test_expect_and_host, test_split_input,
+             test_oversize_head, test_header_count, test_response, test_find_header,
+             test_hop_by_hop_and_reason, test_chunked, test_chunked_errors, test_valid_host,
+             test_token_and_field_value, cleanup)
