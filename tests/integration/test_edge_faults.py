@@ -327,3 +327,33 @@ def test_thousand_clients_that_never_read_beside_normal_traffic(make_proxy, back
     reader.close()
     backend.kill_connections()
     assert wait_for(lambda: _fds(p.pid) <= base, 10), (_fds(p.pid), base)
+
+
+@pytest.mark.xfail(IS_PUSHPIN, strict=True, reason="Pushpin answers a held client whose "
+                   "re-request cannot reach the backend with a 502")
+def test_recover_while_the_backend_is_down_keeps_long_polls_held(make_proxy, chan):
+    be = Backend()
+    port = be.port
+    be.on("/lp-recover", hold("response", [chan], b"timeout\n", extra=[("Grip-Timeout", "30")]))
+    p = make_proxy(routes="* 127.0.0.1:%d\n" % port,
+                   config={"handler": {"update_on_first_subscription": "false"}})
+    polls = []
+    try:
+        for i in range(5):
+            lp = p.conn(timeout=15)
+            lp.request("GET", "/lp-recover")
+            polls.append(lp)
+        assert len(be.wait_requests(5, path="/lp-recover")) == 5
+        settle()
+        be.stop()
+        # recover asks the backend again for every held request: it is not there.
+        assert requests.post(p.pub_url("/recover/"), timeout=5).status_code == 200
+        time.sleep(1.0)
+        p.publish({"channel": chan, "formats": {"http-response": {"body": "still here\n"}}})
+        for lp in polls:
+            r = lp.read_response()
+            assert r.status == 200 and r.body == b"still here\n"
+    finally:
+        for lp in polls:
+            lp.close()
+        be.stop()
