@@ -11,9 +11,11 @@ that are re-opened now and then and get every published message; long-polls that
 echo, and ws-message publishes); clients that stop reading their stream; slowloris heads
 that the head timeout closes; publishes of all three formats.
 
-Every INTERVAL seconds it prints RSS, fds and counters. It fails (exit 1) on: RSS grown by
-more than 1% from the end of warm-up to the end (the median of three samples each; not
-checked on sanitizer builds, whose quarantine and shadow memory move RSS by themselves),
+Every INTERVAL seconds it prints RSS (VmRSS and its anonymous part), fds and counters. It
+fails (exit 1) on: anonymous RSS grown by more than 1% from the end of warm-up to the end
+(the median of three samples each; the anonymous part, because VmRSS also counts pages of
+the binary and libraries mapped in as rarer code paths first run; not checked on sanitizer
+builds, whose quarantine and shadow memory move RSS by themselves),
 any fd not returned once the load stops, any sanitizer report or unclean exit, a held
 stream that missed a message, or an error that no backend restart explains.
 """
@@ -105,6 +107,13 @@ class Soak:
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         self.proc = subprocess.Popen([self.args.thumbtack, "--config", conf] + routes,
                                      stdout=self.log_f, stderr=self.log_f, cwd=self.dir, env=env)
+        # Interrupted (Ctrl-C, SIGTERM): take thumbtack and the backend down too.
+        def interrupted(signum, frame):
+            self.proc.send_signal(signal.SIGTERM)
+            self.backend.stop()
+            sys.exit(128 + signum)
+        signal.signal(signal.SIGTERM, interrupted)
+        signal.signal(signal.SIGINT, interrupted)
         end = time.monotonic() + 10
         while not (port_open(self.port) and port_open(self.pub_port)):
             if time.monotonic() > end or self.proc.poll() is not None:
@@ -115,12 +124,18 @@ class Soak:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def rss_kb(self):
+    def rss_kb(self, field="VmRSS"):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for ln in f:
-                if ln.startswith("VmRSS:"):
+                if ln.startswith(field + ":"):
                     return int(ln.split()[1])
         return 0
+
+    def anon_kb(self):
+        """The process's own memory (heap, stacks). VmRSS also counts the pages of the
+        binary and its libraries, which grow as rarer code paths run for the first time
+        (error paths of a backend restart, say): not memory the process keeps."""
+        return self.rss_kb("RssAnon")
 
     def fds(self):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
@@ -318,6 +333,7 @@ class Soak:
         time.sleep(0.5)
         fds_before = self.fds()
         rss_start = self.rss_kb()
+        anon_start = self.anon_kb()
         print("soak: %d s (warm-up %d s), pid %d, fds %d, RSS %d kB%s" % (
             self.args.seconds, self.args.warmup, self.proc.pid, fds_before, rss_start,
             " (sanitizer build: RSS reported, not judged)" if sanitized else ""), flush=True)
@@ -333,19 +349,19 @@ class Soak:
             t.daemon = True
             t.start()
         t0 = time.monotonic()
-        samples = []  # (t, rss)
+        samples = []  # (t, anonymous RSS)
         while True:
             time.sleep(self.args.interval)
             t = time.monotonic() - t0
             if self.proc.poll() is not None:
                 self.failures.append("thumbtack exited with %s mid-soak" % self.proc.returncode)
                 break
-            rss, fds = self.rss_kb(), self.fds()
-            samples.append((t, rss))
+            rss, anon, fds = self.rss_kb(), self.anon_kb(), self.fds()
+            samples.append((t, anon))
             s = self.stats.snapshot()
-            print("t=%5.0fs rss=%6d kB fds=%5d req=%d lp=%d/%d stream_msgs=%d ws=%d pub=%d "
-                  "restarts=%d errors(restart)=%d errors(other)=%d" % (
-                      t, rss, fds, s.get("req_ok", 0), s.get("lp_timeout", 0),
+            print("t=%5.0fs rss=%6d kB anon=%6d kB fds=%5d req=%d lp=%d/%d stream_msgs=%d "
+                  "ws=%d pub=%d restarts=%d errors(restart)=%d errors(other)=%d" % (
+                      t, rss, anon, fds, s.get("req_ok", 0), s.get("lp_timeout", 0),
                       s.get("lp_published", 0), s.get("stream_msgs", 0), s.get("ws_echo", 0),
                       s.get("publish_ok", 0), s.get("backend_restarts", 0),
                       sum(v for k, v in s.items() if k.endswith("_during_restart")),
@@ -362,6 +378,7 @@ class Soak:
             time.sleep(0.2)
         fds_after = self.fds()
         rss_end = self.rss_kb()
+        anon_end = self.anon_kb()
         self.proc.send_signal(signal.SIGTERM)
         try:
             code = self.proc.wait(20)
@@ -376,13 +393,14 @@ class Soak:
         last = statistics.median(warm[-3:]) if len(warm) >= 3 else (warm[-1] if warm else 0)
         growth = (last - base) * 100.0 / base if base else 0.0
         s = self.stats.snapshot()
-        print("soak: RSS start %d kB, after warm-up %d kB, end %d kB (growth after warm-up "
-              "%+.2f%%), quiet %d kB" % (rss_start, base, last, growth, rss_end))
+        print("soak: RSS (VmRSS) start %d kB, end %d kB; anonymous RSS start %d kB, after "
+              "warm-up %d kB, end %d kB (growth after warm-up %+.2f%%), load stopped %d kB" % (
+                  rss_start, rss_end, anon_start, base, last, growth, anon_end))
         print("soak: fds before %d, after %d" % (fds_before, fds_after))
         print("soak: counters %s" % json.dumps(s, sort_keys=True))
         ok = True
         if not sanitized and growth > 1.0:
-            print("soak: FAIL: RSS grew %.2f%% after warm-up" % growth)
+            print("soak: FAIL: anonymous RSS grew %.2f%% after warm-up" % growth)
             ok = False
         if fds_after != fds_before:
             print("soak: FAIL: fds %d -> %d" % (fds_before, fds_after))
