@@ -26,9 +26,9 @@ static void timer_closed(uv_handle_t *h)
 static void test_path(const struct tt_ws_session *s, const char **path, size_t *len)
 {
     const char *p = s->req->target;
-    size_t n = strcspn(p, "?");
-    if (n > s->req->target_len)
-        n = s->req->target_len;
+    /* The target is a span of the copied head, not a C string. */
+    const char *q = memchr(p, '?', s->req->target_len);
+    size_t n = q ? (size_t)(q - p) : s->req->target_len;
     const char *beg = s->route->path_beg;
     if (beg) {
         size_t bl = strlen(beg);
