@@ -320,7 +320,7 @@ def test_thousand_clients_that_never_read_beside_normal_traffic(make_proxy, back
     # The one client that reads got every message, in order, while the others stalled.
     assert got == b"".join(b"%s %d\n" % (piece.encode(), i) for i in range(40))
     assert load.failed == 0 and load.ok > 50, load.summary()
-    assert load.worst < 1.0, load.summary()
+    assert load.worst < 2.0, load.summary()  # (loaded CI machines, ASan builds)
     assert wait_for(lambda: "dropped for slow subscribers" in p.log(), 3)
     for s in slow:
         s.close()
