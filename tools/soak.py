@@ -11,11 +11,14 @@ that are re-opened now and then and get every published message; long-polls that
 echo, and ws-message publishes); clients that stop reading their stream; slowloris heads
 that the head timeout closes; publishes of all three formats.
 
-Every INTERVAL seconds it prints RSS (VmRSS and its anonymous part), fds and counters. It
-fails (exit 1) on: anonymous RSS grown by more than 1% from the end of warm-up to the end
-(the median of three samples each; the anonymous part, because VmRSS also counts pages of
-the binary and libraries mapped in as rarer code paths first run; not checked on sanitizer
-builds, whose quarantine and shadow memory move RSS by themselves),
+Every INTERVAL seconds it prints RSS (VmRSS and its anonymous part), fds and counters. The
+load stops after the warm-up and again at the end; each time, once every client is gone
+and thumbtack has given free pages back (every 10 s), the anonymous RSS is taken: what the
+process keeps, not what the clients of the moment hold (a non-reader's queue, say). It
+fails (exit 1) on: that quiet figure grown by more than 1% from the end of warm-up to the
+end (the anonymous part, because VmRSS also counts pages of the binary and libraries
+mapped in as rarer code paths first run; not checked on sanitizer builds, whose quarantine
+and shadow memory move RSS by themselves),
 any fd not returned once the load stops, any sanitizer report or unclean exit, a held
 stream that missed a message, or an error that no backend restart explains.
 """
@@ -105,8 +108,25 @@ class Soak:
         routes = ["--route", "held.local test", "--route", "* 127.0.0.1:%d" % self.backend_port]
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
-        self.proc = subprocess.Popen([self.args.thumbtack, "--config", conf] + routes,
+        wrap = self.args.wrap.split() if self.args.wrap else []
+        self.proc = subprocess.Popen(wrap + [self.args.thumbtack, "--config", conf] + routes,
                                      stdout=self.log_f, stderr=self.log_f, cwd=self.dir, env=env)
+        self.pid = self.proc.pid
+        if wrap:
+            # The wrapper (heaptrack, say) runs thumbtack as its child: measure that one.
+            end = time.monotonic() + 10
+            while self.pid == self.proc.pid and time.monotonic() < end:
+                for d in os.listdir("/proc"):
+                    if d.isdigit():
+                        try:
+                            with open("/proc/%s/stat" % d) as f:
+                                st = f.read()
+                            if int(st.rsplit(")", 1)[1].split()[1]) == self.proc.pid and \
+                                    os.path.realpath("/proc/%s/exe" % d) == self.args.thumbtack:
+                                self.pid = int(d)
+                        except (OSError, ValueError, IndexError):
+                            pass
+                time.sleep(0.05)
         # Interrupted (Ctrl-C, SIGTERM): take thumbtack and the backend down too.
         def interrupted(signum, frame):
             self.proc.send_signal(signal.SIGTERM)
@@ -125,7 +145,7 @@ class Soak:
             return f.read().decode("utf-8", "replace")
 
     def rss_kb(self, field="VmRSS"):
-        with open("/proc/%d/status" % self.proc.pid) as f:
+        with open("/proc/%d/status" % self.pid) as f:
             for ln in f:
                 if ln.startswith(field + ":"):
                     return int(ln.split()[1])
@@ -138,7 +158,7 @@ class Soak:
         return self.rss_kb("RssAnon")
 
     def fds(self):
-        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+        return len(os.listdir("/proc/%d/fd" % self.pid))
 
     def publish(self, items):
         try:
@@ -305,7 +325,10 @@ class Soak:
             s.close()
 
     def backend_restarter(self):
-        while not self.stop.wait(BACKEND_PERIOD):
+        # Often enough that the warm-up sees restarts too (their first run sets up what
+        # every later one reuses).
+        period = min(BACKEND_PERIOD, max(3.0, self.args.warmup / 3.0))
+        while not self.stop.wait(period):
             self.backend_down.set()
             self.backend.stop()
             time.sleep(0.5)
@@ -324,19 +347,9 @@ class Soak:
             self.stats.add("backend_restarts")
 
     # ---- run ----
-    def run(self):
-        self.start_proxy()
-        sanitized = "asan" in os.path.basename(os.path.dirname(os.path.abspath(
-            self.args.thumbtack)))
-        assert requests.get("http://127.0.0.1:%d/soak/warm" % self.port, timeout=5).ok
-        self.backend.kill_connections()
-        time.sleep(0.5)
-        fds_before = self.fds()
-        rss_start = self.rss_kb()
-        anon_start = self.anon_kb()
-        print("soak: %d s (warm-up %d s), pid %d, fds %d, RSS %d kB%s" % (
-            self.args.seconds, self.args.warmup, self.proc.pid, fds_before, rss_start,
-            " (sanitizer build: RSS reported, not judged)" if sanitized else ""), flush=True)
+    def load_phase(self, seconds, t0, samples):
+        """Run the whole mix for `seconds`, sampling; then stop every client."""
+        self.stop = threading.Event()
         threads = [threading.Thread(target=self.requests_loop, args=(ka,))
                    for ka in (True, True, False)]
         threads += [threading.Thread(target=self.stream_loop, args=(i,)) for i in range(STREAMS)]
@@ -348,16 +361,15 @@ class Soak:
         for t in threads:
             t.daemon = True
             t.start()
-        t0 = time.monotonic()
-        samples = []  # (t, anonymous RSS)
-        while True:
-            time.sleep(self.args.interval)
+        phase_end = time.monotonic() + seconds
+        while time.monotonic() < phase_end:
+            time.sleep(min(self.args.interval, max(0.0, phase_end - time.monotonic())))
             t = time.monotonic() - t0
             if self.proc.poll() is not None:
                 self.failures.append("thumbtack exited with %s mid-soak" % self.proc.returncode)
                 break
             rss, anon, fds = self.rss_kb(), self.anon_kb(), self.fds()
-            samples.append((t, anon))
+            samples.append((t, rss, anon))
             s = self.stats.snapshot()
             print("t=%5.0fs rss=%6d kB anon=%6d kB fds=%5d req=%d lp=%d/%d stream_msgs=%d "
                   "ws=%d pub=%d restarts=%d errors(restart)=%d errors(other)=%d" % (
@@ -366,19 +378,63 @@ class Soak:
                       s.get("publish_ok", 0), s.get("backend_restarts", 0),
                       sum(v for k, v in s.items() if k.endswith("_during_restart")),
                       sum(v for k, v in s.items() if k.endswith("_unexpected"))), flush=True)
-            if t >= self.args.seconds:
-                break
         self.stop.set()
         for t in threads:
             t.join(30)
-        # Let the load go: pooled backend connections and closed clients.
+
+    def quiet(self, fds_before):
+        """Every client gone, pooled backend connections closed, and one allocator trim
+        later (thumbtack gives free pages back every 10 s): (fds, anonymous RSS)."""
         self.backend.kill_connections()
         end = time.monotonic() + 15
         while self.fds() > fds_before and time.monotonic() < end:
             time.sleep(0.2)
-        fds_after = self.fds()
+        time.sleep(11)
+        return self.fds(), self.anon_kb()
+
+    def run(self):
+        self.start_proxy()
+        sanitized = "asan" in os.path.basename(os.path.dirname(os.path.abspath(
+            self.args.thumbtack)))
+        assert requests.get("http://127.0.0.1:%d/soak/warm" % self.port, timeout=5).ok
+        self.backend.kill_connections()
+        time.sleep(0.5)
+        fds_before = self.fds()
+        rss_start = self.rss_kb()
+        anon_start = self.anon_kb()
+        print("soak: %d s (warm-up %d s), pid %d, fds %d, RSS %d kB (anonymous %d kB)%s" % (
+            self.args.seconds, self.args.warmup, self.pid, fds_before, rss_start,
+            anon_start, " (sanitizer build: RSS reported, not judged)" if sanitized else ""),
+            flush=True)
+        t0 = time.monotonic()
+        samples = []  # (t, rss, anonymous rss)
+        # Warm-up, then the same mix again: memory is compared with no client connected at
+        # both ends, so that what is measured is what the process keeps, not what the load
+        # of the moment happens to hold (queues of clients that stopped reading, say).
+        self.load_phase(self.args.warmup, t0, samples)
+        fds_warm, anon_warm = (self.quiet(fds_before) if not sanitized
+                               else (self.fds(), self.anon_kb()))
+        print("soak: after warm-up, quiet: fds %d, anonymous RSS %d kB" % (fds_warm, anon_warm),
+              flush=True)
+        if self.args.kill_at in ("warm-up", "end"):
+            if self.args.kill_at == "warm-up":
+                os.kill(self.pid, signal.SIGKILL)  # a heap profile sees what is held now
+                self.proc.wait(30)
+                self.backend.stop()
+                return 0
+        self.load_phase(self.args.seconds - self.args.warmup, t0, samples)
+        fds_after, anon_end = (self.quiet(fds_before) if not sanitized
+                               else (self.fds(), self.anon_kb()))
+        end = time.monotonic() + 15
+        while fds_after > fds_before and time.monotonic() < end:
+            time.sleep(0.2)
+            fds_after = self.fds()
         rss_end = self.rss_kb()
-        anon_end = self.anon_kb()
+        if self.args.kill_at == "end":
+            os.kill(self.pid, signal.SIGKILL)
+            self.proc.wait(30)
+            self.backend.stop()
+            return 0
         self.proc.send_signal(signal.SIGTERM)
         try:
             code = self.proc.wait(20)
@@ -388,14 +444,15 @@ class Soak:
         self.backend.stop()
         log = self.log()
 
-        warm = [r for t, r in samples if t >= self.args.warmup]
-        base = statistics.median(warm[:3]) if len(warm) >= 3 else (warm[0] if warm else 0)
-        last = statistics.median(warm[-3:]) if len(warm) >= 3 else (warm[-1] if warm else 0)
-        growth = (last - base) * 100.0 / base if base else 0.0
+        growth = (anon_end - anon_warm) * 100.0 / anon_warm if anon_warm else 0.0
+        loaded = [a for t, r, a in samples if t >= self.args.warmup]
         s = self.stats.snapshot()
-        print("soak: RSS (VmRSS) start %d kB, end %d kB; anonymous RSS start %d kB, after "
-              "warm-up %d kB, end %d kB (growth after warm-up %+.2f%%), load stopped %d kB" % (
-                  rss_start, rss_end, anon_start, base, last, growth, anon_end))
+        print("soak: RSS (VmRSS) start %d kB, end %d kB; under load %d..%d kB (anonymous "
+              "%d..%d kB)" % (rss_start, rss_end, min(r for _, r, _ in samples),
+                              max(r for _, r, _ in samples), min(loaded or [0]),
+                              max(loaded or [0])))
+        print("soak: anonymous RSS with no client: after warm-up %d kB, at the end %d kB "
+              "(growth %+.2f%%)" % (anon_warm, anon_end, growth))
         print("soak: fds before %d, after %d" % (fds_before, fds_after))
         print("soak: counters %s" % json.dumps(s, sort_keys=True))
         ok = True
@@ -432,10 +489,13 @@ def main():
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--interval", type=float, default=None)
     ap.add_argument("--thumbtack", default=os.path.join(HERE, "..", "build", "thumbtack"))
+    ap.add_argument("--wrap", default="", help="run thumbtack under this command (heaptrack)")
+    ap.add_argument("--kill-at", choices=("warm-up", "end"), default=None,
+                    help="SIGKILL thumbtack at that quiet point (for a heap profile)")
     args = ap.parse_args()
     args.thumbtack = os.path.abspath(args.thumbtack)
     if args.warmup is None:
-        args.warmup = max(15, args.seconds // 5)
+        args.warmup = max(10, args.seconds // 5)
     if args.interval is None:
         args.interval = 2.0 if args.seconds <= 60 else 10.0
     sys.exit(Soak(args).run())
