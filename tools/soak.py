@@ -11,14 +11,13 @@ that are re-opened now and then and get every published message; long-polls that
 echo, and ws-message publishes); clients that stop reading their stream; slowloris heads
 that the head timeout closes; publishes of all three formats.
 
-Every INTERVAL seconds it prints RSS (VmRSS and its anonymous part), fds and counters. The
-load stops after the warm-up and again at the end; each time, once every client is gone
-and thumbtack has given free pages back (every 10 s), the anonymous RSS is taken: what the
-process keeps, not what the clients of the moment hold (a non-reader's queue, say). It
-fails (exit 1) on: that quiet figure grown by more than 1% from the end of warm-up to the
-end (the anonymous part, because VmRSS also counts pages of the binary and libraries
-mapped in as rarer code paths first run; not checked on sanitizer builds, whose quarantine
-and shadow memory move RSS by themselves),
+Every INTERVAL seconds it prints RSS (and its anonymous part), fds and counters. The load
+stops after the warm-up and again at the end; each time, once every client is gone, RSS
+and the heap bytes in use (thumbtack's SIGUSR1 line, which also gives free pages back) are
+taken: what the process keeps, not what the clients of the moment hold (a non-reader's
+queue, say). It fails (exit 1) on: RSS grown by more than 1% from the end of warm-up to
+the end, or the heap in use (a leak) by more than 1% or 32 KiB (not checked on sanitizer
+builds, whose quarantine and shadow memory move RSS by themselves),
 any fd not returned once the load stops, any sanitizer report or unclean exit, a held
 stream that missed a message, or an error that no backend restart explains.
 """
@@ -29,7 +28,7 @@ import os
 import random
 import signal
 import socket
-import statistics
+import re
 import subprocess
 import sys
 import tempfile
@@ -382,15 +381,32 @@ class Soak:
         for t in threads:
             t.join(30)
 
+    def heap_in_use(self):
+        """Bytes the process has allocated and not freed, from thumbtack's own SIGUSR1
+        log line."""
+        before = self.log().count("memory: heap in use")
+        os.kill(self.pid, signal.SIGUSR1)
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            log = self.log()
+            if log.count("memory: heap in use") > before:
+                return int(re.findall(r"memory: heap in use (\d+) bytes", log)[-1])
+            time.sleep(0.05)
+        return 0
+
     def quiet(self, fds_before):
-        """Every client gone, pooled backend connections closed, and one allocator trim
-        later (thumbtack gives free pages back every 10 s): (fds, anonymous RSS)."""
+        """Every client gone and pooled backend connections closed: (fds, RSS, anonymous
+        RSS, heap in use)."""
         self.backend.kill_connections()
         end = time.monotonic() + 15
         while self.fds() > fds_before and time.monotonic() < end:
             time.sleep(0.2)
-        time.sleep(11)
-        return self.fds(), self.anon_kb()
+        time.sleep(2)  # retries and links in flight end
+        heaps = []
+        for _ in range(3):
+            heaps.append(self.heap_in_use())  # also gives free pages back
+            time.sleep(0.5)
+        return self.fds(), self.rss_kb(), self.anon_kb(), sorted(heaps)[1]
 
     def run(self):
         self.start_proxy()
@@ -412,10 +428,9 @@ class Soak:
         # both ends, so that what is measured is what the process keeps, not what the load
         # of the moment happens to hold (queues of clients that stopped reading, say).
         self.load_phase(self.args.warmup, t0, samples)
-        fds_warm, anon_warm = (self.quiet(fds_before) if not sanitized
-                               else (self.fds(), self.anon_kb()))
-        print("soak: after warm-up, quiet: fds %d, anonymous RSS %d kB" % (fds_warm, anon_warm),
-              flush=True)
+        fds_warm, rss_warm, anon_warm, heap_warm = self.quiet(fds_before)
+        print("soak: after warm-up, no client: fds %d, RSS %d kB (anonymous %d kB), heap in use "
+              "%d bytes" % (fds_warm, rss_warm, anon_warm, heap_warm), flush=True)
         if self.args.kill_at in ("warm-up", "end"):
             if self.args.kill_at == "warm-up":
                 os.kill(self.pid, signal.SIGKILL)  # a heap profile sees what is held now
@@ -423,8 +438,7 @@ class Soak:
                 self.backend.stop()
                 return 0
         self.load_phase(self.args.seconds - self.args.warmup, t0, samples)
-        fds_after, anon_end = (self.quiet(fds_before) if not sanitized
-                               else (self.fds(), self.anon_kb()))
+        fds_after, rss_quiet, anon_end, heap_end = self.quiet(fds_before)
         end = time.monotonic() + 15
         while fds_after > fds_before and time.monotonic() < end:
             time.sleep(0.2)
@@ -444,20 +458,26 @@ class Soak:
         self.backend.stop()
         log = self.log()
 
-        growth = (anon_end - anon_warm) * 100.0 / anon_warm if anon_warm else 0.0
-        loaded = [a for t, r, a in samples if t >= self.args.warmup]
+        growth = (rss_quiet - rss_warm) * 100.0 / rss_warm if rss_warm else 0.0
+        anon_growth = (anon_end - anon_warm) * 100.0 / anon_warm if anon_warm else 0.0
+        heap_growth = (heap_end - heap_warm) * 100.0 / heap_warm if heap_warm else 0.0
         s = self.stats.snapshot()
-        print("soak: RSS (VmRSS) start %d kB, end %d kB; under load %d..%d kB (anonymous "
-              "%d..%d kB)" % (rss_start, rss_end, min(r for _, r, _ in samples),
-                              max(r for _, r, _ in samples), min(loaded or [0]),
-                              max(loaded or [0])))
-        print("soak: anonymous RSS with no client: after warm-up %d kB, at the end %d kB "
-              "(growth %+.2f%%)" % (anon_warm, anon_end, growth))
+        print("soak: RSS start %d kB, under load %d..%d kB, end %d kB" % (
+            rss_start, min(r for _, r, _ in samples), max(r for _, r, _ in samples), rss_end))
+        print("soak: with no client connected, after warm-up -> end: RSS %d -> %d kB (%+.2f%%), "
+              "anonymous %d -> %d kB (%+.2f%%), heap in use %d -> %d bytes (%+.2f%%)" % (
+                  rss_warm, rss_quiet, growth, anon_warm, anon_end, anon_growth, heap_warm,
+                  heap_end, heap_growth))
         print("soak: fds before %d, after %d" % (fds_before, fds_after))
         print("soak: counters %s" % json.dumps(s, sort_keys=True))
         ok = True
         if not sanitized and growth > 1.0:
-            print("soak: FAIL: anonymous RSS grew %.2f%% after warm-up" % growth)
+            print("soak: FAIL: RSS grew %.2f%% after warm-up" % growth)
+            ok = False
+        # Leaks: what is allocated with no client connected, which moves by a few KB with
+        # what happens to be under way (a retry, a lingering channel): 1%, or 32 KiB.
+        if not sanitized and heap_end - heap_warm > max(heap_warm / 100.0, 32768):
+            print("soak: FAIL: heap in use grew %.2f%% after warm-up (a leak)" % heap_growth)
             ok = False
         if fds_after != fds_before:
             print("soak: FAIL: fds %d -> %d" % (fds_before, fds_after))
