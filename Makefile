@@ -24,7 +24,7 @@ FUZZ_REPLAY := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 PY := /usr/bin/python3
 
-.PHONY: all deps run check unit integration fuzz-replay asan fuzz bench bench-ws-codec bench-tls testssl profile clean lint format install uninstall
+.PHONY: all deps run check unit integration fuzz-replay asan fuzz fuzz-run soak soak-asan bench bench-ws-codec bench-tls testssl profile clean lint format install uninstall
 PREFIX ?= /usr/local
 DESTDIR ?=
 
@@ -80,22 +80,45 @@ integration: $(BUILD)/thumbtack $(BUILD)/thumbtack-publish
 	cd tests/integration && THUMBTACK=$(abspath $(BUILD)/thumbtack) \
 	    THUMBTACK_PUBLISH=$(abspath $(BUILD)/thumbtack-publish) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# The whole suite: normal build, then the same under ASan+UBSan.
+# The whole suite: normal build, then the same under ASan+UBSan; each with a short soak.
 check: deps
 	$(MAKE) lint all unit fuzz-replay
 	$(MAKE) integration
+	$(MAKE) soak SOAK_SECONDS=$(CHECK_SOAK_SECONDS)
 	$(MAKE) asan
 
-asan:
-	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	    LDFLAGS="-fsanitize=address,undefined" all unit fuzz-replay
-	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	    LDFLAGS="-fsanitize=address,undefined" PYTEST_ARGS="$(PYTEST_ARGS) -m 'not slow'" integration
+ASAN_FLAGS := CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined"
 
-fuzz:  # then e.g. build-fuzz/fuzz/fuzz_h1_request -dict=fuzz/h1.dict NEW_DIR fuzz/corpus/h1_request
-	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libthumbtack.a
+asan:
+	$(MAKE) BUILD=build-asan $(ASAN_FLAGS) all unit fuzz-replay
+	$(MAKE) BUILD=build-asan $(ASAN_FLAGS) PYTEST_ARGS="$(PYTEST_ARGS) -m 'not slow'" integration
+	$(MAKE) soak-asan SOAK_SECONDS=$(CHECK_SOAK_SECONDS)
+
+# Mixed load for SOAK_SECONDS (default 10 minutes): RSS over time, fds before/after, errors;
+# fails on RSS growth over 1% after warm-up, an fd leak or a sanitizer report
+# (tools/soak.py). make check runs the short form (CHECK_SOAK_SECONDS) on both builds.
+SOAK_SECONDS ?= 600
+CHECK_SOAK_SECONDS ?= 30
+soak: $(BUILD)/thumbtack
+	$(PY) tools/soak.py --seconds $(SOAK_SECONDS) --thumbtack $(BUILD)/thumbtack
+
+soak-asan:
+	$(MAKE) BUILD=build-asan $(ASAN_FLAGS) all
+	$(PY) tools/soak.py --seconds $(SOAK_SECONDS) --thumbtack build-asan/thumbtack
+
+# Real libFuzzer binaries (clang, ASan+UBSan) in build-fuzz/fuzz/; see fuzz-run.
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build-fuzz/libthumbtack.a
 	@mkdir -p build-fuzz/fuzz
-	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); clang $(ALL_CFLAGS) -Ifuzz -O1 -g -fsanitize=fuzzer,address,undefined $$f build-fuzz/libthumbtack.a -o build-fuzz/fuzz/$$n $(LIBS) || exit 1; done
+	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); clang $(ALL_CFLAGS) -Ifuzz -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $$f build-fuzz/libthumbtack.a -o build-fuzz/fuzz/$$n $(LIBS) || exit 1; done
+
+# Run every target (or FUZZ_TARGETS="h1_request grip") to FUZZ_EXECS executions each, one
+# at a time, niced; summary lines in build-fuzz/fuzz-run.txt (tools/fuzz-run.sh).
+FUZZ_EXECS ?= 10000000
+FUZZ_TARGETS ?=
+fuzz-run: fuzz
+	tools/fuzz-run.sh $(FUZZ_EXECS) $(FUZZ_TARGETS)
 
 bench: all
 	bench/run.sh

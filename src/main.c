@@ -2,9 +2,11 @@
  * wiring of the control thread and the workers. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -30,6 +32,12 @@ static uv_loop_t *main_loop;
 static uv_fs_poll_t routes_watch;
 static bool routes_watch_on;
 static const char *log_path;
+/* What the command line fixed, so that a reload of the config file applies it again. */
+static struct {
+    const char *config_path;
+    char *ports;
+    int loglevel, id, workers;
+} cli = {NULL, NULL, -1, -1, -1};
 
 /* A whole-string decimal option value in [0, max]; -1 if it is not one. */
 static int option_int(const char *name, const char *v, int max)
@@ -216,11 +224,94 @@ static void on_routes_changed(uv_fs_poll_t *h, int status, const uv_stat_t *prev
         reload_routes();
 }
 
+static void on_routes_changed(uv_fs_poll_t *h, int status, const uv_stat_t *prev,
+                              const uv_stat_t *curr);
+static void log_memory(void);
+
+static void watch_routes(void)
+{
+    if (routes_watch_on) {
+        uv_fs_poll_stop(&routes_watch);
+    } else {
+        uv_fs_poll_init(main_loop, &routes_watch);
+        routes_watch_on = true;
+    }
+    if (!srv.route_lines && srv.cfg.routesfile)
+        uv_fs_poll_start(&routes_watch, on_routes_changed, srv.cfg.routesfile, 1000);
+}
+
+/* The command line's overrides, applied to a freshly loaded config (start-up and reload). */
+static int apply_cli(struct tt_config *cfg)
+{
+    if (cli.ports && tt_config_parse_ports(cli.ports, cfg->http_ports, TT_MAX_LISTEN,
+                                           &cfg->num_http_ports) != 0) {
+        fprintf(stderr, "thumbtack: invalid --port value: %s\n", cli.ports);
+        return 2;
+    }
+    if (cli.id >= 0) {
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "%d-", cli.id);
+        free(cfg->ipc_prefix);
+        cfg->ipc_prefix = tt_strdup(prefix);
+        if (tt_config_add_port_offset(cfg, 10 * cli.id) != 0) {
+            fprintf(stderr, "thumbtack: --id %d moves a port out of range\n", cli.id);
+            return 2;
+        }
+    }
+    if (cli.workers > 0)
+        cfg->workers = cli.workers;
+    if (cli.loglevel >= 0)
+        cfg->log_level = cli.loglevel;
+    return 0;
+}
+
+/* SIGHUP: what may change while running does (log_level, routesfile: see README); any
+ * other key that changed is named in the log with a pointer to the restart procedure. */
+static void on_key_changed(void *ctx, const char *section, const char *key)
+{
+    struct tt_config *fresh = ctx;
+    if (strcmp(key, "log_level") == 0) {
+        tt_info("config: log_level %d -> %d", srv.cfg.log_level, fresh->log_level);
+        srv.cfg.log_level = fresh->log_level;
+        tt_log_set_level(fresh->log_level);
+    } else if (strcmp(key, "routesfile") == 0) {
+        tt_info("config: routesfile %s -> %s", srv.cfg.routesfile ? srv.cfg.routesfile : "-",
+                fresh->routesfile ? fresh->routesfile : "-");
+        free(srv.cfg.routesfile);
+        srv.cfg.routesfile = fresh->routesfile ? tt_strdup(fresh->routesfile) : NULL;
+        watch_routes();
+    } else {
+        tt_warn("config: [%s] %s changed; it takes effect at the next start (README: "
+                "\"Restarting without dropping requests\")",
+                section, key);
+    }
+}
+
+static void reload_config(void)
+{
+    if (!cli.config_path)
+        return;
+    struct tt_config fresh;
+    tt_config_defaults(&fresh);
+    fresh.ipc_prefix_override = srv.cfg.ipc_prefix_override;
+    char err[512];
+    if (tt_config_load(&fresh, cli.config_path, err, sizeof(err)) != 0) {
+        tt_err("config: %s; keeping the running configuration", err);
+    } else if (apply_cli(&fresh) == 0) {
+        tt_config_diff(&srv.cfg, &fresh, on_key_changed, &fresh);
+    }
+    tt_config_deinit(&fresh);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     (void)s;
+    if (signum == SIGUSR1) {
+        log_memory();
+        return;
+    }
     if (signum == SIGHUP) {
-        tt_info("SIGHUP: reloading routes");
+        tt_info("SIGHUP: reloading the configuration, the routes and the certificates");
         if (srv.tls) {
             char err[512];
             if (tt_tls_server_reload(srv.tls, err, sizeof(err)) != 0)
@@ -230,11 +321,64 @@ static void on_signal(uv_signal_t *s, int signum)
         }
         if (log_path)
             tt_log_open(log_path);
+        reload_config();
         reload_routes();
         return;
     }
     tt_info("signal %d: stopping", signum);
     uv_stop(main_loop);
+}
+
+/* Is someone already listening on one of our client ports? Then this process is the new
+ * half of a hand-over (README: "Restarting without dropping requests"): the old one still
+ * holds the publish inputs, which cannot be shared, and lets go of them at its SIGTERM. */
+static bool client_port_taken(const struct tt_config *cfg)
+{
+    for (int i = 0; i < cfg->num_http_ports; i++) {
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        const char *addr = cfg->http_ports[i].addr[0] ? cfg->http_ports[i].addr : "0.0.0.0";
+        if (uv_ip4_addr(addr, cfg->http_ports[i].port, (struct sockaddr_in *)&ss) != 0 &&
+            uv_ip6_addr(addr, cfg->http_ports[i].port, (struct sockaddr_in6 *)&ss) != 0)
+            continue;
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        socklen_t len =
+            ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        bool taken = bind(fd, (struct sockaddr *)&ss, len) < 0 && errno == EADDRINUSE;
+        close(fd);
+        if (taken)
+            return true;
+    }
+    return false;
+}
+
+#define HANDOVER_WAIT_MS 30000
+
+/* Every TRIM_PERIOD_MS the allocator gives free pages back to the system. Connections,
+ * messages and buffers of every size come and go on several threads; glibc keeps the
+ * pages they freed inside its arenas, so without this RSS creeps up to the high-water mark
+ * of fragmentation even though the memory in use stays flat (make soak shows both). */
+#define TRIM_PERIOD_MS 10000
+
+static void on_trim(uv_timer_t *t)
+{
+    (void)t;
+    malloc_trim(0);
+}
+
+/* SIGUSR1: one log line on memory, for operators and for make soak, which compares the
+ * bytes in use (leaks) apart from what the allocator holds (fragmentation). */
+static void log_memory(void)
+{
+    malloc_trim(0);
+    struct mallinfo2 mi = mallinfo2();
+    tt_warn("memory: heap in use %zu bytes, allocator arenas %zu bytes (%zu free), mmapped "
+            "%zu bytes",
+            mi.uordblks + mi.hblkhd, mi.arena, mi.fordblks, mi.hblkhd);
 }
 
 static const char *find_config(void)
@@ -267,6 +411,7 @@ int main(int argc, char **argv)
     int loglevel = -1, id = -1, workers = -1;
     char *ports = NULL;
     int c;
+    main_loop = uv_default_loop();
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case O_CONFIG:
@@ -276,8 +421,13 @@ int main(int argc, char **argv)
             logfile = optarg;
             break;
         case O_LOGLEVEL:
-            if ((loglevel = option_int("loglevel", optarg, 3)) < 0)
+            if ((loglevel = tt_config_parse_log_level(optarg)) < 0) {
+                fprintf(stderr,
+                        "thumbtack: --loglevel needs a level >= 0 (or N,service:M,...), "
+                        "not \"%s\"\n",
+                        optarg);
                 return 2;
+            }
             break;
         case O_VERBOSE:
             loglevel = 3;
@@ -335,7 +485,15 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    tt_log_level = loglevel >= 0 ? loglevel : srv.cfg.log_level;
+    cli.config_path = config_path;
+    cli.ports = ports;
+    cli.loglevel = loglevel;
+    cli.id = id;
+    cli.workers = workers;
+    int cli_rc = apply_cli(&srv.cfg);
+    if (cli_rc != 0)
+        return cli_rc;
+    tt_log_set_level(srv.cfg.log_level);
     if (logfile) {
         log_path = logfile;
         if (tt_log_open(logfile) != 0) {
@@ -343,24 +501,6 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (ports) {
-        if (tt_config_parse_ports(ports, srv.cfg.http_ports, TT_MAX_LISTEN,
-                                  &srv.cfg.num_http_ports) != 0) {
-            fprintf(stderr, "thumbtack: invalid --port value: %s\n", ports);
-            return 2;
-        }
-        free(ports);
-    }
-    if (id >= 0) {
-        free(srv.cfg.ipc_prefix);
-        srv.cfg.ipc_prefix = tt_strdup(id_prefix);
-        if (tt_config_add_port_offset(&srv.cfg, 10 * id) != 0) {
-            fprintf(stderr, "thumbtack: --id %d moves a port out of range\n", id);
-            return 2;
-        }
-    }
-    if (workers > 0)
-        srv.cfg.workers = workers;
     srv.num_workers = srv.cfg.workers > 0 ? srv.cfg.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (srv.num_workers < 1)
         srv.num_workers = 1;
@@ -401,6 +541,18 @@ int main(int argc, char **argv)
     if (!srv.routes)
         return 1;
 
+    /* Signals are caught from before the first port opens (handled once the main loop
+     * runs): a SIGHUP sent as soon as the port answers must not kill the process. */
+    uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+    uv_signal_init(main_loop, &sig_term);
+    uv_signal_init(main_loop, &sig_int);
+    uv_signal_init(main_loop, &sig_hup);
+    uv_signal_init(main_loop, &sig_usr1);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_hup, on_signal, SIGHUP);
+    uv_signal_start(&sig_usr1, on_signal, SIGUSR1);
+
     /* The control thread's inbox exists before the workers can report to it; the workers
      * exist before the control thread can post to them. */
     struct tt_control *ctl = tt_control_new(&srv.cfg, &srv.last_ids);
@@ -420,11 +572,20 @@ int main(int argc, char **argv)
     srv.ws_refresh = tt_ws_registry_refresh;
     srv.ws_refresh_channel = tt_ws_registry_refresh_channel;
     make_rundir(srv.cfg.rundir);
+    bool handover = client_port_taken(&srv.cfg);
+    if (handover)
+        tt_info("hand-over: the client ports are in use already; sharing them (SO_REUSEPORT)");
     int r = tt_workers_start(&srv);
     if (r != 0) {
         fprintf(stderr, "thumbtack: cannot start workers: %s\n", tt_strerror(r));
         return 1;
     }
+    for (int i = 0; i < srv.cfg.num_http_ports; i++)
+        tt_info("listening on %s:%u (%d workers)", srv.cfg.http_ports[i].addr,
+                srv.cfg.http_ports[i].port, srv.num_workers);
+    for (int i = 0; i < srv.cfg.num_https_ports; i++)
+        tt_info("listening on %s:%u (TLS, %zu certificates)", srv.cfg.https_ports[i].addr,
+                srv.cfg.https_ports[i].port, tt_tls_server_count(srv.tls));
     for (int i = 0; i < srv.num_workers; i++)
         inboxes[i] = &srv.workers[i].inbox;
     tt_stats_set_workers(stats, inboxes, srv.num_workers, TT_WORKER_CONNQ);
@@ -434,12 +595,33 @@ int main(int argc, char **argv)
         return 1;
     }
     struct tt_pub_api *api = NULL;
-    r = tt_pub_api_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &api);
     struct tt_zmq_inputs *zin = NULL;
-    if (r == 0) {
-        tt_control_add_input(ctl, stop_api, api);
-        r = tt_zmq_inputs_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &zin);
+    /* The publish inputs bind exclusively. In a hand-over the old process still holds
+     * them: wait until it lets go (its SIGTERM), serving clients meanwhile. */
+    uint64_t wait_until = handover ? tt_now_ms() + HANDOVER_WAIT_MS : 0;
+    bool waited = false;
+    for (;;) {
+        /* push_in_http_port <= 0 turns the HTTP publish API off, as -1 does in Pushpin. */
+        if (!api && srv.cfg.push_in_http_port > 0)
+            r = tt_pub_api_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl, &api);
+        else
+            r = 0;
+        if (r == 0)
+            r = tt_zmq_inputs_start(tt_control_loop(ctl), &srv.cfg, publish_items, recover, ctl,
+                                    &zin);
+        if (r != -EADDRINUSE || tt_now_ms() >= wait_until)
+            break;
+        if (!waited)
+            tt_info("hand-over: another process holds the publish inputs; waiting up to %d s "
+                    "for it to stop",
+                    HANDOVER_WAIT_MS / 1000);
+        waited = true;
+        uv_sleep(100);
     }
+    if (waited && r == 0)
+        tt_info("hand-over: publish inputs taken over");
+    if (api)
+        tt_control_add_input(ctl, stop_api, api);
     if (r == 0) {
         tt_control_add_input(ctl, stop_zmq, zin);
         tt_control_set_channel_hook(ctl, channel_changed, zin);
@@ -463,27 +645,15 @@ int main(int argc, char **argv)
         free(inboxes);
         return 1;
     }
-    for (int i = 0; i < srv.cfg.num_http_ports; i++)
-        tt_info("listening on %s:%u (%d workers)", srv.cfg.http_ports[i].addr,
-                srv.cfg.http_ports[i].port, srv.num_workers);
-    for (int i = 0; i < srv.cfg.num_https_ports; i++)
-        tt_info("listening on %s:%u (TLS, %zu certificates)", srv.cfg.https_ports[i].addr,
-                srv.cfg.https_ports[i].port, tt_tls_server_count(srv.tls));
-    tt_info("publish API on %s:%d", srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port);
+    if (api)
+        tt_info("publish API on %s:%d", srv.cfg.push_in_http_addr, srv.cfg.push_in_http_port);
+    else
+        tt_info("publish API off (push_in_http_port %d)", srv.cfg.push_in_http_port);
 
-    main_loop = uv_default_loop();
-    uv_signal_t sig_term, sig_int, sig_hup;
-    uv_signal_init(main_loop, &sig_term);
-    uv_signal_init(main_loop, &sig_int);
-    uv_signal_init(main_loop, &sig_hup);
-    uv_signal_start(&sig_term, on_signal, SIGTERM);
-    uv_signal_start(&sig_int, on_signal, SIGINT);
-    uv_signal_start(&sig_hup, on_signal, SIGHUP);
-    if (!srv.route_lines && srv.cfg.routesfile) {
-        uv_fs_poll_init(main_loop, &routes_watch);
-        uv_fs_poll_start(&routes_watch, on_routes_changed, srv.cfg.routesfile, 1000);
-        routes_watch_on = true;
-    }
+    watch_routes();
+    uv_timer_t trim;
+    uv_timer_init(main_loop, &trim);
+    uv_timer_start(&trim, on_trim, TRIM_PERIOD_MS, TRIM_PERIOD_MS);
     uv_run(main_loop, UV_RUN_DEFAULT);
 
     /* Stop: no new publishes, then drain the workers (their last reports are discarded),
@@ -500,8 +670,10 @@ int main(int argc, char **argv)
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_hup, NULL);
+    uv_close((uv_handle_t *)&sig_usr1, NULL);
     if (routes_watch_on)
         uv_close((uv_handle_t *)&routes_watch, NULL);
+    uv_close((uv_handle_t *)&trim, NULL);
     uv_run(main_loop, UV_RUN_DEFAULT);
     tt_routes_unref(srv.routes);
     tt_key_free(srv.sig_key);
@@ -509,6 +681,7 @@ int main(int argc, char **argv)
     tt_tls_server_free(srv.tls);
     tt_lastids_deinit(&srv.last_ids);
     free(srv.route_lines);
+    free(cli.ports);
     tt_config_deinit(&srv.cfg);
     tt_info("stopped");
     return 0;

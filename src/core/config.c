@@ -356,23 +356,34 @@ static int load_includes(struct loader *ld, size_t first, size_t last, const cha
 
 /* ---- value parsers ---- */
 
+/* Booleans as Pushpin reads them (QVariant::toBool of a string: false only for "0" and
+ * "false"), except that "no" and "off" also mean false here: Qt would read them as true,
+ * which is never what a config that says so means. Returns 1 for a word that is neither
+ * (taken as true, as Pushpin does; the caller warns). */
 static int parse_bool(const char *v, bool *out)
 {
     size_t n = strlen(v);
-    if (tt_strieq(v, n, "true") || tt_strieq(v, n, "yes") || strcmp(v, "1") == 0)
-        *out = true;
-    else if (tt_strieq(v, n, "false") || tt_strieq(v, n, "no") || strcmp(v, "0") == 0)
+    if (tt_strieq(v, n, "false") || tt_strieq(v, n, "no") || tt_strieq(v, n, "off") ||
+        strcmp(v, "0") == 0) {
         *out = false;
-    else
-        return TT_ECONFIG;
-    return 0;
+        return 0;
+    }
+    *out = true;
+    return tt_strieq(v, n, "true") || tt_strieq(v, n, "yes") || tt_strieq(v, n, "on") ||
+                   strcmp(v, "1") == 0
+               ? 0
+               : 1;
 }
 
+/* A decimal with an optional sign (Qt's toInt takes "+5" and "-1" too). Values whose
+ * magnitude is over max are refused. */
 static int parse_int(const char *v, bool allow_negative, int64_t max, int64_t *out)
 {
     bool neg = false;
-    if (allow_negative && v[0] == '-') {
-        neg = true;
+    if (v[0] == '-' || v[0] == '+') {
+        neg = v[0] == '-';
+        if (neg && !allow_negative)
+            return TT_ECONFIG;
         v++;
     }
     int64_t x = tt_parse_uint(v, strlen(v), max);
@@ -382,9 +393,45 @@ static int parse_int(const char *v, bool allow_negative, int64_t max, int64_t *o
     return 0;
 }
 
+/* [runner] log_level: "N", or Pushpin's per-service list "N,proxy:M,handler:K". thumbtack
+ * is the proxy and the handler in one, so it logs at the highest of the default level and
+ * those two services' (clamped to 3, debug). Returns the level or -1. */
+int tt_config_parse_log_level(const char *v)
+{
+    int def = -1, svc = -1;
+    const char *p = v;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        const char *item = p;
+        tt_trim(&item, &n);
+        const char *colon = memchr(item, ':', n);
+        const char *num = colon ? colon + 1 : item;
+        size_t numlen = colon ? n - (size_t)(colon + 1 - item) : n;
+        int64_t x = tt_parse_uint(num, numlen, INT_MAX);
+        if (n == 0 || x < 0 || (colon && colon == item))
+            return -1;
+        if (!colon) {
+            def = (int)x;
+        } else {
+            size_t nl = (size_t)(colon - item);
+            if (tt_strieq(item, nl, "proxy") || tt_strieq(item, nl, "pushpin-proxy") ||
+                tt_strieq(item, nl, "handler") || tt_strieq(item, nl, "pushpin-handler"))
+                svc = TT_MAX(svc, (int)x);
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    int level = TT_MAX(def < 0 ? 2 : def, svc);
+    return TT_MIN(level, 3);
+}
+
+/* Returns how many items were skipped (unknown, or a bad truncate number). */
 static int parse_xff(const char *v, struct tt_xff_rule *out)
 {
     struct tt_xff_rule r = {.truncate = -1, .append = false};
+    int bad = 0;
     const char *p = v;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -394,17 +441,20 @@ static int parse_xff(const char *v, struct tt_xff_rule *out)
         if (n == 6 && memcmp(item, "append", 6) == 0) {
             r.append = true;
         } else if (n > 9 && memcmp(item, "truncate:", 9) == 0) {
-            int64_t t = tt_parse_uint(item + 9, n - 9, INT_MAX);
+            /* truncate:-1 is Pushpin's "no truncation". */
+            bool neg = item[9] == '-';
+            int64_t t = tt_parse_uint(item + 9 + neg, n - 9 - neg, INT_MAX);
             if (t < 0)
-                return TT_ECONFIG;
-            r.truncate = (int)t;
+                bad++;
+            else
+                r.truncate = neg ? -1 : (int)t;
         } else if (n > 0) {
-            return TT_ECONFIG;
+            bad++; /* Pushpin skips what it does not know */
         }
         p = comma ? comma + 1 : p + strlen(p);
     }
     *out = r;
-    return 0;
+    return bad;
 }
 
 static int parse_one_port(const char *s, size_t n, struct tt_listen_addr *out)
@@ -533,10 +583,20 @@ enum key_type {
     K_PORTS,
     K_XFP,
     K_XFF,
-    K_PATH,    /* file path, relative to the config dir */
-    K_KEYSPEC, /* key spec; a relative file: path is made absolute */
-    K_SPEC,    /* ZMQ spec list: tcp:// ports get port_offset */
-    K_HANDLED, /* read before the table is applied */
+    K_PATH,     /* file path, relative to the config dir */
+    K_KEYSPEC,  /* key spec; a relative file: path is made absolute */
+    K_SPEC,     /* ZMQ spec list: tcp:// ports get port_offset */
+    K_LOGLEVEL, /* "N" or Pushpin's "N,service:M,..." */
+    K_HANDLED,  /* read before the table is applied */
+};
+
+/* What a number of zero or below means for a key. Pushpin reads every number with Qt's
+ * toInt and gives some of them an "off" meaning; a config tuned for it carries those. */
+enum num_policy {
+    N_PLAIN,   /* a count or level: negative is refused */
+    N_OFF,     /* <= 0 turns the limit or feature off (stored as 0) */
+    N_DEFAULT, /* <= 0 keeps the default (a cap thumbtack will not drop), with a warning */
+    N_NOLIMIT, /* < 0 means no limit (stored as the key's max) */
 };
 
 struct key_def {
@@ -545,72 +605,108 @@ struct key_def {
     enum key_type type;
     size_t offset;
     int64_t max;
+    enum num_policy policy;
 };
 
 #define F(field) offsetof(struct tt_config, field)
 
 static const struct key_def keys[] = {
-    {"global", "include", K_HANDLED, 0, 0},
-    {"global", "libdir", K_HANDLED, 0, 0},
-    {"global", "rundir", K_HANDLED, 0, 0},
-    {"global", "ipc_prefix", K_HANDLED, 0, 0},
-    {"global", "port_offset", K_HANDLED, 0, 0},
-    {"runner", "rundir", K_HANDLED, 0, 0},
-    {"runner", "http_port", K_PORTS, F(http_ports), 0},
-    {"runner", "https_ports", K_PORTS, F(https_ports), 0},
-    {"runner", "tls_certs_dir", K_PATH, F(tls_certs_dir), 0},
-    {"runner", "log_level", K_INT, F(log_level), 10},
-    {"runner", "client_buffer_size", K_SIZE, F(client_buffer_size), 1 << 30},
-    {"runner", "client_maxconn", K_INT, F(client_maxconn), INT_MAX},
-    {"runner", "client_head_timeout", K_INT, F(head_timeout_ms), INT_MAX},
-    {"runner", "allow_compression", K_BOOL, F(allow_compression), 0},
-    {"runner", "http2", K_BOOL, F(http2), 0},
-    {"runner", "http2_max_concurrent_streams", K_INT, F(http2_max_streams), 10000},
-    {"proxy", "routesfile", K_PATH, F(routesfile), 0},
-    {"proxy", "debug", K_BOOL, F(debug), 0},
-    {"proxy", "auto_cross_origin", K_BOOL, F(auto_cross_origin), 0},
-    {"proxy", "accept_x_forwarded_protocol", K_BOOL, F(accept_x_forwarded_protocol), 0},
-    {"proxy", "set_x_forwarded_protocol", K_XFP, F(set_x_forwarded_protocol), 0},
-    {"proxy", "x_forwarded_for", K_XFF, F(xff), 0},
-    {"proxy", "x_forwarded_for_trusted", K_XFF, F(xff_trusted), 0},
-    {"proxy", "log_from", K_BOOL, F(log_from), 0},
-    {"proxy", "log_user_agent", K_BOOL, F(log_user_agent), 0},
-    {"proxy", "sig_iss", K_STR_DEF, F(sig_iss), 0},
-    {"proxy", "sig_key", K_KEYSPEC, F(sig_key), 0},
-    {"proxy", "upstream_key", K_KEYSPEC, F(upstream_key), 0},
-    {"proxy", "workers", K_INT, F(workers), 1024},
-    {"proxy", "cdn_loop", K_STR, F(cdn_loop), 0},
-    {"proxy", "accept_pushpin_route", K_BOOL, F(accept_pushpin_route), 0},
-    {"proxy", "backend_response_timeout", K_INT, F(backend_response_timeout_ms), INT_MAX},
-    {"proxy", "backend_idle_timeout", K_INT, F(backend_idle_timeout_ms), INT_MAX},
-    {"handler", "push_in_http_addr", K_STR_DEF, F(push_in_http_addr), 0},
-    {"handler", "push_in_http_port", K_INT, F(push_in_http_port), 65535},
-    {"handler", "push_in_http_max_headers_size", K_SIZE, F(push_in_http_max_headers_size), 1 << 30},
-    {"handler", "push_in_http_max_body_size", K_SIZE, F(push_in_http_max_body_size), 1 << 30},
-    {"handler", "message_rate", K_INT, F(message_rate), INT_MAX},
-    {"handler", "message_hwm", K_INT, F(message_hwm), INT_MAX},
-    {"handler", "message_wait", K_INT, F(message_wait), INT_MAX},
-    {"handler", "id_cache_ttl", K_INT, F(id_cache_ttl), INT_MAX},
-    {"handler", "update_on_first_subscription", K_BOOL, F(update_on_first_subscription), 0},
-    {"handler", "connection_subscription_max", K_INT, F(connection_subscription_max), INT_MAX},
-    {"handler", "subscription_linger", K_INT, F(subscription_linger), INT_MAX},
-    {"handler", "publish_key", K_STR, F(publish_key), 0},
-    {"handler", "subscriber_queue_bytes", K_SIZE, F(subscriber_queue_max), (int64_t)1 << 40},
-    {"handler", "push_in_spec", K_SPEC, F(push_in_spec), 0},
-    {"handler", "push_in_sub_specs", K_SPEC, F(push_in_sub_specs), 0},
-    {"handler", "push_in_sub_connect", K_BOOL, F(push_in_sub_connect), 0},
-    {"handler", "command_spec", K_SPEC, F(command_spec), 0},
-    {"handler", "stats_spec", K_SPEC, F(stats_spec), 0},
-    {"global", "stats_connection_ttl", K_INT, F(stats_connection_ttl), 86400},
-    {"global", "stats_connection_send", K_BOOL, F(stats_connection_send), 0},
-    {"proxy", "stats_report_interval", K_INT, F(stats_report_interval), 86400},
-    {"handler", "stats_report_interval", K_INT, F(stats_report_interval), 86400},
-    {"handler", "stats_subscription_ttl", K_INT, F(stats_subscription_ttl), 86400},
-    {"handler", "stats_format", K_STR_DEF, F(stats_format), 0},
-    {"proxy", "prometheus_port", K_STR, F(prometheus_port), 0},
-    {"proxy", "prometheus_prefix", K_STR, F(prometheus_prefix), 0},
-    {"handler", "prometheus_port", K_STR, F(prometheus_port), 0},
-    {"handler", "prometheus_prefix", K_STR, F(prometheus_prefix), 0},
+    {"global", "include", K_HANDLED, 0, 0, N_PLAIN},
+    {"global", "libdir", K_HANDLED, 0, 0, N_PLAIN},
+    {"global", "rundir", K_HANDLED, 0, 0, N_PLAIN},
+    {"global", "ipc_prefix", K_HANDLED, 0, 0, N_PLAIN},
+    {"global", "port_offset", K_HANDLED, 0, 0, N_PLAIN},
+    {"runner", "rundir", K_HANDLED, 0, 0, N_PLAIN},
+    {"runner", "http_port", K_PORTS, F(http_ports), 0, N_PLAIN},
+    {"runner", "https_ports", K_PORTS, F(https_ports), 0, N_PLAIN},
+    {"runner", "tls_certs_dir", K_PATH, F(tls_certs_dir), 0, N_PLAIN},
+    {"runner", "log_level", K_LOGLEVEL, F(log_level), 0, N_PLAIN},
+    {"runner", "client_buffer_size", K_SIZE, F(client_buffer_size), 1 << 30, N_DEFAULT},
+    {"runner", "client_maxconn", K_INT, F(client_maxconn), INT_MAX, N_DEFAULT},
+    {"runner", "client_head_timeout", K_INT, F(head_timeout_ms), INT_MAX, N_DEFAULT},
+    {"runner", "allow_compression", K_BOOL, F(allow_compression), 0, N_PLAIN},
+    {"runner", "http2", K_BOOL, F(http2), 0, N_PLAIN},
+    {"runner", "http2_max_concurrent_streams", K_INT, F(http2_max_streams), 10000, N_DEFAULT},
+    {"proxy", "routesfile", K_PATH, F(routesfile), 0, N_PLAIN},
+    {"proxy", "debug", K_BOOL, F(debug), 0, N_PLAIN},
+    {"proxy", "auto_cross_origin", K_BOOL, F(auto_cross_origin), 0, N_PLAIN},
+    {"proxy", "accept_x_forwarded_protocol", K_BOOL, F(accept_x_forwarded_protocol), 0, N_PLAIN},
+    {"proxy", "set_x_forwarded_protocol", K_XFP, F(set_x_forwarded_protocol), 0, N_PLAIN},
+    {"proxy", "x_forwarded_for", K_XFF, F(xff), 0, N_PLAIN},
+    {"proxy", "x_forwarded_for_trusted", K_XFF, F(xff_trusted), 0, N_PLAIN},
+    {"proxy", "log_from", K_BOOL, F(log_from), 0, N_PLAIN},
+    {"proxy", "log_user_agent", K_BOOL, F(log_user_agent), 0, N_PLAIN},
+    {"proxy", "sig_iss", K_STR_DEF, F(sig_iss), 0, N_PLAIN},
+    {"proxy", "sig_key", K_KEYSPEC, F(sig_key), 0, N_PLAIN},
+    {"proxy", "upstream_key", K_KEYSPEC, F(upstream_key), 0, N_PLAIN},
+    {"proxy", "workers", K_INT, F(workers), 1024, N_OFF},
+    {"proxy", "cdn_loop", K_STR, F(cdn_loop), 0, N_PLAIN},
+    {"proxy", "accept_pushpin_route", K_BOOL, F(accept_pushpin_route), 0, N_PLAIN},
+    {"proxy", "backend_response_timeout", K_INT, F(backend_response_timeout_ms), INT_MAX, N_OFF},
+    {"proxy", "backend_idle_timeout", K_INT, F(backend_idle_timeout_ms), INT_MAX, N_OFF},
+    {"handler", "push_in_http_addr", K_STR_DEF, F(push_in_http_addr), 0, N_PLAIN},
+    {"handler", "push_in_http_port", K_INT, F(push_in_http_port), 65535, N_OFF},
+    {"handler", "push_in_http_max_headers_size", K_SIZE, F(push_in_http_max_headers_size), 1 << 30,
+     N_DEFAULT},
+    {"handler", "push_in_http_max_body_size", K_SIZE, F(push_in_http_max_body_size), 1 << 30,
+     N_DEFAULT},
+    {"handler", "message_rate", K_INT, F(message_rate), INT_MAX, N_OFF},
+    {"handler", "message_hwm", K_INT, F(message_hwm), INT_MAX, N_OFF},
+    {"handler", "message_wait", K_INT, F(message_wait), INT_MAX, N_OFF},
+    {"handler", "id_cache_ttl", K_INT, F(id_cache_ttl), INT_MAX, N_OFF},
+    {"handler", "update_on_first_subscription", K_BOOL, F(update_on_first_subscription), 0,
+     N_PLAIN},
+    /* Pushpin's HTTP sessions keep every channel when it is negative (QList::mid(0, -1));
+     * a hold's channels stay bounded by the 64 KiB head and 100000-byte body caps. */
+    {"handler", "connection_subscription_max", K_INT, F(connection_subscription_max), INT_MAX,
+     N_NOLIMIT},
+    {"handler", "subscription_linger", K_INT, F(subscription_linger), INT_MAX, N_OFF},
+    {"handler", "publish_key", K_STR, F(publish_key), 0, N_PLAIN},
+    {"handler", "subscriber_queue_bytes", K_SIZE, F(subscriber_queue_max), (int64_t)1 << 40,
+     N_DEFAULT},
+    {"handler", "push_in_spec", K_SPEC, F(push_in_spec), 0, N_PLAIN},
+    {"handler", "push_in_sub_specs", K_SPEC, F(push_in_sub_specs), 0, N_PLAIN},
+    {"handler", "push_in_sub_connect", K_BOOL, F(push_in_sub_connect), 0, N_PLAIN},
+    {"handler", "command_spec", K_SPEC, F(command_spec), 0, N_PLAIN},
+    {"handler", "stats_spec", K_SPEC, F(stats_spec), 0, N_PLAIN},
+    {"global", "stats_connection_ttl", K_INT, F(stats_connection_ttl), 86400, N_DEFAULT},
+    {"global", "stats_connection_send", K_BOOL, F(stats_connection_send), 0, N_PLAIN},
+    {"proxy", "stats_report_interval", K_INT, F(stats_report_interval), 86400, N_OFF},
+    {"handler", "stats_report_interval", K_INT, F(stats_report_interval), 86400, N_OFF},
+    {"handler", "stats_subscription_ttl", K_INT, F(stats_subscription_ttl), 86400, N_DEFAULT},
+    {"handler", "stats_format", K_STR_DEF, F(stats_format), 0, N_PLAIN},
+    {"proxy", "prometheus_port", K_STR, F(prometheus_port), 0, N_PLAIN},
+    {"proxy", "prometheus_prefix", K_STR, F(prometheus_prefix), 0, N_PLAIN},
+    {"handler", "prometheus_port", K_STR, F(prometheus_port), 0, N_PLAIN},
+    {"handler", "prometheus_prefix", K_STR, F(prometheus_prefix), 0, N_PLAIN},
+};
+
+/* Keys of Pushpin's config that thumbtack accepts whatever their value and does not act
+ * on, with the reason (README lists them). Keys for Pushpin's own processes are here:
+ * thumbtack is one process and needs none of them. */
+static const struct {
+    const char *section, *key, *why;
+} ignored_keys[] = {
+    {"runner", "services", "thumbtack is one process"},
+    {"runner", "logdir", "thumbtack logs to stderr or --logfile"},
+    {"runner", "condure_bin", "thumbtack is one process"},
+    {"runner", "connmgr_bin", "thumbtack is one process"},
+    {"runner", "mongrel2_bin", "thumbtack is one process"},
+    {"runner", "m2sh_bin", "thumbtack is one process"},
+    {"runner", "zurl_bin", "thumbtack is one process"},
+    {"runner", "m2a_bin", "thumbtack is one process"},
+    {"proxy", "orig_headers_need_mark", "the orig_headers route option is not acted on"},
+    {"proxy", "sockjs_url", "SockJS is not supported"},
+    {"proxy", "updates_check", "thumbtack never reports or checks for updates"},
+    {"proxy", "organization_name", "thumbtack never reports or checks for updates"},
+    {"proxy", "max_open_requests", "client_maxconn bounds requests (one per connection)"},
+    {"proxy", "ipc_file_mode", "no ZeroMQ IPC sockets between processes"},
+    {"proxy", "stats_connections_max_ttl", "connection reports use [global] stats_connection_ttl"},
+    {"proxy", "allow_compression", "permessage-deflate is [runner] allow_compression"},
+    {"handler", "ipc_file_mode", "no ZeroMQ IPC sockets between processes"},
+    {"handler", "message_block_size", "the blocks-* report counters are not produced"},
+    {"handler", "share_all", "identical requests are not shared (invisible to clients)"},
+    {"handler", "state_spec", "sessions (Grip-Session-*) are not supported"},
 };
 
 /* Every owned string of struct tt_config, for copy and free. */
@@ -733,23 +829,48 @@ static int apply_key(struct loader *ld, struct tt_config *cfg, const struct key_
         }
         break;
     case K_BOOL:
-        if (v[0] && (rc = parse_bool(v, &b)) == 0)
-            *(bool *)((char *)cfg + k->offset) = b;
-        else if (rc < 0)
-            set_err(ld, e->file, e->line, "%s: expected true or false", e->key);
+        if (!v[0])
+            break; /* empty: the default */
+        if (parse_bool(v, &b) > 0)
+            tt_warn("config: %s:%d: %s: \"%.64s\" is neither true nor false; taken as true "
+                    "(as Pushpin does)",
+                    ld->files[e->file], e->line, e->key, v);
+        *(bool *)((char *)cfg + k->offset) = b;
         break;
     case K_INT:
     case K_SIZE:
         if (!v[0])
-            break;
-        if (parse_int(v, false, k->max, &n) < 0) {
+            break; /* empty: the default */
+        if (parse_int(v, k->policy != N_PLAIN, k->max, &n) < 0) {
             set_err(ld, e->file, e->line, "%s: invalid number \"%.64s\"", e->key, v);
             rc = TT_ECONFIG;
-        } else if (k->type == K_INT) {
-            *(int *)((char *)cfg + k->offset) = (int)n;
-        } else {
-            *(size_t *)((char *)cfg + k->offset) = (size_t)n;
+            break;
         }
+        if (n <= 0 && k->policy == N_DEFAULT) {
+            tt_warn("config: %s:%d: %s=%s: thumbtack always has this cap; keeping %lld",
+                    ld->files[e->file], e->line, e->key, v,
+                    k->type == K_INT ? (long long)*(int *)((char *)cfg + k->offset)
+                                     : (long long)*(size_t *)((char *)cfg + k->offset));
+            break;
+        }
+        if (n < 0)
+            n = k->policy == N_NOLIMIT ? k->max : 0; /* N_OFF: 0 is "off" for these keys */
+        if (k->type == K_INT)
+            *(int *)((char *)cfg + k->offset) = (int)n;
+        else
+            *(size_t *)((char *)cfg + k->offset) = (size_t)n;
+        break;
+    case K_LOGLEVEL:
+        if (!v[0])
+            break;
+        if ((n = tt_config_parse_log_level(v)) < 0) {
+            set_err(ld, e->file, e->line,
+                    "%s: expected a level >= 0, or a list of level and service:level (\"%.64s\")",
+                    e->key, v);
+            rc = TT_ECONFIG;
+            break;
+        }
+        cfg->log_level = (int)n;
         break;
     case K_PORTS: {
         /* The array's count follows it (http_ports, https_ports). */
@@ -772,10 +893,9 @@ static int apply_key(struct loader *ld, struct tt_config *cfg, const struct key_
             cfg->set_x_forwarded_protocol = TT_XFP_OFF;
         break;
     case K_XFF:
-        if (parse_xff(v, (struct tt_xff_rule *)((char *)cfg + k->offset)) < 0) {
-            set_err(ld, e->file, e->line, "%s: expected a list of truncate:N and append", e->key);
-            rc = TT_ECONFIG;
-        }
+        if (parse_xff(v, (struct tt_xff_rule *)((char *)cfg + k->offset)) > 0)
+            tt_warn("config: %s:%d: %s: items other than truncate:N and append skipped",
+                    ld->files[e->file], e->line, e->key);
         break;
     case K_PATH:
         if (!v[0]) {
@@ -826,6 +946,48 @@ static bool is_known(const struct entry *e)
         if (strcmp(keys[i].section, e->section) == 0 && strcmp(keys[i].key, e->key) == 0)
             return true;
     return false;
+}
+
+/* Why a key of the main file is not acted on, or NULL for a key thumbtack does not know. */
+static const char *ignored_why(const struct entry *e)
+{
+    for (size_t i = 0; i < TT_ARRAY_LEN(ignored_keys); i++)
+        if (strcmp(ignored_keys[i].section, e->section) == 0 &&
+            strcmp(ignored_keys[i].key, e->key) == 0)
+            return ignored_keys[i].why;
+    /* The ZeroMQ sockets that wire Pushpin's processes together (internal.conf's keys,
+     * sometimes copied into the main file). */
+    if ((strcmp(e->section, "proxy") == 0 || strcmp(e->section, "handler") == 0) &&
+        (ends_with(e->key, "_spec") || ends_with(e->key, "_specs")))
+        return "ZeroMQ wiring between Pushpin's processes; thumbtack is one process";
+    return NULL;
+}
+
+/* Log what the main file carries that is not acted on: debug level, except client ports
+ * thumbtack cannot serve, which a user must hear about. */
+static void report_ignored(const struct loader *ld)
+{
+    for (size_t i = 0; i < ld->num_entries; i++) {
+        const struct entry *e = &ld->entries[i];
+        if (e->depth != 0 || is_known(e))
+            continue;
+        const char *f = ld->files[e->file];
+        if (strcmp(e->section, "runner") == 0 && strcmp(e->key, "local_ports") == 0) {
+            if (e->value[0])
+                tt_warn("config: %s:%d: [runner] local_ports: Unix socket listeners are not "
+                        "supported; not listening on %.100s",
+                        f, e->line, e->value);
+            continue;
+        }
+        if (strcmp(e->section, "handler") == 0 && strcmp(e->key, "push_in_sub_spec") == 0)
+            continue; /* merged into push_in_sub_specs */
+        const char *why = ignored_why(e);
+        if (why)
+            tt_debug("config: %s:%d: [%s] %s accepted, not acted on: %s", f, e->line, e->section,
+                     e->key, why);
+        else
+            tt_debug("config: %s:%d: unknown key [%s] %s ignored", f, e->line, e->section, e->key);
+    }
 }
 
 /* Resolve {libdir} {rundir} {ipc_prefix} and port_offset from the main file (as Pushpin
@@ -922,12 +1084,26 @@ int tt_config_load_text(struct tt_config *cfg, const char *text, size_t len, con
         }
         tmp.push_in_http_port = p;
     }
-    for (size_t i = 0; i < ld.num_entries; i++) {
-        const struct entry *e = &ld.entries[i];
-        if (e->depth == 0 && !is_known(e))
-            tt_debug("config: %s:%d: unknown key [%s] %s ignored", ld.files[e->file], e->line,
-                     e->section, e->key);
+    /* Pushpin's older single-valued [handler] push_in_sub_spec adds to the list. */
+    const struct entry *sub1 = lookup(&ld, "handler", "push_in_sub_spec");
+    if (sub1 && sub1->value[0]) {
+        char *one = subst_vars(&ld, sub1->value);
+        if (offset_tcp_ports(&one, ld.port_offset) < 0) {
+            free(one);
+            set_err(&ld, sub1->file, sub1->line, "push_in_sub_spec: bad tcp port");
+            rc = TT_ECONFIG;
+            goto out;
+        }
+        struct tt_buf b;
+        tt_buf_init(&b, 0);
+        if (tmp.push_in_sub_specs)
+            tt_buf_appendf(&b, "%s,", tmp.push_in_sub_specs);
+        tt_buf_appends(&b, one);
+        tt_buf_cstr(&b);
+        free(one);
+        set_str(&tmp, offsetof(struct tt_config, push_in_sub_specs), tt_buf_steal(&b, NULL));
     }
+    report_ignored(&ld);
 
 out:
     if (rc < 0) {
@@ -960,6 +1136,59 @@ char *tt_config_stats_spec(const struct tt_config *cfg)
     }
     tt_buf_cstr(&b);
     return tt_buf_steal(&b, NULL);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool field_eq(const struct tt_config *a, const struct tt_config *b, const struct key_def *k)
+{
+    const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+    switch (k->type) {
+    case K_STR:
+    case K_STR_DEF:
+    case K_PATH:
+    case K_KEYSPEC:
+    case K_SPEC:
+        return str_eq(*(char *const *)pa, *(char *const *)pb);
+    case K_BOOL:
+        return *(const bool *)pa == *(const bool *)pb;
+    case K_INT:
+    case K_LOGLEVEL:
+    case K_XFP:
+        return *(const int *)pa == *(const int *)pb;
+    case K_SIZE:
+        return *(const size_t *)pa == *(const size_t *)pb;
+    case K_XFF: {
+        const struct tt_xff_rule *x = (const void *)pa, *y = (const void *)pb;
+        return x->truncate == y->truncate && x->append == y->append;
+    }
+    case K_PORTS: {
+        /* The array's count follows it (http_ports, https_ports). */
+        int na = *(const int *)(pa + sizeof(a->http_ports));
+        int nb = *(const int *)(pb + sizeof(b->http_ports));
+        return na == nb && memcmp(pa, pb, (size_t)na * sizeof(a->http_ports[0])) == 0;
+    }
+    case K_HANDLED:
+        break;
+    }
+    return true;
+}
+
+void tt_config_diff(const struct tt_config *a, const struct tt_config *b,
+                    void (*changed)(void *ctx, const char *section, const char *key), void *ctx)
+{
+    if (!str_eq(a->rundir, b->rundir))
+        changed(ctx, "global", "rundir");
+    if (!str_eq(a->ipc_prefix, b->ipc_prefix))
+        changed(ctx, "global", "ipc_prefix");
+    if (a->port_offset != b->port_offset)
+        changed(ctx, "global", "port_offset");
+    for (size_t i = 0; i < TT_ARRAY_LEN(keys); i++)
+        if (keys[i].type != K_HANDLED && !field_eq(a, b, &keys[i]))
+            changed(ctx, keys[i].section, keys[i].key);
 }
 
 int tt_config_add_port_offset(struct tt_config *cfg, int offset)

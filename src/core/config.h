@@ -49,7 +49,7 @@ struct tt_config {
     struct tt_listen_addr https_ports[TT_MAX_LISTEN]; /* TLS listeners */
     int num_https_ports;
     char *tls_certs_dir; /* default <basedir>/runner/certs (Pushpin's layout) */
-    int log_level; /* 0..3, default 2 */
+    int log_level;             /* 0..3, default 2 (reloaded on SIGHUP) */
     size_t client_buffer_size; /* max request head, default 8192 */
     int client_maxconn;        /* default 50000 */
     bool allow_compression;    /* permessage-deflate with WebSocket clients */
@@ -73,7 +73,7 @@ struct tt_config {
 
     /* [handler] */
     char *push_in_http_addr; /* default 127.0.0.1 */
-    int push_in_http_port;   /* default 5561 (+port_offset) */
+    int push_in_http_port;   /* default 5561 (+port_offset); 0 = no publish API (<= 0 given) */
     size_t push_in_http_max_headers_size; /* 10000 */
     size_t push_in_http_max_body_size;    /* 1000000 */
     int message_rate;  /* per second; 0 = unlimited */
@@ -130,6 +130,11 @@ int tt_config_load_text(struct tt_config *cfg, const char *text, size_t len, con
 /* Parse a comma list of [addr:]port / [v6]:port into out (replacing its contents). */
 int tt_config_parse_ports(const char *value, struct tt_listen_addr *out, int max, int *count);
 
+/* A log level as [runner] log_level or --loglevel give it: "N" or Pushpin's per-service
+ * list "N,proxy:M,handler:K" (thumbtack logs at the highest of N and its two services'
+ * levels, at most 3). Returns the level, or -1 when malformed or negative. */
+int tt_config_parse_log_level(const char *v);
+
 /* Move push_in_http_port and every tcp:// port of the ZMQ specs by offset (--id N).
  * Returns 0, or TT_ECONFIG (cfg unchanged) when a port would leave 1..65535. */
 int tt_config_add_port_offset(struct tt_config *cfg, int offset);
@@ -137,6 +142,10 @@ int tt_config_add_port_offset(struct tt_config *cfg, int offset);
 /* The stats socket spec with {rundir} and {ipc_prefix} filled in (new string), or NULL
  * when stats_spec is off. */
 char *tt_config_stats_spec(const struct tt_config *cfg);
+/* Call changed(ctx, section, key) for every key whose value differs between a and b
+ * (SIGHUP: what a reload would change). */
+void tt_config_diff(const struct tt_config *a, const struct tt_config *b,
+                    void (*changed)(void *ctx, const char *section, const char *key), void *ctx);
 
 void tt_config_deinit(struct tt_config *cfg);
 

@@ -1,25 +1,35 @@
 #include "core/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <time.h>
 
 int tt_log_level = TT_LOG_INFO;
+/* The file lines go to (NULL: stderr). Swapped by tt_log_open while other threads log:
+ * the lock keeps a line from being written to a file being closed. */
 static FILE *log_file;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void tt_log_set_level(int level)
+{
+    __atomic_store_n(&tt_log_level, level, __ATOMIC_RELAXED);
+}
 
 int tt_log_open(const char *path)
 {
-    if (!path) {
-        log_file = NULL;
-        return 0;
+    FILE *f = NULL;
+    if (path) {
+        f = fopen(path, "a");
+        if (!f)
+            return -1;
+        setvbuf(f, NULL, _IOLBF, 0);
     }
-    FILE *f = fopen(path, "a");
-    if (!f)
-        return -1;
-    setvbuf(f, NULL, _IOLBF, 0);
+    pthread_mutex_lock(&log_lock);
     FILE *old = log_file;
     log_file = f;
+    pthread_mutex_unlock(&log_lock);
     if (old)
         fclose(old);
     return 0;
@@ -28,7 +38,7 @@ int tt_log_open(const char *path)
 void tt_log(int level, const char *fmt, ...)
 {
     static const char *names[] = {"ERR", "WARN", "INFO", "DEBUG"};
-    if (level > tt_log_level)
+    if (!TT_LOG_ON(level))
         return;
     char line[4096];
     struct timeval tv;
@@ -45,7 +55,9 @@ void tt_log(int level, const char *fmt, ...)
     va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : TT_MIN((size_t)m, sizeof(line) - (size_t)n - 2));
     line[len++] = '\n';
+    pthread_mutex_lock(&log_lock);
     fwrite(line, 1, len, log_file ? log_file : stderr);
+    pthread_mutex_unlock(&log_lock);
 }
 
 char *tt_log_escape(const char *s, size_t len, char *out, size_t outlen)

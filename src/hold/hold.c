@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 #include "proxy/forward.h"
@@ -26,6 +27,7 @@ struct hold_link {
     uv_timer_t *timer;            /* heap; closed with free */
     struct tt_route_target target; /* for a link to another host */
 };
+#define HOLD_STREAM_SNDBUF 65536 /* the kernel doubles it */
 
 struct tt_hold {
     struct tt_client_session session; /* c->session while held */
@@ -429,6 +431,30 @@ static bool needs_recovery(struct tt_client *c, const struct tt_grip *g, struct 
     return any;
 }
 
+/* A stream hold that cannot be held (prev-id without a next link): as Pushpin, the
+ * client gets the stream's initial response, the error text after it in debug mode, and
+ * a clean end. Nothing is subscribed. */
+static void stream_refused(struct tt_client *c, const struct tt_resp *resp, const char *why)
+{
+    if (!c->req->head_sent) /* else the head went out while a large body streamed */
+        tt_client_stream_start(c, resp);
+    if (c->state == TT_C_CLOSING)
+        return;
+    if (debug_on(c)) {
+        struct tt_buf b;
+        tt_buf_init(&b, 0);
+        size_t n = strlen(why) + 3;
+        if (tt_client_stream_chunked(c))
+            tt_buf_appendf(&b, "%zx\r\n", n);
+        tt_buf_appendf(&b, "\n\n%s\n", why);
+        if (tt_client_stream_chunked(c))
+            tt_buf_appends(&b, "\r\n");
+        tt_client_stream_write(c, NULL, b.data, b.len);
+        tt_buf_deinit(&b);
+    }
+    tt_client_stream_end(c);
+}
+
 int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
 {
     tt_grip_apply(g, resp);
@@ -443,7 +469,7 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
                 snprintf(msg, sizeof(msg), "channel '%s' specifies prev-id, but no next link found",
                          g->channels[i].name);
                 tt_warn("c%llu: %s", (unsigned long long)c->id, msg);
-                fail_502(c, msg);
+                stream_refused(c, resp, msg);
                 return TT_EPARSE;
             }
         }
@@ -478,6 +504,12 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
         tt_client_timer_start(c, on_response_timeout, (uint64_t)tt_grip_hold_timeout(g) * 1000);
         return 0;
     }
+    /* A held stream's kernel send buffer is capped: Linux grows it up to tcp_wmem's
+     * maximum (4 MB) for a client that has stopped reading, so a thousand such clients
+     * would park gigabytes in the kernel before the slow-subscriber policy (queue cap,
+     * drops) ever saw them. Streams carry published messages, not bulk downloads. */
+    int sndbuf = HOLD_STREAM_SNDBUF;
+    setsockopt(c->conn.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     if (!c->req->head_sent) /* else the head went out while a large body streamed */
         tt_client_stream_start(c, resp);
     if (c->state == TT_C_CLOSING)
@@ -522,14 +554,20 @@ static struct tt_hold *hold_of(struct tt_subscriber *who)
     return TT_CONTAINER_OF(who, struct tt_hold, sub);
 }
 
-/* Ask the backend again for the client's request (hint, gap, update, recover). */
+/* Ask the backend again for the client's request (hint, gap, update, recover). The hold
+ * stays until the backend answers: its answer replaces the hold (client.c), but when the
+ * backend cannot be reached (down, restarting) the client stays held on the instructions
+ * it had, instead of losing its place. */
 static void hold_retry(struct tt_hold *h, const char *extra)
 {
     struct tt_client *c = h->c;
-    tt_hold_free(h);
-    c->state = TT_C_BODY;
-    if (!tt_client_retry(c, extra))
+    if (c->req && c->req->up)
+        return; /* a retry is under way already */
+    if (!tt_client_retry(c, extra)) {
+        tt_hold_free(h);
+        c->state = TT_C_BODY;
         fail_502(c, "Unable to retry request.");
+    }
 }
 
 static bool deliver_response(struct tt_subscriber *who, struct tt_sub *s, struct tt_msg *m,

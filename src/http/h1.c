@@ -140,6 +140,9 @@ struct head_state {
     struct tt_h1_framing *framing;
     struct tt_h1_request *req;
     bool keep_alive_token;
+    /* A bare LF ends a line (request heads only, RFC 9112 2.2). Responses from backends
+     * stay strict: they are not re-read by anyone after us, so nothing is gained. */
+    bool lf_ok;
 };
 
 static int apply_content_length(struct head_state *st, const char *v, size_t len,
@@ -239,6 +242,21 @@ static int apply_header(struct head_state *st, const struct tt_h1_header *h,
     return 0;
 }
 
+/* The line terminator at p (which must be < end): its length (2 for CRLF, 1 for a bare
+ * LF when lf_ok), 0 when more bytes are needed, (size_t)-1 when p is not a terminator.
+ * A bare CR is never one: some parsers take it as a line end and others do not, which is
+ * exactly the disagreement request smuggling feeds on. */
+static size_t line_end(const char *p, const char *end, bool lf_ok)
+{
+    if (*p == '\n')
+        return lf_ok ? 1 : (size_t)-1;
+    if (*p != '\r')
+        return (size_t)-1;
+    if (end - p < 2)
+        return 0;
+    return p[1] == '\n' ? 2 : (size_t)-1;
+}
+
 /* Parses header lines from *pp up to and including the empty line. Returns 0 with *pp
  * past the final CRLF, TT_EAGAIN when `end` comes first, or TT_EPARSE. */
 static int parse_headers(const char **pp, const char *end, struct tt_h1_header *hs, size_t *num,
@@ -251,6 +269,10 @@ static int parse_headers(const char **pp, const char *end, struct tt_h1_header *
         *num = n;
         if (p == end)
             return TT_EAGAIN;
+        if (*p == '\n' && st->lf_ok) {
+            *pp = p + 1;
+            return 0;
+        }
         if (*p == '\r') {
             if (end - p < 2)
                 return TT_EAGAIN;
@@ -282,16 +304,15 @@ static int parse_headers(const char **pp, const char *end, struct tt_h1_header *
         p = scan_class(p, end, 2, 0x20);
         if (p == end)
             return TT_EAGAIN;
-        if (*p != '\r')
-            return fail(err, 400, R_HEADER);
-        if (end - p < 2)
-            return TT_EAGAIN;
-        if (p[1] != '\n')
-            return fail(err, 400, R_HEADER);
         const char *vend = p;
+        size_t eol = line_end(p, end, st->lf_ok);
+        if (eol == 0)
+            return TT_EAGAIN;
+        if (eol == (size_t)-1)
+            return fail(err, 400, R_HEADER);
         while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
             vend--;
-        p += 2;
+        p += eol;
 
         struct tt_h1_header *h = &hs[n];
         h->name = name;
@@ -305,19 +326,18 @@ static int parse_headers(const char **pp, const char *end, struct tt_h1_header *
 }
 
 /* Skips the empty lines RFC 9112 2.2 lets a recipient ignore before a start line. */
-static int skip_empty_lines(const char **pp, const char *end, struct tt_h1_error *err,
+static int skip_empty_lines(const char **pp, const char *end, bool lf_ok, struct tt_h1_error *err,
                             const char *reason)
 {
     const char *p = *pp;
-    while (p < end && *p == '\r') {
-        if (end - p < 2)
+    while (p < end && (*p == '\r' || *p == '\n')) {
+        size_t eol = line_end(p, end, lf_ok);
+        if (eol == 0)
             return TT_EAGAIN;
-        if (p[1] != '\n')
+        if (eol == (size_t)-1)
             return fail(err, 400, reason);
-        p += 2;
+        p += eol;
     }
-    if (p < end && *p == '\n')
-        return fail(err, 400, reason);
     *pp = p;
     return 0;
 }
@@ -381,7 +401,7 @@ static int parse_request_head(const char *buf, const char *end, struct tt_h1_req
                               struct tt_h1_error *err)
 {
     const char *p = buf;
-    int rc = skip_empty_lines(&p, end, err, R_LINE);
+    int rc = skip_empty_lines(&p, end, true, err, R_LINE);
     if (rc < 0)
         return rc;
 
@@ -415,18 +435,19 @@ static int parse_request_head(const char *buf, const char *end, struct tt_h1_req
     if (parse_version(p, &major, &minor) < 0)
         return fail(err, 400, R_LINE);
     p += 8;
-    if (p < end && *p != '\r')
-        return fail(err, 400, R_LINE);
-    if (end - p < 2)
+    if (p == end)
         return TT_EAGAIN;
-    if (p[1] != '\n')
+    size_t eol = line_end(p, end, true);
+    if (eol == 0)
+        return TT_EAGAIN;
+    if (eol == (size_t)-1)
         return fail(err, 400, R_LINE);
-    p += 2;
+    p += eol;
     if (major != 1 || minor > 1)
         return fail(err, 505, R_VERSION);
     req->minor_version = minor;
 
-    struct head_state st = {&req->framing, req, false};
+    struct head_state st = {&req->framing, req, false, true};
     if ((rc = parse_headers(&p, end, req->headers, &req->num_headers, &st, err)) < 0)
         return rc;
     if ((rc = finish_framing(&st, minor, err)) < 0)
@@ -465,7 +486,7 @@ static int parse_response_head(const char *buf, const char *end, struct tt_h1_re
                                struct tt_h1_error *err)
 {
     const char *p = buf;
-    int rc = skip_empty_lines(&p, end, err, R_STATUS);
+    int rc = skip_empty_lines(&p, end, false, err, R_STATUS);
     if (rc < 0)
         return rc;
 
@@ -516,7 +537,7 @@ static int parse_response_head(const char *buf, const char *end, struct tt_h1_re
     resp->reason_len = (size_t)(p - reason);
     p += 2;
 
-    struct head_state st = {&resp->framing, NULL, false};
+    struct head_state st = {&resp->framing, NULL, false, false};
     if ((rc = parse_headers(&p, end, resp->headers, &resp->num_headers, &st, err)) < 0)
         return rc;
     if ((rc = finish_framing(&st, minor, err)) < 0)
@@ -576,7 +597,8 @@ enum {
     CS_DATA_CR,    /* CRLF after the data */
     CS_DATA_LF,
     CS_TRAILER_START, /* start of a trailer line, or the final CRLF */
-    CS_TRAILER,       /* inside a trailer line */
+    CS_TRAILER_NAME,  /* the field name of a trailer line, up to its colon */
+    CS_TRAILER,       /* inside a trailer line's value */
     CS_TRAILER_LF,    /* CR of a trailer line seen */
     CS_FINAL_LF,      /* CR of the last empty line seen */
 };
@@ -687,7 +709,17 @@ static int chunked_byte(struct tt_h1_chunked *c, unsigned char ch)
         if (!IS_TOKEN(ch))
             return TT_EPARSE;
         c->line_len = 1;
-        c->state = CS_TRAILER;
+        c->state = CS_TRAILER_NAME;
+        return 0;
+    case CS_TRAILER_NAME:
+        /* field-name ":" like a header: a line that is not a field (a request line, say)
+         * is not skipped as if it were one. */
+        if (++c->remaining > CHUNK_MAX_TRAILERS || line_byte(c) < 0)
+            return TT_EPARSE;
+        if (ch == ':')
+            c->state = CS_TRAILER;
+        else if (!IS_TOKEN(ch))
+            return TT_EPARSE;
         return 0;
     case CS_TRAILER:
         if (++c->remaining > CHUNK_MAX_TRAILERS)
@@ -829,6 +861,28 @@ bool tt_h1_is_hop_by_hop(const char *name, size_t len)
     default:
         return false;
     }
+}
+
+bool tt_h1_named_in_connection(const struct tt_h1_header *hs, size_t n, const char *name,
+                               size_t len)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!IEQ(hs[i].name, hs[i].name_len, "connection"))
+            continue;
+        struct list_iter it = {hs[i].value, hs[i].value + hs[i].value_len, false};
+        const char *e;
+        size_t el;
+        while (list_next(&it, &e, &el)) {
+            if (el != len)
+                continue;
+            size_t k = 0;
+            while (k < len && lower((unsigned char)e[k]) == lower((unsigned char)name[k]))
+                k++;
+            if (k == len)
+                return true;
+        }
+    }
+    return false;
 }
 
 bool tt_h1_is_token(const char *s, size_t len)

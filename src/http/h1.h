@@ -2,9 +2,12 @@
  *
  * No I/O and no allocation: the parsers point into the caller's buffer, which must stay
  * unchanged while the parsed struct is used. Strict per RFC 9112 (see QUALITY.md):
- * bare CR or LF in the head, obs-fold, whitespace before the colon, invalid token
+ * a bare CR anywhere in the head, obs-fold, whitespace before the colon, invalid token
  * characters, CL together with TE, differing duplicate Content-Length, Transfer-Encoding
- * other than exactly "chunked", bad chunk sizes are errors. Thread: any. */
+ * other than exactly "chunked", bad chunk sizes are errors. A bare LF ends a line of a
+ * request head (RFC 9112 2.2 lets a recipient accept it; Pushpin and nginx do, and the
+ * proxy writes every head it forwards anew with CRLF); in a response head, chunk-size and
+ * trailer lines it is an error. Thread: any. */
 #ifndef TT_HTTP_H1_H
 #define TT_HTTP_H1_H
 
@@ -66,8 +69,9 @@ struct tt_h1_error {
 /* Parse a request head from buf[0..len). max_head caps the head size (request line +
  * headers + final CRLF): if no complete head is found within max_head bytes, returns
  * TT_ETOOBIG. Returns the head length (>0) on success, TT_EAGAIN if the head is not
- * complete yet, or TT_EPARSE / TT_ETOOBIG with *err filled. Leading empty lines (CRLF)
- * before the request line are tolerated, as RFC 9112 allows, and counted in the return.
+ * complete yet, or TT_EPARSE / TT_ETOOBIG with *err filled. Leading empty lines (CRLF or
+ * LF) before the request line are tolerated, as RFC 9112 allows, and counted in the
+ * return.
  * More than TT_H1_MAX_HEADERS headers is TT_EPARSE "too many headers". */
 int tt_h1_parse_request(const char *buf, size_t len, size_t max_head, struct tt_h1_request *req,
                         struct tt_h1_error *err);
@@ -121,6 +125,12 @@ bool tt_h1_is_field_value(const char *s, size_t len);
  * port is at most five digits. Userinfo ('@'), spaces, '/' and unbalanced brackets are
  * invalid. The empty value is valid (RFC 9112 3.2 allows an empty Host). */
 bool tt_h1_valid_host(const char *s, size_t len);
+
+/* True when name (len bytes) is one of the connection options listed in the Connection
+ * header(s) among hs[0..n) (case-insensitive). RFC 9110 7.6.1: such fields describe this
+ * hop only, so a proxy removes them before forwarding, in either direction. */
+bool tt_h1_named_in_connection(const struct tt_h1_header *hs, size_t n, const char *name,
+                               size_t len);
 
 /* True when the name is a hop-by-hop header (Connection, Keep-Alive, Transfer-Encoding,
  * TE, Trailer, Upgrade, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization). */

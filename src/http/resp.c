@@ -69,7 +69,8 @@ void tt_resp_from_h1(struct tt_resp *r, const struct tt_h1_response *h)
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct tt_h1_header *x = &h->headers[i];
         if (tt_h1_is_hop_by_hop(x->name, x->name_len) ||
-            tt_strieq(x->name, x->name_len, "Content-Length"))
+            tt_strieq(x->name, x->name_len, "Content-Length") ||
+            tt_h1_named_in_connection(h->headers, h->num_headers, x->name, x->name_len))
             continue;
         add_n(r, x->name, x->name_len, x->value, x->value_len);
     }

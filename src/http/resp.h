@@ -23,8 +23,9 @@ void tt_resp_add_header(struct tt_resp *r, const char *name, const char *value);
 /* Replace every header of that name (case-insensitive) with one value; NULL removes. */
 void tt_resp_set_header(struct tt_resp *r, const char *name, const char *value);
 const char *tt_resp_get_header(const struct tt_resp *r, const char *name);
-/* Copy status, reason and headers from a parsed response, minus hop-by-hop headers,
- * Content-Length and Transfer-Encoding (the body is framed again when rendered). */
+/* Copy status, reason and headers from a parsed response, minus hop-by-hop headers, the
+ * fields its Connection header names, Content-Length and Transfer-Encoding (the body is
+ * framed again when rendered). */
 void tt_resp_from_h1(struct tt_resp *r, const struct tt_h1_response *h);
 void tt_resp_copy(struct tt_resp *dst, const struct tt_resp *src);
 /* Whether a header of an in-memory response may be written into a head: a token name, a

@@ -327,10 +327,13 @@ static void view_from_h1(struct head_view *v, const struct tt_h1_response *r)
     v->reason = r->reason;
     v->reason_len = r->reason_len;
     v->n = 0;
+    /* Fields the backend names in Connection are for its hop only (RFC 9110 7.6.1). */
+    bool conn = tt_h1_find_header(r->headers, r->num_headers, "Connection", 0) >= 0;
     for (size_t i = 0; i < r->num_headers; i++) {
         const struct tt_h1_header *x = &r->headers[i];
         if (tt_h1_is_hop_by_hop(x->name, x->name_len) ||
-            tt_strieq(x->name, x->name_len, "Content-Length"))
+            tt_strieq(x->name, x->name_len, "Content-Length") ||
+            (conn && tt_h1_named_in_connection(r->headers, r->num_headers, x->name, x->name_len)))
             continue;
         v->h[v->n++] = *x;
     }
@@ -594,6 +597,14 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
 {
     struct tt_client *c = ctx;
     struct tt_req *q = c->req;
+    if (c->state == TT_C_HOLD && c->session) {
+        /* The answer to a held request asked again (hint, update, recover) replaces the
+         * hold it was asked for. */
+        struct tt_client_session *s = c->session;
+        c->session = NULL;
+        c->state = TT_C_BODY;
+        s->ops->free(s);
+    }
     q->target = tt_upstream_target(q->up);
     if (q->jsonp && !(q->grip && tt_grip_detect(resp))) {
         /* A JSON-P answer is wrapped whole. */
@@ -747,6 +758,16 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
     struct tt_client *c = ctx;
     struct tt_req *q = c->req;
     q->up = NULL;
+    if (c->state == TT_C_HOLD) {
+        /* A held request asked again could not be: it stays held as it was (a backend
+         * restart must not cost a held client its place). */
+        tt_warn("c%llu: could not ask %s again (%s); the client stays held",
+                (unsigned long long)c->id, tried,
+                err == TT_UP_ERR_CONNECT   ? "unreachable"
+                : err == TT_UP_ERR_TIMEOUT ? "timeout"
+                                           : "failed");
+        return;
+    }
     bool debug = c->w->srv->cfg.debug || (q->route && q->route->debug);
     if (q->head_sent && !q->buffering) {
         count_error(c, TT_ERR_BACKEND);
@@ -807,6 +828,27 @@ static void up_on_drain(void *ctx)
 
 /* ---- request body ------------------------------------------------------------------ */
 
+static void start_backend(struct tt_client *c, bool chunked);
+
+static void on_body_timeout(struct tt_wtimer *t)
+{
+    struct tt_client *c = tt_client_of_timer(t);
+    if (c->state == TT_C_BODY && c->req && c->req->body_wait) {
+        tt_info("c%llu: request body stalled for %d ms; closing", (unsigned long long)c->id,
+                c->w->srv->cfg.head_timeout_ms);
+        tt_client_close(c);
+    }
+}
+
+static void send_chunk(struct tt_upstream *up, const char *p, size_t n)
+{
+    char hex[24];
+    int hl = snprintf(hex, sizeof(hex), "%zx\r\n", n);
+    tt_upstream_send(up, hex, (size_t)hl);
+    tt_upstream_send(up, p, n);
+    tt_upstream_send(up, "\r\n", 2);
+}
+
 static void body_data(struct tt_client *c, const char *p, size_t n)
 {
     struct tt_req *q = c->req;
@@ -816,13 +858,27 @@ static void body_data(struct tt_client *c, const char *p, size_t n)
         else
             q->body_too_big = true;
     }
+    if (q->jsonp)
+        return; /* a JSON-P request's body comes from its query; the client's is dropped */
+    if (q->body_wait) {
+        /* While thumbtack reads the body itself, the client's silence is bounded like a
+         * head's: the timer restarts with every piece. */
+        if (!q->body_too_big) {
+            tt_client_timer_start(c, on_body_timeout, (uint64_t)c->w->srv->cfg.head_timeout_ms);
+            return;
+        }
+        /* Larger than the replay buffer: stream it chunked after all, starting with what
+         * was collected. */
+        start_backend(c, true);
+        if (c->state == TT_C_CLOSING || !q->up)
+            return;
+        if (q->body_copy.len)
+            send_chunk(q->up, q->body_copy.data, q->body_copy.len);
+        tt_buf_deinit(&q->body_copy);
+    }
     if (q->up) {
         if (q->body_left < 0) {
-            char hex[24];
-            int hl = snprintf(hex, sizeof(hex), "%zx\r\n", n);
-            tt_upstream_send(q->up, hex, (size_t)hl);
-            tt_upstream_send(q->up, p, n);
-            tt_upstream_send(q->up, "\r\n", 2);
+            send_chunk(q->up, p, n);
         } else {
             tt_upstream_send(q->up, p, n);
         }
@@ -851,6 +907,16 @@ static void body_finished(struct tt_client *c)
 {
     struct tt_req *q = c->req;
     q->body_done = true;
+    if (q->body_wait) {
+        /* The whole chunked body fitted: the backend gets it de-chunked, with a
+         * Content-Length, as from Pushpin (many backends refuse chunked requests). */
+        start_backend(c, false);
+        if (c->state == TT_C_CLOSING || !q->up)
+            return;
+        tt_upstream_send(q->up, q->body_copy.data, q->body_copy.len);
+        tt_upstream_send_end(q->up);
+        return;
+    }
     if (q->up) {
         if (q->body_left < 0)
             tt_upstream_send(q->up, "0\r\n\r\n", 5);
@@ -1168,22 +1234,43 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         }
         return;
     }
+    if (q->body_left < 0) {
+        /* A chunked body is collected first (see body_finished and body_data). */
+        q->body_wait = true;
+        tt_client_timer_start(c, on_body_timeout, (uint64_t)srv->cfg.head_timeout_ms);
+        return;
+    }
+    q->cl_zero = h->framing.content_length == 0;
+    start_backend(c, false);
+}
+
+/* Send the request head to the backend. The body follows: q->body_left bytes as they come
+ * (Content-Length from the client), the collected chunked body (its length), or chunked
+ * pieces when `chunked` (a chunked body larger than the replay buffer). */
+static void start_backend(struct tt_client *c, bool chunked)
+{
+    struct tt_req *q = c->req;
+    const struct tt_route *route = q->route;
+    bool waited = q->body_wait;
+    if (waited) {
+        q->body_wait = false;
+        tt_client_timer_stop(c);
+    }
+    uint64_t length = waited ? q->body_copy.len : (uint64_t)TT_MAX(q->body_left, 0);
     struct tt_buf full;
     tt_buf_init(&full, 0);
     tt_buf_append(&full, q->bk_head, q->bk_head_len);
-    if (q->body_left > 0) {
+    if (chunked) {
+        tt_buf_appends(&full, "Transfer-Encoding: chunked\r\n");
+    } else if (length > 0 || q->cl_zero || waited) {
         tt_buf_append(&full, "Content-Length: ", 16);
-        tt_buf_append_uint(&full, (uint64_t)q->body_left, 10);
+        tt_buf_append_uint(&full, length, 10);
         tt_buf_append(&full, "\r\n", 2);
     }
-    else if (q->body_left < 0)
-        tt_buf_appends(&full, "Transfer-Encoding: chunked\r\n");
-    else if (h->framing.content_length == 0)
-        tt_buf_appends(&full, "Content-Length: 0\r\n");
     tt_buf_appends(&full, "\r\n");
-    q->up = tt_upstream_start(w, route->targets, route->num_targets, full.data, full.len,
+    q->up = tt_upstream_start(c->w, route->targets, route->num_targets, full.data, full.len,
                               (q->is_head ? TT_UP_HEAD_REQUEST : 0) |
-                                  (q->body_left != 0 ? TT_UP_WITH_BODY : 0),
+                                  (chunked || length > 0 ? TT_UP_WITH_BODY : 0),
                               &up_cbs, c);
     tt_buf_deinit(&full);
 }
@@ -1283,6 +1370,19 @@ static void process_input_loop(struct tt_client *c)
         char fixed[4100];
         if (!absolute_form(&h, fixed, sizeof(fixed))) {
             reject(c, 400, "Failed to parse request: invalid host\n");
+            return;
+        }
+        /* A gateway tunnels nothing: CONNECT (whose authority-form target would make the
+         * backend switch the connection to a tunnel) is not a method it serves. */
+        if (tt_strieq(h.method, h.method_len, "CONNECT")) {
+            reject(c, 501, "Failed to parse request: unsupported method\n");
+            return;
+        }
+        /* Otherwise origin-form, or asterisk-form for OPTIONS (RFC 9112 3.2): anything
+         * else ("example.com:80", "v/x") is not a path a backend can be asked for. */
+        if (h.target[0] != '/' && !(h.target_len == 1 && h.target[0] == '*' &&
+                                    tt_strieq(h.method, h.method_len, "OPTIONS"))) {
+            reject(c, 400, "Failed to parse request: invalid request target\n");
             return;
         }
         /* The parsed head points into c->in: dispatch before consuming it. */

@@ -69,6 +69,9 @@ struct tt_req {
     bool body_done;
     struct tt_buf body_copy; /* up to 100000 bytes for replay; */
     bool body_too_big;       /* did not fit body_copy */
+    bool body_wait;          /* chunked body being collected: the backend request starts
+                                when it ends (Content-Length) or outgrows body_copy */
+    bool cl_zero;            /* the client sent Content-Length: 0 (forwarded as such) */
     /* response */
     struct tt_upstream *up;
     const struct tt_route_target *target; /* the target that answered (in routes) */

@@ -44,6 +44,30 @@ static bool named_in_connection(const struct tt_h1_request *h, const char *name,
     return false;
 }
 
+/* "Content_Length", "transfer_encoding": some servers and CGI gateways fold '_' into '-',
+ * so such a name could mean framing to a backend while meaning nothing to us (request
+ * smuggling). Such twins of the framing and hop-by-hop headers are never forwarded, as
+ * nginx and Apache drop them. */
+static bool underscore_twin(const char *name, size_t len)
+{
+    static const char *const framing[] = {"content-length", "transfer-encoding",
+                                          "connection",     "host",
+                                          "upgrade",        "te",
+                                          "trailer",        "keep-alive",
+                                          "expect",         "proxy-connection"};
+    char norm[32];
+    if (len >= sizeof(norm))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = name[i] == '_' ? '-' : name[i];
+        norm[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch);
+    }
+    for (size_t i = 0; i < TT_ARRAY_LEN(framing); i++)
+        if (strlen(framing[i]) == len && memcmp(norm, framing[i], len) == 0)
+            return true;
+    return false;
+}
+
 static bool dropped(const struct tt_h1_request *h, const struct tt_h1_header *x, bool trusted,
                     const struct tt_route *route, bool xff_rewrite, bool xfp_rewrite,
                     bool cdn_loop)
@@ -65,6 +89,8 @@ static bool dropped(const struct tt_h1_request *h, const struct tt_h1_header *x,
                                                        always[i].len))
             return true;
     if (!trusted && tt_strihas_prefix(x->name, x->name_len, "Grip-"))
+        return true;
+    if (memchr(x->name, '_', x->name_len) && underscore_twin(x->name, x->name_len))
         return true;
     if (!route->orig_headers && tt_strihas_prefix(x->name, x->name_len, "eb9bf0f5-"))
         return true;

@@ -510,7 +510,9 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
     u->head = tt_malloc(head_len);
     memcpy(u->head, head, head_len);
     u->head_len = head_len;
-    tt_buf_init(&u->in, UP_HEAD_MAX);
+    /* The head cap is the parser's (UP_HEAD_MAX); the buffer also takes the body bytes
+     * that may arrive in the read that completes a head of exactly that size. */
+    tt_buf_init(&u->in, UP_HEAD_MAX + w->scratch_size);
     tt_buf_init(&u->body, 0);
     tt_list_init(&u->pool_link);
     uv_timer_init(&w->loop, &u->timer);
@@ -526,6 +528,12 @@ void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len)
 {
     if (u->state == UP_DEAD || len == 0)
         return;
+    if (u->req_ended) {
+        /* Bytes after the request's end would reach the backend as the start of another
+         * request: never send them, whoever asks. */
+        tt_warn("upstream: %zu request bytes after the end of the request dropped", len);
+        return;
+    }
     if (u->zx) {
         tt__zx_send(u->zx, data, len);
         return;
@@ -896,7 +904,10 @@ static void on_io(struct tt_conn *c, int status, int events)
         return;
     }
     if (u->state == UP_CONNECTING) {
-        int r = status < 0 ? status : tt_conn_connect_result(c);
+        /* libuv reports a socket error as UV_EBADF: SO_ERROR says what it was. */
+        int r = tt_conn_connect_result(c);
+        if (r == 0 && status < 0)
+            r = status;
         if (r != 0) {
             tt_debug("upstream: connect %s:%u failed: %s", u->targets[u->ti].host,
                      u->targets[u->ti].port, tt_strerror(r));

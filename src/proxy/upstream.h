@@ -68,7 +68,9 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
                                       size_t num_targets, const char *head, size_t head_len,
                                       unsigned flags, const struct tt_upstream_cbs *cbs,
                                       void *ctx);
-/* Queue request body bytes (already framed for the backend). */
+/* Queue request body bytes (already framed for the backend). Bytes given after
+ * tt_upstream_send_end, or to a request started without TT_UP_WITH_BODY, are dropped with a
+ * warning: on the wire they would be a second request. */
 void tt_upstream_send(struct tt_upstream *u, const char *data, size_t len);
 /* The whole body of a TT_UP_WITH_BODY request has been given to tt_upstream_send. Until
  * then (and until every byte is written) the connection is never reused: a backend that

@@ -820,6 +820,34 @@ void tt_pub_items_free(struct tt_pub_item *items, size_t n)
 /* ---- JSON Patch (RFC 6902) ---------------------------------------------------------- */
 
 #define PATCH_MAX_DEPTH 512
+/* What the document may grow to while a patch is applied, counted as 16 bytes per value
+ * plus the bytes of every string and key added. Without it, "copy" of the root into itself
+ * doubles the document with each op: a 4 KB patch would ask for gigabytes. */
+#define PATCH_MAX_WEIGHT ((size_t)16 << 20)
+
+/* The weight of v as counted against PATCH_MAX_WEIGHT; stops counting past limit. */
+static size_t json_weight(json_t *v, size_t limit, int depth)
+{
+    size_t w = 16;
+    if (depth > PATCH_MAX_DEPTH)
+        return limit + 1;
+    if (json_is_string(v)) {
+        w += json_string_length(v);
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v) && w <= limit; i++)
+            w += json_weight(json_array_get(v, i), limit - w, depth + 1);
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach(v, k, c)
+        {
+            if (w > limit)
+                break;
+            w += strlen(k) + json_weight(c, limit - w, depth + 1);
+        }
+    }
+    return w;
+}
 
 /* Decode one JSON Pointer reference token (RFC 6901: ~1 is '/', ~0 is '~'). */
 static char *pointer_token(const char *s, size_t len)
@@ -1048,7 +1076,8 @@ static bool json_values_equal(json_t *a, json_t *b, int depth)
     }
 }
 
-static int apply_op(json_t **root, json_t *op)
+/* budget: what the document may still grow by (PATCH_MAX_WEIGHT in all). */
+static int apply_op(json_t **root, json_t *op, size_t *budget)
 {
     if (!json_is_object(op))
         return -1;
@@ -1059,6 +1088,15 @@ static int apply_op(json_t **root, json_t *op)
     json_t *value = json_object_get(op, "value");
     const char *from = json_string_value(json_object_get(op, "from"));
 
+    /* Every value an op adds is charged to the budget before it is copied. */
+    json_t *added = strcmp(name, "copy") == 0 && from ? pointer_get(*root, from) : value;
+    if (added && strcmp(name, "remove") != 0 && strcmp(name, "move") != 0 &&
+        strcmp(name, "test") != 0) {
+        size_t w = json_weight(added, *budget, 0);
+        if (w > *budget)
+            return -1;
+        *budget -= w;
+    }
     if (strcmp(name, "add") == 0) {
         if (!value)
             return -1;
@@ -1145,8 +1183,9 @@ char *tt_json_patch_apply(const char *doc, size_t doc_len, json_t *patch, size_t
     if (!root)
         return NULL;
     size_t n = json_array_size(patch);
+    size_t budget = PATCH_MAX_WEIGHT;
     for (size_t i = 0; i < n; i++) {
-        if (apply_op(&root, json_array_get(patch, i)) < 0) {
+        if (apply_op(&root, json_array_get(patch, i), &budget) < 0) {
             json_decref(root);
             return NULL;
         }

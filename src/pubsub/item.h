@@ -93,7 +93,8 @@ void tt_pub_items_free(struct tt_pub_item *items, size_t n);
 
 /* Apply a JSON Patch (RFC 6902) to a JSON document given as text (the held response's
  * body). Returns a new malloc'd text (compact, keys in insertion order, with a trailing
- * newline if the original had one) or NULL on any error. */
+ * newline if the original had one) or NULL on any error, including a patch that would
+ * grow the document by more than 16 MiB (counted per value and string byte added). */
 char *tt_json_patch_apply(const char *doc, size_t doc_len, json_t *patch, size_t *out_len);
 
 #endif

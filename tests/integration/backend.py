@@ -89,12 +89,13 @@ class _Closed(Exception):
 
 
 class Backend:
-    def __init__(self, host="127.0.0.1", tls_context=None):
+    def __init__(self, host="127.0.0.1", tls_context=None, port=0):
+        """port: 0 for a free one; a given port restarts a backend where one was."""
         self.tls = tls_context
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.listen(512)
         self.host = host
         self.port = self.sock.getsockname()[1]
@@ -162,6 +163,12 @@ class Backend:
         self.stopped = True
         self.release_ev.set()
         try:
+            # shutdown wakes the accept() blocked in the other thread; close alone would
+            # leave the port listening until that call returns.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass
@@ -210,6 +217,9 @@ class Backend:
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            # Head and body go out in separate writes: without NODELAY the second waits
+            # for the proxy's delayed ACK (40 ms).
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self.lock:
                 self.connections += 1
                 self.conns.add(c)
@@ -546,6 +556,10 @@ class RawBackend:
 
     def stop(self):
         self.stopped = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:

@@ -76,6 +76,7 @@ class Proxy:
         self.logdir = os.path.join(self.dir, "log")
         self.proc = None
         self.exit_code = None
+        self.ready = False  # started and answered: it must exit 0 on SIGTERM
         self.extra_config = config or {}
         self.args = list(args or [])
         self.write_routes(routes)
@@ -168,6 +169,7 @@ class Proxy:
                 if self.mode != "pushpin" or self._pushpin_started():
                     if self.mode == "pushpin":
                         time.sleep(0.3)
+                    self.ready = True
                     return
             time.sleep(0.02)
         raise RuntimeError("%s not ready within %ss:\n%s" % (self.mode, timeout, self.log()[-4000:]))
@@ -381,9 +383,12 @@ def make_proxy(request, backend):
     yield make
     for p in made:
         dump_on_failure(request, p)
-        p.stop()
+        code = p.stop()
         try:
             check_sanitizers(p)
+            if p.mode == "thumbtack" and p.ready:
+                # A crash (a negative code: the signal) fails the test that caused it.
+                assert code == 0, "thumbtack exited with %r:\n%s" % (code, p.log()[-3000:])
         finally:
             p.cleanup()
 

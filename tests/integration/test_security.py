@@ -85,7 +85,9 @@ def test_early_answer_does_not_smuggle_next_request(make_proxy, chunked):
     try:
         p = make_proxy(routes="* %s\n" % raw.addr, config={"proxy": {"workers": "1"}})
         a = _send_early(p, chunked)
-        if not IS_PUSHPIN:  # Pushpin 1.36 forwards nothing before the body is complete
+        # Pushpin 1.36 forwards nothing before the body is complete, and neither does
+        # thumbtack for a chunked body (it is collected to be sent with a Content-Length).
+        if not IS_PUSHPIN and not chunked:
             ra = a.read_response()
             assert ra.status == 200 and ra.body == b"early\n"
             # Client A's connection cannot be reused either: its body is still owed.

@@ -2,6 +2,7 @@
  * defaults and error messages. Files are written to a fresh temp directory. */
 #include "core/config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -467,6 +468,111 @@ static void test_values(void)
     tt_config_deinit(&c);
 }
 
+/* Every value a config tuned for Pushpin may carry is accepted, with Pushpin's meaning. */
+static void test_pushpin_values(void)
+{
+    struct tt_config c;
+    char err[512] = "";
+    const char *text = "[global]\n"
+                       "stats_connection_ttl=-1\n"
+                       "stats_connection_send=\n"
+                       "[runner]\n"
+                       "services=connmgr,proxy,handler\n"
+                       "logdir=\n"
+                       "log_level=1,proxy:3,condure:0\n"
+                       "client_buffer_size=-1\n"
+                       "client_maxconn=0\n"
+                       "client_head_timeout=-5\n"
+                       "https_ports=\n"
+                       "local_ports=\n"
+                       "zurl_bin=zurl\n"
+                       "[proxy]\n"
+                       "debug=on\n"
+                       "auto_cross_origin=maybe\n"
+                       "log_from=off\n"
+                       "log_user_agent=no\n"
+                       "x_forwarded_for=truncate:-1, bogus ,append\n"
+                       "x_forwarded_for_trusted=truncate:x\n"
+                       "orig_headers_need_mark=\n"
+                       "workers=-1\n"
+                       "max_open_requests=-1\n"
+                       "backend_response_timeout=-1\n"
+                       "sockjs_url=\n"
+                       "updates_check=report\n"
+                       "condure_in_specs=ipc://x\n"
+                       "stats_report_interval=-1\n"
+                       "[handler]\n"
+                       "push_in_http_port=-1\n"
+                       "push_in_http_max_headers_size=0\n"
+                       "push_in_http_max_body_size=-1\n"
+                       "message_rate=-1\n"
+                       "message_hwm=-1\n"
+                       "message_block_size=\n"
+                       "message_wait=-1\n"
+                       "id_cache_ttl=-1\n"
+                       "connection_subscription_max=-1\n"
+                       "subscription_linger=-1\n"
+                       "subscriber_queue_bytes=0\n"
+                       "stats_subscription_ttl=-1\n"
+                       "stats_format=json\n"
+                       "share_all=true\n"
+                       "state_spec=\n"
+                       "ipc_file_mode=777\n"
+                       "push_in_sub_spec=tcp://127.0.0.1:7000\n"
+                       "proxy_accept_spec=ipc://y\n";
+    CHECK_INT(load(&c, "pp.conf", text, err, sizeof(err)), 0);
+    if (err[0])
+        fprintf(stderr, "  %s\n", err);
+    CHECK_INT(c.log_level, 3); /* the highest of the default and the proxy's/handler's */
+    CHECK_INT(c.client_buffer_size, 8192); /* caps stay: <= 0 keeps the default */
+    CHECK_INT(c.client_maxconn, 50000);
+    CHECK_INT(c.head_timeout_ms, 10000);
+    CHECK_INT(c.push_in_http_max_headers_size, 10000);
+    CHECK_INT(c.push_in_http_max_body_size, 1000000);
+    CHECK_INT(c.subscriber_queue_max, 1048576);
+    CHECK(c.debug && c.auto_cross_origin); /* "maybe" is true, as Qt reads it */
+    CHECK(!c.log_from && !c.log_user_agent);
+    CHECK_INT(c.xff.truncate, -1); /* truncate:-1 = none; unknown items skipped */
+    CHECK(c.xff.append);
+    CHECK_INT(c.xff_trusted.truncate, -1);
+    CHECK(!c.xff_trusted.append);
+    CHECK_INT(c.workers, 0);                     /* one per CPU */
+    CHECK_INT(c.backend_response_timeout_ms, 0); /* no limit */
+    CHECK_INT(c.push_in_http_port, 0);           /* no publish API */
+    CHECK_INT(c.message_rate, 0);                /* no limit */
+    CHECK_INT(c.message_hwm, 0);
+    CHECK_INT(c.message_wait, 0);
+    CHECK_INT(c.id_cache_ttl, 0);
+    CHECK_INT(c.connection_subscription_max, INT_MAX); /* negative: no limit, as Pushpin */
+    CHECK_INT(c.subscription_linger, 0);
+    CHECK_STR(c.push_in_sub_specs, "tcp://127.0.0.1:5562,tcp://127.0.0.1:7000");
+    tt_config_deinit(&c);
+
+    /* Signs and the list form of log_level. */
+    CHECK_INT(load(&c, "s.conf", "[handler]\nmessage_rate=+25\n[runner]\nlog_level=proxy:1\n", err,
+                   sizeof(err)),
+              0);
+    CHECK_INT(c.message_rate, 25);
+    CHECK_INT(c.log_level, 2);
+    tt_config_deinit(&c);
+    CHECK_INT(load(&c, "s.conf", "[runner]\nlog_level=9\n", err, sizeof(err)), 0);
+    CHECK_INT(c.log_level, 3);
+    tt_config_deinit(&c);
+    CHECK_INT(tt_config_parse_log_level("0"), 0);
+    CHECK_INT(tt_config_parse_log_level(" 1 , handler:2"), 2);
+    CHECK_INT(tt_config_parse_log_level("x"), -1);
+    CHECK_INT(tt_config_parse_log_level(""), -1);
+
+    /* The offset moves the merged push_in_sub_spec too. */
+    CHECK_INT(load(&c, "o.conf",
+                   "[global]\nport_offset=10\n[handler]\npush_in_sub_specs=\n"
+                   "push_in_sub_spec=tcp://127.0.0.1:7000\n",
+                   err, sizeof(err)),
+              0);
+    CHECK_STR(c.push_in_sub_specs, "tcp://127.0.0.1:7010");
+    tt_config_deinit(&c);
+}
+
 static void test_port_offset(void)
 {
     struct tt_config c;
@@ -594,12 +700,13 @@ static void test_errors(void)
     expect_error("[]\n", 1, "section");
     expect_error("=value\n", 1, "empty key");
     expect_error("[handler]\n\n\nmessage_wait=5s\n", 4, "message_wait");
-    expect_error("[handler]\nmessage_wait=-5\n", 2, "invalid number");
+    expect_error("[handler]\nmessage_wait=--5\n", 2, "invalid number");
+    expect_error("[runner]\nlog_level=-1\n", 2, "log_level");
+    expect_error("[runner]\nlog_level=2,:3\n", 2, "log_level");
+    expect_error("[runner]\nlog_level=2,,3\n", 2, "log_level");
+    expect_error("[global]\nport_offset=+\n", 2, "port_offset");
     expect_error("[handler]\npush_in_http_port=70000\n", 2, "invalid number");
     expect_error("[runner]\nclient_maxconn=99999999999999\n", 2, "invalid number");
-    expect_error("[proxy]\ndebug=maybe\n", 2, "debug");
-    expect_error("[proxy]\nx_forwarded_for=truncate:x\n", 2, "x_forwarded_for");
-    expect_error("[proxy]\nx_forwarded_for=prepend\n", 2, "x_forwarded_for");
     expect_error("[runner]\nhttp_port=7999,abc\n", 2, "http_port");
     expect_error("[global]\nport_offset=ten\n", 2, "port_offset");
     expect_error("[handler]\nmessage_wait=1\nmessage_wait=x\n", 3, "message_wait");
@@ -668,5 +775,5 @@ static void cleanup(void)
 }
 
 TT_TEST_MAIN(setup, test_defaults, test_debian_installed, test_debian_inline, test_include_rules,
-             test_substitution_and_paths, test_values, test_port_offset, test_parse_ports,
-             test_errors, test_load_text, cleanup)
+             test_substitution_and_paths, test_values, test_pushpin_values, test_port_offset,
+             test_parse_ports, test_errors, test_load_text, cleanup)

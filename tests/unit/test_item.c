@@ -606,7 +606,31 @@ static void test_head_values(void)
     CHECK_STR(perr(body), "OK");
 }
 
+/* A patch that doubles the document with every op is refused once it would pass the
+ * growth budget (16 MiB), instead of asking for gigabytes (found by fuzz_publish). */
+static void test_json_patch_growth_cap(void)
+{
+    char patch_text[8192];
+    size_t n = 0;
+    n += (size_t)snprintf(patch_text + n, sizeof(patch_text) - n,
+                          "[{\"op\":\"add\",\"path\":\"/a\",\"value\":[\"%0100d\"]}", 0);
+    for (int i = 0; i < 60; i++)
+        n += (size_t)snprintf(patch_text + n, sizeof(patch_text) - n,
+                              ",{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/a/-\"}");
+    snprintf(patch_text + n, sizeof(patch_text) - n, "]");
+    CHECK_STR(patch("{}", patch_text), "FAIL");
+    /* Ten doublings (about 1000 strings of 100 bytes) are well within it. */
+    n = (size_t)snprintf(patch_text, sizeof(patch_text),
+                         "[{\"op\":\"add\",\"path\":\"/a\",\"value\":[\"%0100d\"]}", 0);
+    for (int i = 0; i < 10; i++)
+        n += (size_t)snprintf(patch_text + n, sizeof(patch_text) - n,
+                              ",{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/a/-\"}");
+    snprintf(patch_text + n, sizeof(patch_text) - n,
+             ",{\"op\":\"replace\",\"path\":\"/a\",\"value\":1}]");
+    CHECK_STR(patch("{}", patch_text), "{\"a\":1}");
+}
+
 TT_TEST_MAIN(test_body_errors, test_item_errors, test_http_response_errors, test_http_stream_errors,
              test_ws_message_errors, test_http_response_fields, test_base64,
              test_stream_and_ws_fields, test_multiple_items, test_item_from_json_direct,
-             test_json_patch, test_head_values)
+             test_json_patch, test_json_patch_growth_cap, test_head_values)
