@@ -140,6 +140,30 @@ def smuggling(request):
         rec.raw.stop()
 
 
+def _h2_frames(port, raw):
+    """Send raw, read until the peer closes (3 s at most); return the HTTP/2 frame types."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    data = b""
+    try:
+        s.sendall(raw)
+        while True:
+            try:
+                b = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not b:
+                break
+            data += b
+    finally:
+        s.close()
+    types = []
+    while len(data) >= 9:
+        n = int.from_bytes(data[:3], "big")
+        types.append(data[3])
+        data = data[9 + n:]
+    return types
+
+
 def _exchange(port, raw, n_ok, then_reject):
     """Send raw, read up to n_ok responses (then one refusal if then_reject). Returns
     (statuses, closed)."""
@@ -174,6 +198,13 @@ def test_vector(smuggling, vid, raw, expect):
         first = len(rec.records)
     kind = expect[0]
     bodies = expect[1] if len(expect) > 1 else []
+    if kind == "h2-goaway":
+        types = _h2_frames(p.port, raw)
+        assert 7 in types, "no GOAWAY frame: %r" % types  # 7 = GOAWAY (RFC 9113 6.8)
+        time.sleep(0.02)
+        with rec.lock:
+            assert not [r for r in rec.records[first:] if r[0] == vid]
+        return
     statuses, closed = _exchange(p.port, raw, len(bodies), kind in ("reject", "forward+reject"))
     time.sleep(0.02)
     with rec.lock:
