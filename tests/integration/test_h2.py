@@ -140,19 +140,24 @@ def test_bodies_both_ways(proxy, backend):
         # content-length given: forwarded with it
         s1 = c.request("/up-cl", method="POST", body=body,
                        headers=[("content-length", str(len(body)))])
-        # no content-length: the body goes chunked to the backend
-        s2 = c.request("/up-chunked", method="PUT", body=body[:100_000])
+        # no content-length: collected and sent with one, up to the 100000-byte replay
+        # buffer (as an HTTP/1.1 chunked body); a larger one goes chunked to the backend
+        s2 = c.request("/up-collected", method="PUT", body=body[:100_000])
+        s4 = c.request("/up-chunked", method="PUT", body=body[:150_000])
         # a large response body through flow control
         s3 = c.request("/echo-len")
-        for sid in (s1, s2, s3):
+        for sid in (s1, s2, s3, s4):
             c.response(sid, 20)
         assert c.streams[s3].status == 200 and bytes(c.streams[s3].data) == big
         assert c.streams[s3].header("content-length") == str(len(big)).encode()
     q1 = backend.reqs("/up-cl")[0]
     assert q1.method == "POST" and q1.body == body and q1.header("Content-Length") == str(len(body))
-    q2 = backend.reqs("/up-chunked")[0]
-    assert q2.body == body[:100_000] and q2.chunked
-    assert q2.header("Transfer-Encoding") == "chunked"
+    q2 = backend.reqs("/up-collected")[0]
+    assert q2.body == body[:100_000] and not q2.chunked
+    assert q2.header("Content-Length") == "100000"
+    q4 = backend.reqs("/up-chunked")[0]
+    assert q4.body == body[:150_000] and q4.chunked
+    assert q4.header("Transfer-Encoding") == "chunked"
 
 
 def test_chunked_backend_response_and_head(proxy, backend):
