@@ -71,10 +71,14 @@ PARAMS = {
     "thumbtack": os.environ.get("BENCH_THUMBTACK", os.path.join(ROOT, "build", "thumbtack")),
     "port_base": env_int("BENCH_PORT_BASE", 18100, 18100),
     # steps to run (comma list): proxy, zreq (wrk), and the held-connection ones: bc_small,
-    # bc_big, ws_big, channels, longpoll, connrate, woh, zmq_bc, zmq_channels
+    # bc_big, ws_big, channels, longpoll, connrate, woh, zmq_bc, zmq_channels; and scale
+    # (thumbtack only, fresh processes, after the systems)
     "steps": os.environ.get("BENCH_STEPS", "proxy,zreq,bc_small,bc_big,ws_big,channels,longpoll,"
-                                           "lp_shared,connrate,woh,zmq_bc,zmq_channels"),
+                                           "lp_shared,connrate,woh,zmq_bc,zmq_channels,scale"),
     "zmq_burst_msgs": env_int("BENCH_ZMQ_BURST_MSGS", 200, 50),
+    # scale: thumbtack alone, a fresh process per size, held streams at each size
+    "scale_sizes": [int(x) for x in os.environ.get(
+        "BENCH_SCALE_SIZES", "1000,2000" if os.environ.get("BENCH_QUICK") else "5000,10000,19000").split(",")],
     # steps besides the held ones: proxy (wrk), zreq (wrk to zhttpreq); BENCH_STEPS picks
     # among all of them when it names any of these
     "profile": os.environ.get("BENCH_PROFILE", "") not in ("", "0"),
@@ -914,6 +918,57 @@ def woh(s, logdir):
     return out
 
 
+def scale(outdir):
+    """Cost against size: for each of scale_sizes, a fresh thumbtack holds that many idle
+    streams (one channel each, spread over loadc processes and so over source ports);
+    memory per held stream, CPU over 10 s idle (timers and keep-alives), and a burst of
+    messages to one channel all of them share, with CPU per delivery."""
+    rows = []
+    for n in PARAMS["scale_sizes"]:
+        s = start_system("thumbtack", os.path.join(outdir, "scale-%d" % n))
+        row = {"n": n}
+        rows.append(row)
+        if s.note:
+            row["error"] = s.note
+            continue
+        subs = None
+        try:
+            probe_stream(s, os.path.join(outdir, "scale-%d" % n))
+            settle(s, 1.0)
+            pids = s.pids()
+            before = mem_of(pids)
+            subs = Subs(s, n, s.stream_path("sc"), outdir, "scale-%d" % n)
+            ok = subs.wait_ready(max(60, n / 100))
+            row.update(ok=ok, fail=subs.fail, connect_secs=subs.secs)
+            settle(s, 1.0)
+            after = mem_of(pids)
+            row["kb_per_conn"] = (after[0] - before[0]) / max(ok, 1)
+            c0 = cpu_of(pids)
+            time.sleep(10.0)
+            u, sy = cpu_delta(c0, cpu_of(pids))
+            row["idle_cpu_pct"] = 100.0 * (u + sy) / 10.0
+            publish(s, "sc", fmt="stream")
+            subs.wait_recv(ok, 30)
+            subs.cmd("reset")
+            msgs = 10
+            c0 = cpu_of(pids)
+            pub = publish(s, "sc", count=msgs, interval_ms=max(100, n // 10), fmt="stream")
+            st = subs.wait_recv(ok * msgs, 60 + msgs * max(100, n // 10) / 1000.0)
+            u, sy = cpu_delta(c0, cpu_of(pids))
+            row.update(recv=st["recv"], expected=ok * msgs, p99_ms=pct(st["hist"], 0.99),
+                       pub_errors=pub["errors"],
+                       us_per_delivery=(u + sy) / st["recv"] * 1e6 if st["recv"] else None,
+                       user_us_per_delivery=u / st["recv"] * 1e6 if st["recv"] else None)
+        except Exception as e:  # noqa: BLE001 - record and go on with the next size
+            row["error"] = str(e)
+            log("  scale %d failed: %s" % (n, e))
+        finally:
+            if subs:
+                subs.close()
+            s.stop()
+    return rows
+
+
 def start_profile(s, logdir):
     """perf record (cpu-clock: the VM has no hardware counters) of the server's main
     process, call graphs included, for make profile."""
@@ -1181,6 +1236,22 @@ def render(results):
                     f(x.get("msgs_per_s")), x["closed"], f(x.get("cpu_per_1k"), "%.4f")))
         lines.append("")
 
+    if results.get("scale"):
+        lines.append("### Scale: thumbtack holding N idle streams (a fresh process per size, one"
+                     " channel; 10 messages to all of it, spaced N/10 ms)\n")
+        lines.append("| held streams | connected | KB per stream (RSS) | idle CPU %, 10 s | delivered "
+                     "| CPU us per delivery (user + sys) | of which user | p99 ms |")
+        lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for x in results["scale"]:
+            if "kb_per_conn" not in x:
+                lines.append("| %d | %s |||||||" % (x["n"], x.get("error", "–")))
+                continue
+            lines.append("| %d | %d | %s | %s | %s/%s | %s | %s | %s |" % (
+                x["n"], x["ok"], f(x["kb_per_conn"], "%.2f"), f(x.get("idle_cpu_pct"), "%.2f"),
+                f(x.get("recv")), f(x.get("expected")), f(x.get("us_per_delivery"), "%.2f"),
+                f(x.get("user_us_per_delivery"), "%.2f"), f(x.get("p99_ms"), "%.0f")))
+        lines.append("")
+
     # Ratios on the headline numbers.
     def key_metrics(h):
         bb = h.get("bc_big", {})
@@ -1321,6 +1392,9 @@ def main():
             finally:
                 if s is not backend:
                     s.stop()
+        if step_wanted("scale") and "thumbtack" in [x.strip() for x in PARAMS["systems"]]:
+            log("scale: %s held streams (%.0f s so far)" % (PARAMS["scale_sizes"], time.time() - t_start))
+            results["scale"] = scale(os.path.join(outdir, "scale"))
     finally:
         stop_all()
     results["wall_secs"] = round(time.time() - t_start, 1)
