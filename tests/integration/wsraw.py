@@ -2,18 +2,14 @@
 must see exactly what crosses the wire: frames, closes, resets."""
 
 import base64
-import hashlib
 import os
 import struct
 
 from helpers import Conn
+from wsutil import accept_value as accept_key
+from wsutil import encode_frame, read_frame_with
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CLOSE, PING, PONG = 1, 2, 8, 9, 10
-
-
-def accept_key(key):
-    return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
 
 
 def connect(port, path="/ws", host="example.com", headers=(), timeout=5.0):
@@ -33,29 +29,7 @@ def connect(port, path="/ws", host="example.com", headers=(), timeout=5.0):
 
 
 def frame(opcode, payload=b"", fin=True, mask=True):
-    if isinstance(payload, str):
-        payload = payload.encode()
-    b0 = (0x80 if fin else 0) | opcode
-    n = len(payload)
-    m = 0x80 if mask else 0
-    if n < 126:
-        head = struct.pack("!BB", b0, m | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, m | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, m | 127, n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload)) if n < 4096 else \
-        _mask_fast(payload, key)
-    return head + key + masked
-
-
-def _mask_fast(payload, key):
-    k = (key * (len(payload) // 4 + 1))[:len(payload)]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(len(payload),
-                                                                              "big")
+    return encode_frame(opcode, payload, fin=fin, mask=mask)
 
 
 def send(c, opcode, payload=b"", fin=True, mask=True):
@@ -64,17 +38,8 @@ def send(c, opcode, payload=b"", fin=True, mask=True):
 
 def recv_frame(c):
     """(fin, opcode, payload) of the next frame; raises helpers.Closed on EOF."""
-    b0, b1 = c.read_exact(2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", c.read_exact(2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", c.read_exact(8))[0]
-    key = c.read_exact(4) if b1 & 0x80 else None
-    data = c.read_exact(n)
-    if key:
-        data = _mask_fast(data, key) if n else data
-    return bool(b0 & 0x80), b0 & 0x0F, data
+    f = read_frame_with(c.read_exact)
+    return f.fin, f.opcode, f.payload
 
 
 def recv_message(c):
@@ -117,14 +82,5 @@ class RawFrames:
         return data
 
     def recv(self):
-        b0, b1 = self._exact(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self._exact(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self._exact(8))[0]
-        key = self._exact(4) if b1 & 0x80 else None
-        data = self._exact(n) if n else b""
-        if key and n:
-            data = _mask_fast(data, key)
-        return bool(b0 & 0x80), b0 & 0x0F, data
+        f = read_frame_with(self._exact)
+        return f.fin, f.opcode, f.payload

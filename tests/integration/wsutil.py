@@ -136,17 +136,22 @@ class _Reader:
             self._fill()
 
     def read_frame(self):
-        b0, b1 = self.read_exact(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self.read_exact(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self.read_exact(8))[0]
-        key = self.read_exact(4) if b1 & 0x80 else None
-        payload = self.read_exact(n)
-        if key:
-            payload = _mask_fast(payload, key) if n else b""
-        return Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, payload, bool(key))
+        return read_frame_with(self.read_exact)
+
+
+def read_frame_with(read_exact):
+    """The next frame, read through read_exact(n) (unmasked if it was masked)."""
+    b0, b1 = read_exact(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", read_exact(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", read_exact(8))[0]
+    key = read_exact(4) if b1 & 0x80 else None
+    payload = read_exact(n) if n else b""
+    if key and n:
+        payload = _mask_fast(payload, key)
+    return Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, payload, bool(key))
 
 
 def parse_head(raw):
