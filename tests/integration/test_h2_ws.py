@@ -552,3 +552,33 @@ def test_chromium_websocket_over_http2(tls_h2, backend, chan):  # noqa: F811
         assert {conn_of[cid] for cid in ws_req} == {conn_of[page_req[0]]}, log[-3000:]
     finally:
         b.stop()
+
+
+def test_sigterm_closes_h2_websockets_with_1001(make_proxy, chan):
+    """SIGTERM: GOAWAY, the WebSocket gets close 1001; once the client answers it the
+    stream ends with END_STREAM (no CANCEL); exit 0. Raw frames: the h2 library stops
+    reading at a GOAWAY."""
+    from h2util import DATA, END_STREAM, GOAWAY
+    p = make_proxy(routes="* test\n")
+    rc = RawConn(p.port, timeout=10)
+    rc.send(rc.headers(1, [(":method", "CONNECT"), (":protocol", "websocket"),
+                           (":scheme", "http"), (":path", "/ws?channel=" + chan),
+                           (":authority", "example.com"), ("sec-websocket-version", "13")],
+                       end_stream=False))
+    fs = rc.frames(1)
+    dec = hpack.Decoder()
+    assert [dict(dec.decode(pl))[":status"] for t, f, sid, pl in fs if t == HEADERS] == ["200"]
+    settle()
+    p.signal(__import__("signal").SIGTERM)
+    fs = rc.frames(2)
+    assert [t for t, f, sid, pl in fs if t == GOAWAY], fs
+    data = b"".join(pl for t, f, sid, pl in fs if t == DATA and sid == 1)
+    assert data[:2] == b"\x88\x16" and struct.unpack("!H", data[2:4])[0] == 1001, data
+    assert data[4:] == b"server shutting down"
+    rc.send(frame(DATA, 0, 1, encode_frame(OP_CLOSE, close_payload(1001))))
+    fs = rc.frames(3)
+    rc.close()
+    assert any(t == DATA and sid == 1 and f & END_STREAM for t, f, sid, pl in fs), fs
+    assert not [pl for t, f, sid, pl in fs if t == RST_STREAM and pl != NO_ERROR.to_bytes(4, "big")]
+    p.proc.wait(10)
+    assert p.proc.returncode == 0
