@@ -859,6 +859,10 @@ static void stream_close(struct tt_conn *conn)
         return;
     struct tt_h2 *h = s->h;
     bool clean_end = s->c && s->c->clean_end;
+    /* A WebSocket that ends in the loop iteration of its 101 (a protocol error in the
+     * client's first frames): its 200 and our close frame still go out. */
+    if (s->tunnel && !s->submitted && !s->ng_closed && conn->out_count)
+        submit_head(s);
     s->c = NULL;
     if (s->ng_closed) {
         want(s, &s->ev_closed); /* freed by h2_run, never under a caller's feet */

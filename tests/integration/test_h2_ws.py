@@ -582,3 +582,17 @@ def test_sigterm_closes_h2_websockets_with_1001(make_proxy, chan):
     assert not [pl for t, f, sid, pl in fs if t == RST_STREAM and pl != NO_ERROR.to_bytes(4, "big")]
     p.proc.wait(10)
     assert p.proc.returncode == 0
+
+
+def test_protocol_error_in_early_frames_still_gets_200_and_close(proxy):
+    """Frames sent right behind the CONNECT wait in the stream until the session reads
+    them after its 101; an unmasked one is a protocol error: the client still gets its
+    200, then close 1002, then END_STREAM (our close frame made it a clean end)."""
+    with H2Client(proxy.port) as c:
+        ws = H2Ws(c, "/ws", wait=False)
+        c.send_body(ws.sid, encode_frame(OP_TEXT, b"unmasked", mask=False), end=False)
+        f = ws.recv_frame()
+        assert ws.status == 200
+        assert f.opcode == OP_CLOSE and f.close_code == 1002, f
+        s = ws.wait_end()
+        assert s.ended and s.reset in (None, NO_ERROR)
