@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool body = data[0] & 4;
     struct tt_h2req r;
     tt_h2req_init(&r, cap);
+    memcpy(r.ws_key, "dGhlIHNhbXBsZSBub25jZQ==", 25);
     const char *p = (const char *)data + 1, *end = (const char *)data + size;
     while (p < end) {
         const char *n = p, *nz = memchr(p, 0, (size_t)(end - p));
@@ -43,11 +44,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* more than 64 fields is the HTTP/1 parser's own 400, as over HTTP/1.1 */
         ENSURE(n == (int)out.len || (n == TT_EPARSE && err.status == 400));
         if (n > 0) {
-            ENSURE(req.method_len == strlen(r.method) &&
-                   memcmp(req.method, r.method, req.method_len) == 0);
+            /* an extended CONNECT for a WebSocket is a GET upgrade */
+            const char *m = r.websocket ? "GET" : r.method;
+            ENSURE(req.method_len == strlen(m) && memcmp(req.method, m, req.method_len) == 0);
+            ENSURE(req.websocket == r.websocket);
             ENSURE(req.target_len == strlen(r.path) && memcmp(req.target, r.path, req.target_len) == 0);
             ENSURE(req.minor_version == 1 && req.host);
-            ENSURE(req.framing.chunked == chunked);
+            ENSURE(req.framing.chunked == chunked && !(chunked && r.websocket));
             ENSURE(!req.framing.keep_alive);
         }
     } else {

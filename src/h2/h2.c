@@ -16,10 +16,12 @@
 #include "h2/h2.h"
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/base64.h"
 #include "core/log.h"
 #include "http/h1.h"
 #include "http/h2req.h"
@@ -74,7 +76,8 @@ struct h2_bucket {
     uint64_t last_ms;
 };
 
-enum rd_state { RD_HEAD, RD_LENGTH, RD_CHUNKED, RD_CLOSE, RD_DONE };
+/* RD_TUNNEL: a WebSocket (RFC 8441) after its 200: raw bytes until the client closes. */
+enum rd_state { RD_HEAD, RD_LENGTH, RD_CHUNKED, RD_CLOSE, RD_TUNNEL, RD_DONE };
 enum h2_timer { T_NONE, T_IDLE, T_LINGER };
 
 struct tt_h2;
@@ -95,6 +98,8 @@ struct h2s {
     bool req_end;     /* END_STREAM received */
     bool end_given;   /* chunked: the last chunk was read */
     bool head_method; /* HEAD: the response has no body */
+    bool tunnel;      /* extended CONNECT (WebSocket): after the head, DATA are raw bytes */
+    bool eof_given;   /* tunnel: the client was told of END_STREAM (a read of 0) */
     /* response */
     uint8_t rd;
     bool submitted; /* HEADERS submitted */
@@ -262,6 +267,18 @@ static void head_ready(struct h2s *s, bool body_follows)
     s->head_ready = true;
     struct tt_h2req *q = s->req;
     s->head_method = q->method && strcmp(q->method, "HEAD") == 0;
+    if (q->status == 0 && tt_h2req_check(q) == 0 && q->websocket) {
+        s->tunnel = true;
+        /* Only the session sees this key (a passthrough backend gets one of its own), but
+         * a WebSocket-over-HTTP backend is shown the client's headers: random, as a
+         * client's would be. */
+        unsigned char raw[16];
+        if (RAND_bytes(raw, sizeof(raw)) != 1) {
+            tt_err("websocket: no random bytes for a Sec-WebSocket-Key");
+            abort(); /* as for a frame mask: nothing safe to do without randomness */
+        }
+        tt_base64_encode(raw, sizeof(raw), q->ws_key, sizeof(q->ws_key), false);
+    }
     if (q->status == 0) {
         size_t before = s->in.len;
         if (tt_h2req_head(q, body_follows, &s->in, &s->chunked) == 0) {
@@ -291,6 +308,14 @@ static ssize_t stream_read(struct tt_conn *conn, char *buf, size_t len)
         tt_buf_consume(&s->in, k);
         s->head_left -= k;
         n = k;
+        /* A WebSocket's first bytes wait here until its session reads them (after the
+         * 200), rather than in the client's buffer of pipelined input. */
+        if (s->tunnel)
+            return (ssize_t)n;
+    }
+    if (s->tunnel && s->req_end && !s->in.len) {
+        s->eof_given = true;
+        return 0; /* the peer's END_STREAM: the WebSocket's TCP FIN */
     }
     if (!s->head_left && s->in.len) {
         size_t room = len - n;
@@ -327,7 +352,8 @@ static ssize_t stream_read(struct tt_conn *conn, char *buf, size_t len)
 
 static bool input_pending(const struct h2s *s)
 {
-    return s->in.len || (s->chunked && s->req_end && !s->end_given && s->head_ready);
+    return s->in.len || (s->chunked && s->req_end && !s->end_given && s->head_ready) ||
+           (s->tunnel && s->req_end && !s->eof_given && s->head_ready);
 }
 
 /* ---- responses: the client's HTTP/1.1 bytes to HEADERS and DATA --------------------- */
@@ -366,7 +392,8 @@ static bool submit_head(struct h2s *s)
             tt_buf_deinit(&raw);
             return false;
         }
-        if (n < 0 || r->status == 101) {
+        bool tunnel_ok = s->tunnel && r->status == 101;
+        if (n < 0 || (r->status == 101 && !tunnel_ok)) {
             tt_warn("c%llu: HTTP/2 stream %d: unusable response head from the HTTP/1 side",
                     (unsigned long long)s->h->c->id, s->id);
             free(r);
@@ -377,12 +404,16 @@ static bool submit_head(struct h2s *s)
         nghttp2_nv nv[TT_H1_MAX_HEADERS + 1];
         char status[8];
         char *names = tt_malloc((size_t)n); /* lower-case copies: the bytes may be shared */
-        snprintf(status, sizeof(status), "%03d", (r->status % 1000 + 1000) % 1000);
+        /* RFC 8441 5: the WebSocket's 101 is a 200 without Sec-WebSocket-Accept (the
+         * HTTP/2 side has no key); Upgrade and Connection are hop-by-hop anyway. */
+        snprintf(status, sizeof(status), "%03d",
+                 tunnel_ok ? 200 : (r->status % 1000 + 1000) % 1000);
         size_t k = 0, used = 0;
         nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
         for (size_t i = 0; i < r->num_headers; i++) {
             struct tt_h1_header *x = &r->headers[i];
-            if (tt_h1_is_hop_by_hop(x->name, x->name_len))
+            if (tt_h1_is_hop_by_hop(x->name, x->name_len) ||
+                (tunnel_ok && tt_strieq(x->name, x->name_len, "sec-websocket-accept")))
                 continue;
             char *name = names + used;
             for (size_t j = 0; j < x->name_len; j++)
@@ -392,14 +423,17 @@ static bool submit_head(struct h2s *s)
             nv[k++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)x->value, x->name_len,
                                    x->value_len, NGHTTP2_NV_FLAG_NONE};
         }
-        int status_code = r->status;
+        int status_code = tunnel_ok ? 200 : r->status;
         bool bodyless = s->head_method || status_code == 204 || status_code == 304 ||
                         (!r->framing.chunked && r->framing.content_length == 0);
         int rv = 0;
         if (status_code < 200) {
             rv = nghttp2_submit_headers(s->h->ng, NGHTTP2_FLAG_NONE, s->id, NULL, nv, k, NULL);
         } else {
-            if (bodyless) {
+            if (tunnel_ok) {
+                bodyless = false;
+                s->rd = RD_TUNNEL; /* the WebSocket's bytes follow the head as they are */
+            } else if (bodyless) {
                 s->rd = RD_DONE;
             } else if (r->framing.chunked) {
                 s->rd = RD_CHUNKED;
@@ -434,10 +468,10 @@ static bool submit_head(struct h2s *s)
     return false;
 }
 
-/* The response is over: the client closed after a close-delimited body. */
+/* The response is over: the client closed after a close-delimited body or a tunnel. */
 static bool close_delimited_end(struct h2s *s)
 {
-    return s->rd == RD_CLOSE && !s->c;
+    return (s->rd == RD_CLOSE || s->rd == RD_TUNNEL) && !s->c;
 }
 
 static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
@@ -478,7 +512,7 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
             *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
             return (ssize_t)n;
         }
-        if (s->rd == RD_CLOSE) {
+        if (s->rd == RD_CLOSE || s->rd == RD_TUNNEL) {
             *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
             return (ssize_t)n;
         }
@@ -668,8 +702,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         want(s, &s->ev_new);
         if (s->req && tt_h2req_check(s->req) != 0)
             head_ready(s, false); /* answered at once, whatever the body */
-        else if (end || (s->req && s->req->content_length >= 0))
-            head_ready(s, !end);
+        else if (end || (s->req && (s->req->content_length >= 0 || s->req->websocket)))
+            head_ready(s, !end); /* a WebSocket's head goes at once: its DATA are its bytes */
     }
     if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end) {
         s->req_end = true;
@@ -788,6 +822,35 @@ static void stream_set_read(struct tt_conn *conn, bool on)
     }
 }
 
+/* A WebSocket stream's client closed. After a closing handshake (or the peer's own
+ * END_STREAM) what is still queued (a close frame) is sent, then END_STREAM; any other end
+ * is the TCP connection dropped: RST_STREAM CANCEL. */
+static void tunnel_end(struct h2s *s, struct tt_conn *conn, bool clean)
+{
+    struct tt_h2 *h = s->h;
+    if (!clean && !s->req_end) {
+        reset(s, NGHTTP2_CANCEL);
+        return;
+    }
+    if (conn->out_count) {
+        struct tt_conn *q = tt_calloc(1, sizeof(*q));
+        q->out = conn->out;
+        q->out_head = conn->out_head;
+        q->out_count = conn->out_count;
+        q->out_alloc = conn->out_alloc;
+        q->out_bytes = conn->out_bytes;
+        conn->out = NULL;
+        conn->out_head = conn->out_count = conn->out_alloc = 0;
+        conn->out_bytes = 0;
+        s->reply = q;
+    }
+    if (s->deferred && !s->blocked) {
+        s->deferred = false;
+        nghttp2_session_resume_data(h->ng, s->id);
+    }
+    later(h);
+}
+
 static void stream_close(struct tt_conn *conn)
 {
     struct h2s *s = conn->vctx;
@@ -795,10 +858,19 @@ static void stream_close(struct tt_conn *conn)
     if (!s)
         return;
     struct tt_h2 *h = s->h;
+    bool clean_end = s->c && s->c->clean_end;
+    /* A WebSocket that ends in the loop iteration of its 101 (a protocol error in the
+     * client's first frames): its 200 and our close frame still go out. */
+    if (s->tunnel && !s->submitted && !s->ng_closed && conn->out_count)
+        submit_head(s);
     s->c = NULL;
     if (s->ng_closed) {
         want(s, &s->ev_closed); /* freed by h2_run, never under a caller's feet */
         later(h);
+        return;
+    }
+    if (s->rd == RD_TUNNEL) {
+        tunnel_end(s, conn, clean_end);
         return;
     }
     bool complete = s->rd == RD_DONE && !conn->out_count;
@@ -1166,6 +1238,8 @@ void tt_h2_start(struct tt_client *c, const char *data, size_t len)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)TT_MIN(cfg->client_buffer_size, UINT32_MAX)},
         {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+        /* RFC 8441: WebSockets as extended CONNECT streams. */
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     };
     nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, TT_ARRAY_LEN(iv));
     if (len) {

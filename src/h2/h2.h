@@ -23,9 +23,19 @@
  * client_buffer_size is answered 400 on its stream, as for HTTP/1. Streams that a client
  * opens and resets within one read are never dispatched.
  *
- * Not offered: WebSocket over HTTP/2 (RFC 8441; a CONNECT with :protocol is refused as
- * RFC 8441 says for a server that did not enable it), CONNECT (501), server push, the
- * h2c Upgrade from HTTP/1.1 (such a request is served over HTTP/1.1, as RFC 9113 allows).
+ * WebSockets (RFC 8441): SETTINGS_ENABLE_CONNECT_PROTOCOL is advertised; an extended
+ * CONNECT with :protocol websocket is read by its client as the HTTP/1.1 upgrade it
+ * stands for (http/h2req.h), so every WebSocket feature runs on it unchanged. Its 101 goes
+ * out as a 200 without Sec-WebSocket-Accept; from then on the stream is a tunnel: DATA
+ * both ways are the WebSocket's bytes as they are (no chunk framing), under the same flow
+ * control and backpressure as any stream. The peer's END_STREAM is the client's EOF, its
+ * RST_STREAM closes the client; when the client closes, the stream ends with END_STREAM
+ * after what was queued if the session ended cleanly (client->clean_end: a closing
+ * handshake) or the peer had ended its side, else with RST_STREAM CANCEL (the TCP
+ * connection dropped). Other :protocol values are answered 501.
+ *
+ * Not offered: CONNECT (501), server push, the h2c Upgrade from HTTP/1.1 (such a request
+ * is served over HTTP/1.1, as RFC 9113 allows).
  * Thread: the worker's. */
 #ifndef TT_H2_H
 #define TT_H2_H

@@ -21,6 +21,7 @@ void tt_h2req_deinit(struct tt_h2req *r)
     free(r->path);
     free(r->authority);
     free(r->host);
+    free(r->protocol);
     tt_buf_deinit(&r->fields);
     tt_buf_deinit(&r->cookie);
     memset(r, 0, sizeof(*r));
@@ -63,11 +64,15 @@ static int pseudo(struct tt_h2req *r, const char *name, size_t nl, const char *v
             return fail(r, 400, "invalid host");
         slot = &r->authority;
     } else if (tt_strieqn(name, nl, ":scheme", 7)) {
-        return 0; /* http or https: the listener says which it was */
+        if (r->scheme)
+            return fail(r, 400, "duplicate pseudo-header");
+        r->scheme = true; /* http or https: the listener says which it was */
+        return 0;
     } else if (tt_strieqn(name, nl, ":protocol", 9)) {
-        /* Extended CONNECT (RFC 8441) is not offered; the HTTP/2 library refuses it
-         * first, this is the second line. */
-        return fail(r, 501, "extended CONNECT is not supported");
+        /* Extended CONNECT (RFC 8441); tt_h2req_check says which protocols are served. */
+        if (!tt_h1_is_token(v, vl))
+            return fail(r, 400, "invalid :protocol");
+        slot = &r->protocol;
     } else {
         return fail(r, 400, "unknown pseudo-header");
     }
@@ -109,6 +114,10 @@ int tt_h2req_field(struct tt_h2req *r, const char *name, size_t name_len, const 
         r->host = tt_strndup(value, value_len);
         return 0;
     }
+    if (r->protocol && tt_strieqn(name, name_len, "sec-websocket-key", 17))
+        return 0; /* RFC 8441 section 5: not used over HTTP/2; the head gets ws_key */
+    if (tt_strieqn(name, name_len, "sec-websocket-version", 21))
+        r->ws_version = true;
     if (tt_strieqn(name, name_len, "cookie", 6)) {
         if (r->cookie.len)
             tt_buf_append(&r->cookie, "; ", 2);
@@ -138,8 +147,18 @@ int tt_h2req_check(struct tt_h2req *r)
         return TT_EPARSE;
     if (!r->method)
         return fail(r, 400, "missing :method");
-    if (r->connect)
+    if (r->protocol && !r->connect)
+        return fail(r, 400, ":protocol without CONNECT");
+    if (r->protocol) {
+        /* RFC 8441 4: :scheme and :path are required, as for any request. */
+        if (!tt_strieq(r->protocol, strlen(r->protocol), "websocket"))
+            return fail(r, 501, "extended CONNECT protocol not supported");
+        if (!r->scheme || !r->path || !r->authority)
+            return fail(r, 400, "extended CONNECT without :scheme, :path or :authority");
+        r->websocket = true;
+    } else if (r->connect) {
         return fail(r, 501, "CONNECT is not supported");
+    }
     if (!r->path)
         return fail(r, 400, "missing :path");
     if (r->path[0] != '/' && !(strcmp(r->path, "*") == 0 && strcmp(r->method, "OPTIONS") == 0))
@@ -156,18 +175,27 @@ int tt_h2req_head(struct tt_h2req *r, bool body_follows, struct tt_buf *out, boo
         return TT_EPARSE;
     const char *host = r->authority ? r->authority : r->host;
     size_t start = out->len;
-    tt_buf_appendf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", r->method, r->path, host);
+    tt_buf_appendf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", r->websocket ? "GET" : r->method,
+                   r->path, host);
     tt_buf_append(out, r->fields.data, r->fields.len);
     if (r->cookie.len) {
         tt_buf_append(out, "cookie: ", 8);
         tt_buf_append(out, r->cookie.data, r->cookie.len);
         tt_buf_append(out, "\r\n", 2);
     }
-    if (body_follows && r->content_length < 0) {
-        tt_buf_appends(out, "Transfer-Encoding: chunked\r\n");
-        *chunked = true;
+    if (r->websocket) {
+        /* The upgrade the CONNECT stands for; "close": nothing follows it on the stream. */
+        tt_buf_appends(out, "Upgrade: websocket\r\nConnection: Upgrade, close\r\n");
+        if (!r->ws_version)
+            tt_buf_appends(out, "Sec-WebSocket-Version: 13\r\n");
+        tt_buf_appendf(out, "Sec-WebSocket-Key: %s\r\n\r\n", r->ws_key);
+    } else {
+        if (body_follows && r->content_length < 0) {
+            tt_buf_appends(out, "Transfer-Encoding: chunked\r\n");
+            *chunked = true;
+        }
+        tt_buf_appends(out, "Connection: close\r\n\r\n");
     }
-    tt_buf_appends(out, "Connection: close\r\n\r\n");
     if (out->len - start > r->cap)
         return fail(r, 400, NULL);
     return 0;

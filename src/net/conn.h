@@ -42,8 +42,9 @@ struct tt_conn_vops {
      * zero them); whatever is left is released after the call. close_cb comes on a later
      * loop turn, as for a socket. */
     void (*close)(struct tt_conn *c);
-    /* Input for the owner (tt_conn_read): bytes, or TT_EAGAIN. Never 0: the stream's end
-     * is in the bytes themselves (HTTP framing), and an abort closes the owner. */
+    /* Input for the owner (tt_conn_read): bytes, or TT_EAGAIN. 0 only for a tunnel (an
+     * HTTP/2 WebSocket whose peer ended its side); otherwise the stream's end is in the
+     * bytes themselves (HTTP framing), and an abort closes the owner. */
     ssize_t (*read)(struct tt_conn *c, char *buf, size_t len);
 };
 

@@ -115,6 +115,9 @@ struct tt_client {
     bool handshaking; /* its TLS handshake is not done yet */
     bool close_after_flush; /* response done, connection not reusable */
     bool served;            /* a request was dispatched on this connection */
+    bool clean_end; /* its session ended its protocol properly (a WebSocket's closing
+                       handshake): an HTTP/2 stream carrying it ends with END_STREAM, not
+                       a reset (the TCP connection dropped) */
     int handles; /* close callbacks still owed (the conn's) */
 };
 

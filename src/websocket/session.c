@@ -87,6 +87,7 @@ static void finish(struct tt_ws_session *s)
     if (s->closing)
         return;
     s->finishing = true;
+    s->c->clean_end = true;
     if (s->c->conn.out_count == 0 || !tt_client_flush(s->c)) {
         if (!s->closing && s->c->state != TT_C_CLOSING)
             tt_client_close(s->c);
@@ -397,6 +398,7 @@ static void client_failed(void *ctx, int close_code, const char *why)
     tt_debug("c%llu: websocket client: %s", (unsigned long long)s->c->id, why);
     if (close_code > 0) {
         /* Our close is queued: the backend hears of it as a close too. */
+        s->c->clean_end = true; /* our close frame ends it (an HTTP/2 stream sends it) */
         if (s->be)
             s->be->ops->close(s->be, close_code, (const uint8_t *)why, strlen(why));
         free_backend(s, false);

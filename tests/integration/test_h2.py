@@ -238,22 +238,6 @@ def test_malformed_and_connect_requests(proxy, backend):
     assert len(backend.reqs("/ok")) == 1
 
 
-def test_extended_connect_is_refused(proxy):
-    """RFC 8441 WebSocket over HTTP/2 is not offered (SETTINGS_ENABLE_CONNECT_PROTOCOL is
-    not sent), so a CONNECT with :protocol is malformed: the stream is reset."""
-    rc = RawConn(proxy.port)
-    fields = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
-              (":path", "/ws"), (":authority", "example.com"), ("sec-websocket-version", "13")]
-    rc.send(rc.headers(1, fields, end_stream=False))
-    fs = rc.frames(2)
-    rst = [f for f in fs if f[0] == RST_STREAM and f[2] == 1]
-    assert rst and int.from_bytes(rst[0][3], "big") == PROTOCOL_ERROR
-    settings = [f for f in fs if f[0] == SETTINGS and not f[1] & 1]
-    ids = [int.from_bytes(settings[0][3][i:i + 2], "big") for i in range(0, len(settings[0][3]), 6)]
-    assert 0x8 not in ids  # no ENABLE_CONNECT_PROTOCOL
-    rc.close()
-
-
 # ---- GRIP on HTTP/2 streams -----------------------------------------------------------
 
 def _h1_get(port, path, headers=None):

@@ -134,7 +134,7 @@ static void test_rejections(void)
         {":method", "GE T", 400, "invalid method"},
         {":path", "/a b", 400, "invalid request target"},
         {":path", "/a\x7f", 400, "invalid request target"},
-        {":protocol", "websocket", 501, "extended CONNECT is not supported"},
+        {":protocol", "web socket", 400, "invalid :protocol"},
         {":status", "200", 400, "unknown pseudo-header"},
         {"x bad", "v", 400, "invalid header"},
         {"x-ok", "a\r\nb", 400, "invalid header"},
@@ -218,4 +218,68 @@ static void test_cap(void)
     tt_h2req_deinit(&r);
 }
 
-TT_TEST_MAIN(test_basic, test_framing, test_host_rules, test_rejections, test_cap)
+static void connect4(struct tt_h2req *r, const char *protocol)
+{
+    tt_h2req_init(r, 8192);
+    add(r, ":method", "CONNECT");
+    add(r, ":protocol", protocol);
+    add(r, ":scheme", "https");
+    add(r, ":path", "/ws?c=1");
+    add(r, ":authority", "example.com");
+}
+
+/* RFC 8441: an extended CONNECT for a WebSocket is the HTTP/1.1 upgrade it stands for. */
+static void test_websocket(void)
+{
+    struct tt_h2req r;
+    connect4(&r, "websocket");
+    add(&r, "sec-websocket-protocol", "chat");
+    add(&r, "sec-websocket-key", "c2hvdWxkIG5vdCBiZSB1c2Vk"); /* not used over HTTP/2 */
+    memcpy(r.ws_key, "dGhlIHNhbXBsZSBub25jZQ==", 25);
+    bool ch;
+    int rc;
+    char *s = head(&r, true, &ch, &rc); /* the stream stays open: the WebSocket's bytes */
+    CHECK_INT(rc, 0);
+    CHECK(!ch && r.websocket);
+    CHECK_STR(s, "GET /ws?c=1 HTTP/1.1\r\nHost: example.com\r\nsec-websocket-protocol: chat\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade, close\r\n"
+                 "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    struct tt_h1_request *h = malloc(sizeof(*h));
+    struct tt_h1_error e;
+    CHECK_INT(tt_h1_parse_request(s, strlen(s), 8192, h, &e), (long long)strlen(s));
+    CHECK(h->websocket && h->framing.upgrade && !h->framing.keep_alive);
+    free(h);
+    free(s);
+    tt_h2req_deinit(&r);
+    /* the client's own version goes through (the handshake judges it) */
+    connect4(&r, "WebSocket");
+    add(&r, "sec-websocket-version", "8");
+    memcpy(r.ws_key, "dGhlIHNhbXBsZSBub25jZQ==", 25);
+    s = head(&r, true, &ch, &rc);
+    CHECK_INT(rc, 0);
+    CHECK(strstr(s, "sec-websocket-version: 8\r\n") && !strstr(s, "Sec-WebSocket-Version"));
+    free(s);
+    tt_h2req_deinit(&r);
+    /* another protocol: 501; :protocol without CONNECT, or without :scheme: 400 */
+    connect4(&r, "connect-udp");
+    CHECK(tt_h2req_check(&r) < 0);
+    CHECK_INT(r.status, 501);
+    CHECK_STR(r.error, "extended CONNECT protocol not supported");
+    tt_h2req_deinit(&r);
+    req4(&r, "GET", "/ws");
+    add(&r, ":protocol", "websocket");
+    CHECK(tt_h2req_check(&r) < 0);
+    CHECK_INT(r.status, 400);
+    tt_h2req_deinit(&r);
+    tt_h2req_init(&r, 8192);
+    add(&r, ":method", "CONNECT");
+    add(&r, ":protocol", "websocket");
+    add(&r, ":path", "/ws");
+    add(&r, ":authority", "example.com");
+    CHECK(tt_h2req_check(&r) < 0);
+    CHECK_INT(r.status, 400);
+    tt_h2req_deinit(&r);
+}
+
+TT_TEST_MAIN(test_basic, test_framing, test_host_rules, test_rejections, test_cap,
+             test_websocket)
