@@ -109,7 +109,7 @@ soak-asan:
 
 # Real libFuzzer binaries (clang, ASan+UBSan) in build-fuzz/fuzz/; see fuzz-run.
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build-fuzz/libthumbtack.a
+	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -DPATCH_MAX_WEIGHT=65536" build-fuzz/libthumbtack.a
 	@mkdir -p build-fuzz/fuzz
 	for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); clang $(ALL_CFLAGS) -Ifuzz -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $$f build-fuzz/libthumbtack.a -o build-fuzz/fuzz/$$n $(LIBS) || exit 1; done
 

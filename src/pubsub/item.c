@@ -823,7 +823,11 @@ void tt_pub_items_free(struct tt_pub_item *items, size_t n)
 /* What the document may grow to while a patch is applied, counted as 16 bytes per value
  * plus the bytes of every string and key added. Without it, "copy" of the root into itself
  * doubles the document with each op: a 4 KB patch would ask for gigabytes. */
+#ifndef PATCH_MAX_WEIGHT
 #define PATCH_MAX_WEIGHT ((size_t)16 << 20)
+#endif
+/* (The libFuzzer build sets it to 64 KiB: the same code path at the cap, without each
+ * execution that reaches it building 16 MiB documents.) */
 
 /* The weight of v as counted against PATCH_MAX_WEIGHT; stops counting past limit. */
 static size_t json_weight(json_t *v, size_t limit, int depth)
