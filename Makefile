@@ -99,7 +99,7 @@ asan:
 # fails on RSS growth over 1% after warm-up, an fd leak or a sanitizer report
 # (tools/soak.py). make check runs the short form (CHECK_SOAK_SECONDS) on both builds.
 SOAK_SECONDS ?= 600
-CHECK_SOAK_SECONDS ?= 30
+CHECK_SOAK_SECONDS ?= 20
 soak: $(BUILD)/thumbtack
 	$(PY) tools/soak.py --seconds $(SOAK_SECONDS) --thumbtack $(BUILD)/thumbtack
 

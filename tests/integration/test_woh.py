@@ -328,6 +328,7 @@ def test_message_over_request_cap_closes_1009(woh):
 
 # ---- keep-alive, meta ----
 
+@pytest.mark.slow  # waits out the 20 s minimum; runs in the normal build's pass only
 def test_keepalive_interval_minimum_and_retained(woh):
     """Keep-Alive-Interval 1 is raised to 20 s; a later answer without the header keeps it;
     the keep-alive request has an empty body."""
