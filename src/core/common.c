@@ -137,9 +137,11 @@ int64_t tt_parse_uint(const char *s, size_t len, int64_t max)
     for (size_t i = 0; i < len; i++) {
         if (s[i] < '0' || s[i] > '9')
             return -1;
-        v = v * 10 + (s[i] - '0');
-        if (v > max)
+        int d = s[i] - '0';
+        /* Checked before multiplying: v * 10 may not be representable when max is large. */
+        if (d > max || v > (max - d) / 10)
             return -1;
+        v = v * 10 + d;
     }
     return v;
 }

@@ -52,6 +52,16 @@ static void test_strings(void)
     CHECK_INT(tt_parse_uint("12345", 5, 1000), -1);
     CHECK_INT(tt_parse_uint("12a", 3, 1000), -1);
     CHECK_INT(tt_parse_uint("", 0, 1000), -1);
+    /* Near the top of int64_t: refused without overflowing (found by fuzz_h2req). */
+    CHECK(tt_parse_uint("9223372036854775807", 19, INT64_MAX) == INT64_MAX);
+    CHECK_INT(tt_parse_uint("9223372036854775808", 19, INT64_MAX), -1);
+    CHECK_INT(tt_parse_uint("10000000000001000000000000", 26, INT64_MAX / 2), -1);
+    CHECK_INT(tt_parse_uint("4611686018427387904", 19, INT64_MAX / 2), -1);
+    CHECK(tt_parse_uint("4611686018427387903", 19, INT64_MAX / 2) == INT64_MAX / 2);
+    CHECK_INT(tt_parse_uint("5", 1, 0), -1);
+    CHECK_INT(tt_parse_uint("0", 1, 0), 0);
+    CHECK_INT(tt_parse_uint("16", 2, 15), -1);
+    CHECK_INT(tt_parse_uint("15", 2, 15), 15);
     CHECK_INT(tt_hexval('f'), 15);
     CHECK_INT(tt_hexval('A'), 10);
     CHECK_INT(tt_hexval('g'), -1);
