@@ -630,6 +630,24 @@ def publish_zmq(s, chan, nchan=1, count=1, interval_ms=0, timeout=120):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def measure(s, subs, expected, timeout, send):
+    """One measured delivery phase: send() publishes (returns the publisher's stats), then
+    wait until `expected` messages arrived (or timeout). Returns (pub, metrics): recv, secs
+    from the first publish to the last receipt, deliveries/s, p50/p99, and the server's
+    CPU (user, sys, and seconds per 1k deliveries)."""
+    pids = s.pids()
+    c0 = cpu_of(pids)
+    pub = send()
+    st = subs.wait_recv(expected, timeout)
+    u, sy = cpu_delta(c0, cpu_of(pids))
+    n = st["recv"]
+    dt = (st["last_ns"] - pub["first_ns"]) / 1e9 if n else None
+    return pub, {"recv": n, "secs": dt, "deliveries_per_s": n / dt if dt else None,
+                 "p50_ms": pct(st["hist"], 0.5), "p99_ms": pct(st["hist"], 0.99),
+                 "cpu_user": u, "cpu_sys": sy,
+                 "cpu_per_1k": (u + sy) / n * 1000 if n else None}
+
+
 def zmq_broadcast(s, logdir):
     """BENCH_BC_SMALL subscribers on one channel; BENCH_ZMQ_BURST_MSGS items pushed back to
     back over ZeroMQ: deliveries/s and CPU per delivery."""
@@ -648,18 +666,8 @@ def zmq_broadcast(s, logdir):
         res["warmup_recv"] = warm["recv"]
         subs.cmd("reset")
         msgs = PARAMS["zmq_burst_msgs"]
-        pids = s.pids()
-        c0 = cpu_of(pids)
-        pub = publish_zmq(s, ch, count=msgs)
-        st = subs.wait_recv(ok * msgs, 120)
-        c1 = cpu_of(pids)
-        u, sy = cpu_delta(c0, c1)
-        dt = (st["last_ns"] - pub["first_ns"]) / 1e9 if st["recv"] else None
-        res.update(msgs=msgs, expected=ok * msgs, recv=st["recv"], secs=dt,
-                   deliveries_per_s=st["recv"] / dt if dt else None,
-                   p50_ms=pct(st["hist"], 0.5), p99_ms=pct(st["hist"], 0.99),
-                   cpu_user=u, cpu_sys=sy,
-                   cpu_per_1k=(u + sy) / st["recv"] * 1000 if st["recv"] else None)
+        _, m = measure(s, subs, ok * msgs, 120, lambda: publish_zmq(s, ch, count=msgs))
+        res.update(m, msgs=msgs, expected=ok * msgs)
     finally:
         subs.close()
     settle(s, 1.5)
@@ -675,18 +683,9 @@ def zmq_channels(s, logdir):
         ok = subs.wait_ready(max(60, n / 100))
         res.update(ok=ok, fail=subs.fail)
         settle(s, 1.0)
-        pids = s.pids()
-        c0 = cpu_of(pids)
-        pub = publish_zmq(s, "zc{i}", nchan=n, count=1)
-        st = subs.wait_recv(ok, 60)
-        c1 = cpu_of(pids)
-        u, sy = cpu_delta(c0, c1)
-        dt = (st["last_ns"] - pub["first_ns"]) / 1e9 if st["recv"] else None
-        res.update(recv=st["recv"], secs_all=dt,
-                   deliveries_per_s=st["recv"] / dt if dt else None,
-                   p50_ms=pct(st["hist"], 0.5), p99_ms=pct(st["hist"], 0.99),
-                   cpu_user=u, cpu_sys=sy,
-                   cpu_per_1k=(u + sy) / st["recv"] * 1000 if st["recv"] else None)
+        _, m = measure(s, subs, ok, 60, lambda: publish_zmq(s, "zc{i}", nchan=n, count=1))
+        m["secs_all"] = m.pop("secs")
+        res.update(m)
     finally:
         subs.close()
     settle(s, 1.5)
@@ -785,19 +784,12 @@ def many_channels(s, logdir):
         ok = subs.wait_ready(max(60, n / 100))
         res.update(ok=ok, fail=subs.fail, retries=subs.retries, connect_secs=subs.secs)
         settle(s, 1.0)
-        pids = s.pids()
-        c0 = cpu_of(pids)
         conns = 8 if s.kind == "nchan" else 4
-        pub = publish(s, "m{i}", nchan=n, count=1, conns=conns, timeout=120)
-        st = subs.wait_recv(ok, 60)
-        c1 = cpu_of(pids)
-        u, sy = cpu_delta(c0, c1)
-        dt = (st["last_ns"] - pub["first_ns"]) / 1e9 if st["recv"] else None
-        res.update(recv=st["recv"], pub_posts=pub["posts"], pub_errors=pub["errors"],
-                   pub_secs=(pub["last_resp_ns"] - pub["first_ns"]) / 1e9,
-                   secs_all=dt, p50_ms=pct(st["hist"], 0.5), p99_ms=pct(st["hist"], 0.99),
-                   cpu_user=u, cpu_sys=sy,
-                   cpu_per_1k=(u + sy) / st["recv"] * 1000 if st["recv"] else None)
+        pub, m = measure(s, subs, ok, 60,
+                         lambda: publish(s, "m{i}", nchan=n, count=1, conns=conns, timeout=120))
+        m["secs_all"] = m.pop("secs")
+        res.update(m, pub_posts=pub["posts"], pub_errors=pub["errors"],
+                   pub_secs=(pub["last_resp_ns"] - pub["first_ns"]) / 1e9)
     finally:
         subs.close()
     settle(s, 1.5)
@@ -878,7 +870,7 @@ def woh(s, logdir):
             sel = selectors.DefaultSelector()
             for p in ps:
                 sel.register(p.stdout, selectors.EVENT_READ)
-            ready_lines, c0, n0, t0 = 0, None, None, None
+            ready_lines, c0, n0 = 0, None, None
             end = time.time() + 120
             done = 0
             while done < len(ps) and time.time() < end:
@@ -889,7 +881,7 @@ def woh(s, logdir):
                         row["ready"] += int(kv["ok"])
                         ready_lines += 1
                         if ready_lines == len(ps):
-                            c0, t0 = cpu_of(s.pids()), time.time()
+                            c0 = cpu_of(s.pids())
                             n0 = int(http_get(PORTS["backend"], "/woh-count")[1])
                     elif line.startswith("sent"):
                         kv = dict(x.split("=") for x in line.split()[1:])
@@ -950,15 +942,13 @@ def scale(outdir):
             publish(s, "sc", fmt="stream")
             subs.wait_recv(ok, 30)
             subs.cmd("reset")
-            msgs = 10
-            c0 = cpu_of(pids)
-            pub = publish(s, "sc", count=msgs, interval_ms=max(100, n // 10), fmt="stream")
-            st = subs.wait_recv(ok * msgs, 60 + msgs * max(100, n // 10) / 1000.0)
-            u, sy = cpu_delta(c0, cpu_of(pids))
-            row.update(recv=st["recv"], expected=ok * msgs, p99_ms=pct(st["hist"], 0.99),
-                       pub_errors=pub["errors"],
-                       us_per_delivery=(u + sy) / st["recv"] * 1e6 if st["recv"] else None,
-                       user_us_per_delivery=u / st["recv"] * 1e6 if st["recv"] else None)
+            msgs, gap = 10, max(100, n // 10)
+            pub, m = measure(s, subs, ok * msgs, 60 + msgs * gap / 1000.0,
+                             lambda: publish(s, "sc", count=msgs, interval_ms=gap, fmt="stream"))
+            got = m["recv"]
+            row.update(recv=got, expected=ok * msgs, p99_ms=m["p99_ms"], pub_errors=pub["errors"],
+                       us_per_delivery=(m["cpu_user"] + m["cpu_sys"]) / got * 1e6 if got else None,
+                       user_us_per_delivery=m["cpu_user"] / got * 1e6 if got else None)
         except Exception as e:  # noqa: BLE001 - record and go on with the next size
             row["error"] = str(e)
             log("  scale %d failed: %s" % (n, e))

@@ -20,6 +20,7 @@ import requests
 import helpers
 from backend import Backend
 from helpers import free_port, port_open
+from wsutil import WsBackend
 
 AGAINST = os.environ.get("TT_AGAINST", "thumbtack")
 THUMBTACK = os.environ.get("THUMBTACK") or os.path.abspath(
@@ -401,3 +402,19 @@ def chan():
 
 def pytest_report_header(config):
     return "integration target: %s (%s)" % (AGAINST, PUSHPIN if IS_PUSHPIN else THUMBTACK)
+
+
+@pytest.fixture
+def make_ws_backend():
+    """make(handler=None, tls_context=None): a WebSocket backend (wsutil.WsBackend),
+    stopped at the end of the test, which fails if the backend saw a protocol error."""
+    made = []
+
+    def make(handler=None, tls_context=None):
+        b = WsBackend(handler, tls_context)
+        made.append(b)
+        return b
+    yield make
+    for b in made:
+        b.stop()
+        assert not b.errors, b.errors

@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import urllib.parse
 
 import pytest
@@ -54,7 +53,8 @@ report('loaded', {});
 class Browser:
     """Headless Chromium showing one URL; killed (its whole process group) on stop."""
 
-    def __init__(self, url):
+    def __init__(self, url, ignore_cert_errors=False):
+        """ignore_cert_errors: for HTTPS pages with the tests' self-signed certificates."""
         self.profile = tempfile.mkdtemp(prefix="tt-chromium-")
         self.log_path = os.path.join(self.profile, "chromium.log")
         self.log_f = open(self.log_path, "wb")
@@ -63,6 +63,8 @@ class Browser:
                "--disable-component-update", "--disable-sync", "--disable-extensions",
                "--disable-dev-shm-usage", "--no-proxy-server", "--mute-audio",
                "--user-data-dir=" + self.profile, url]
+        if ignore_cert_errors:
+            cmd.insert(-2, "--ignore-certificate-errors")
         self.proc = subprocess.Popen(cmd, stdout=self.log_f, stderr=self.log_f,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
 

@@ -8,7 +8,6 @@ frames, and headless Chromium.
 """
 
 import hashlib
-import json
 import os
 import re
 import signal
@@ -21,13 +20,13 @@ import time
 import pytest
 
 from backend import Resp
-from griputil import hold, pub_response, pub_stream, settle
+from griputil import hold, pub_stream, settle
 from h2util import (CONTINUATION, DATA, END_HEADERS, END_STREAM, ENHANCE_YOUR_CALM, GOAWAY,
-                    HEADERS, INTERNAL_ERROR, NO_ERROR, PING, PROTOCOL_ERROR, PUSH_PROMISE,
+                    HEADERS, INTERNAL_ERROR, NO_ERROR, PING, PROTOCOL_ERROR,
                     PRIORITY, REFUSED_STREAM, RST_STREAM, SETTINGS, H2Client, RawConn, frame,
                     request_fields, settings_frame)
-from helpers import Conn, free_port, wait_for
-from test_tls import CA, client_ctx
+from helpers import Conn, wait_for
+from test_tls import client_ctx, start_tls_proxy
 
 pytestmark = pytest.mark.thumbtack_only  # Pushpin has no HTTP/2
 
@@ -42,28 +41,8 @@ def tls_h2(make_proxy, tmp_path):
     """A thumbtack with a plain and an https port (certificate default_<port> for
     localhost). Returns (proxy, https_port, ca)."""
     def make(routes=None, extra_config=None):
-        https_port = free_port()
-        cfg = {"runner": {"https_ports": str(https_port)}}
-        for sec, kv in (extra_config or {}).items():
-            cfg.setdefault(sec, {}).update(kv)
-        p = make_proxy(routes=routes, config=cfg, start=False)
-        certs = os.path.join(p.dir, "runner", "certs")
-        os.makedirs(certs)
-        ca = CA(str(tmp_path))
-        ca.issue(os.path.join(certs, "default_%d" % https_port), "localhost",
-                 ["DNS:localhost", "IP:127.0.0.1"])
-        p.start()
-        assert wait_for(lambda: _connectable(https_port), 5)
-        return p, https_port, ca
+        return start_tls_proxy(make_proxy, tmp_path, routes, extra_config)
     return make
-
-
-def _connectable(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def h2_conns(p):
@@ -647,7 +626,6 @@ def test_hpack_bomb(h2p, backend):
     first = enc.encode(request_fields("/bomb") + [("x-big", "b" * 4000)])
     # 0xbe: indexed field 62, the newest dynamic table entry (x-big)
     block = first + b"\xbe" * 2000
-    t0 = time.process_time()
     rc.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, block))
     rc.send(rc.headers(3, request_fields("/after-bomb")))
     fs = rc.frames(2)
@@ -732,21 +710,7 @@ def test_chromium_twelve_eventsources_two_long_polls_one_connection(tls_h2, back
     backend.on("/lp", hold("response", [chan], b"timeout\n", extra=[("Grip-Timeout", "30")]))
     backend.on("/report", Resp(204, [("Cache-Control", "no-store")], b""))
 
-    class TLSBrowser(test_browser.Browser):
-        def __init__(self, url):
-            self.profile = __import__("tempfile").mkdtemp(prefix="tt-chromium-")
-            self.log_path = os.path.join(self.profile, "chromium.log")
-            self.log_f = open(self.log_path, "wb")
-            cmd = [test_browser.CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                   "--disable-quic", "--no-first-run", "--no-default-browser-check",
-                   "--disable-background-networking", "--disable-component-update",
-                   "--disable-sync", "--disable-extensions", "--disable-dev-shm-usage",
-                   "--no-proxy-server", "--mute-audio", "--ignore-certificate-errors",
-                   "--user-data-dir=" + self.profile, url]
-            self.proc = subprocess.Popen(cmd, stdout=self.log_f, stderr=self.log_f,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-
-    b = TLSBrowser("https://localhost:%d/page" % port)
+    b = test_browser.Browser("https://localhost:%d/page" % port, ignore_cert_errors=True)
     try:
         ok = wait_for(lambda: len({r["i"] for r in reports(backend, "open")}) == 12 and
                       len(backend.reqs("/lp")) == 2, 30)

@@ -12,7 +12,6 @@ import os
 import re
 import socket
 import struct
-import subprocess
 import time
 
 import hpack
@@ -26,7 +25,7 @@ from helpers import wait_for
 from test_h2 import tls_h2  # noqa: F401 (fixture)
 from test_tls import client_ctx
 from wohbackend import WohBackend
-from wsutil import (OP_BINARY, OP_CLOSE, OP_TEXT, Frame, WsBackend, WsClosed,
+from wsutil import (OP_BINARY, OP_CLOSE, OP_TEXT, Frame, WsClosed,
                     close_payload, encode_frame)
 
 pytestmark = pytest.mark.thumbtack_only  # Pushpin has no HTTP/2
@@ -119,20 +118,6 @@ class H2Ws:
 
 def publish_ws(p, chan, content):
     p.publish({"channel": chan, "formats": {"ws-message": {"content": content}}})
-
-
-@pytest.fixture
-def make_ws_backend():
-    made = []
-
-    def make(handler=None, tls_context=None):
-        b = WsBackend(handler, tls_context)
-        made.append(b)
-        return b
-    yield make
-    for b in made:
-        b.stop()
-        assert not b.errors, b.errors
 
 
 def settings_of(fs):
@@ -514,21 +499,7 @@ def test_chromium_websocket_over_http2(tls_h2, backend, chan):  # noqa: F811
     backend.on("/warm", Resp(200, [("Cache-Control", "no-store")], b"ok"))
     backend.on("/report", Resp(204, [("Cache-Control", "no-store")], b""))
 
-    class TLSBrowser(test_browser.Browser):
-        def __init__(self, url):
-            self.profile = __import__("tempfile").mkdtemp(prefix="tt-chromium-")
-            self.log_path = os.path.join(self.profile, "chromium.log")
-            self.log_f = open(self.log_path, "wb")
-            cmd = [test_browser.CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                   "--disable-quic", "--no-first-run", "--no-default-browser-check",
-                   "--disable-background-networking", "--disable-component-update",
-                   "--disable-sync", "--disable-extensions", "--disable-dev-shm-usage",
-                   "--no-proxy-server", "--mute-audio", "--ignore-certificate-errors",
-                   "--user-data-dir=" + self.profile, url]
-            self.proc = subprocess.Popen(cmd, stdout=self.log_f, stderr=self.log_f,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-
-    b = TLSBrowser("https://localhost:%d/page" % port)
+    b = test_browser.Browser("https://localhost:%d/page" % port, ignore_cert_errors=True)
     try:
         assert wait_for(lambda: reports(backend, "open") or reports(backend, "error"), 30), \
             (reports(backend), b.log())

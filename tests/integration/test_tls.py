@@ -48,32 +48,42 @@ class CA:
         os.remove(csr)
 
 
+def start_tls_proxy(make_proxy, tmp_path, routes=None, extra_config=None, example_certs=False):
+    """A thumbtack with an https port and a certificate default_<port> for localhost (and,
+    with example_certs, www.example.com and _.example.com), started and accepting.
+    Returns (proxy, https_port, ca)."""
+    https_port = free_port()
+    cfg = {"runner": {"https_ports": str(https_port)}}
+    for sec, kv in (extra_config or {}).items():
+        cfg.setdefault(sec, {}).update(kv)
+    p = make_proxy(routes=routes, config=cfg, start=False)
+    certs = os.path.join(p.dir, "runner", "certs")
+    os.makedirs(certs)
+    ca = CA(str(tmp_path))
+    ca.issue(os.path.join(certs, "default_%d" % https_port), "localhost",
+             ["DNS:localhost", "IP:127.0.0.1"])
+    if example_certs:
+        ca.issue(os.path.join(certs, "www.example.com"), "www.example.com", ["DNS:www.example.com"])
+        ca.issue(os.path.join(certs, "_.example.com"), "*.example.com", ["DNS:*.example.com"])
+    p.start()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        raise AssertionError("https port %d not accepting after 5 s" % https_port)
+    return p, https_port, ca
+
+
 @pytest.fixture
 def tls_proxy(make_proxy, backend, tmp_path):
     """A thumbtack with an https port; certs: default_<port>, www.example.com,
     _.example.com. Returns (proxy, https_port, ca)."""
     def make(routes=None, extra_config=None):
-        https_port = free_port()
-        cfg = {"runner": {"https_ports": str(https_port)}}
-        for sec, kv in (extra_config or {}).items():
-            cfg.setdefault(sec, {}).update(kv)
-        p = make_proxy(routes=routes, config=cfg, start=False)
-        certs = os.path.join(p.dir, "runner", "certs")
-        os.makedirs(certs)
-        ca = CA(str(tmp_path))
-        ca.issue(os.path.join(certs, "default_%d" % https_port), "localhost",
-                 ["DNS:localhost", "IP:127.0.0.1"])
-        ca.issue(os.path.join(certs, "www.example.com"), "www.example.com", ["DNS:www.example.com"])
-        ca.issue(os.path.join(certs, "_.example.com"), "*.example.com", ["DNS:*.example.com"])
-        p.start()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        return p, https_port, ca
+        return start_tls_proxy(make_proxy, tmp_path, routes, extra_config, example_certs=True)
     return make
 
 

@@ -17,22 +17,8 @@ import pytest
 
 from conftest import IS_PUSHPIN
 from helpers import free_port, jwt_decode_verify, wait_for
-from wsutil import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, WsBackend,
-                    WsClient, WsClosed, echo_handler, encode_frame)
-
-
-@pytest.fixture
-def make_ws_backend():
-    made = []
-
-    def make(handler=None, tls_context=None):
-        b = WsBackend(handler, tls_context)
-        made.append(b)
-        return b
-    yield make
-    for b in made:
-        b.stop()
-        assert not b.errors, b.errors
+from wsutil import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
+                    WsClient, WsClosed, encode_frame)
 
 
 def connect(p, path="/chat", **kw):
