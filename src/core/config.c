@@ -807,6 +807,13 @@ void tt_config_defaults(struct tt_config *cfg)
     cfg->http2_max_streams = 100;
 }
 
+/* The count that goes with a K_PORTS key's array. */
+static int *port_count(struct tt_config *cfg, const struct key_def *k)
+{
+    return k->offset == offsetof(struct tt_config, https_ports) ? &cfg->num_https_ports
+                                                                 : &cfg->num_http_ports;
+}
+
 static int apply_key(struct loader *ld, struct tt_config *cfg, const struct key_def *k,
                      const struct entry *e)
 {
@@ -873,9 +880,8 @@ static int apply_key(struct loader *ld, struct tt_config *cfg, const struct key_
         cfg->log_level = (int)n;
         break;
     case K_PORTS: {
-        /* The array's count follows it (http_ports, https_ports). */
         struct tt_listen_addr *ports = (struct tt_listen_addr *)((char *)cfg + k->offset);
-        int *count = (int *)((char *)cfg + k->offset + sizeof(cfg->http_ports));
+        int *count = port_count(cfg, k);
         if (!v[0] && k->offset == offsetof(struct tt_config, https_ports)) {
             *count = 0;
         } else if (tt_config_parse_ports(v, ports, TT_MAX_LISTEN, count) < 0) {
@@ -1166,9 +1172,8 @@ static bool field_eq(const struct tt_config *a, const struct tt_config *b, const
         return x->truncate == y->truncate && x->append == y->append;
     }
     case K_PORTS: {
-        /* The array's count follows it (http_ports, https_ports). */
-        int na = *(const int *)(pa + sizeof(a->http_ports));
-        int nb = *(const int *)(pb + sizeof(b->http_ports));
+        int na = *port_count((struct tt_config *)a, k);
+        int nb = *port_count((struct tt_config *)b, k);
         return na == nb && memcmp(pa, pb, (size_t)na * sizeof(a->http_ports[0])) == 0;
     }
     case K_HANDLED:

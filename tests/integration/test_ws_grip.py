@@ -6,8 +6,6 @@ the test drives it (peer.control(...), peer.send_text(...)) while its thread ech
 messages back with the "m:" prefix.
 """
 
-import json
-import struct
 import time
 
 import pytest
@@ -15,24 +13,17 @@ import pytest
 from conftest import IS_PUSHPIN
 from griputil import settle
 from helpers import jwt_encode, wait_for
-from wsutil import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, WsBackend, WsClient, WsClosed
+from wsutil import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, WsBackend, WsClient
 
 
 @pytest.fixture
-def grip_backend():
-    made = []
-
+def grip_backend(make_ws_backend):
     def make(ext="grip", prefix=b"m:", protocol=None):
         def handler(peer):
             peer.accept(extensions=ext, protocol=protocol)
             peer.echo_loop(prefix=prefix)
-        b = WsBackend(handler)
-        made.append(b)
-        return b
-    yield make
-    for b in made:
-        b.stop()
-        assert not b.errors, b.errors
+        return make_ws_backend(handler)
+    return make
 
 
 def open_grip(make_proxy, grip_backend, routes_extra="", config=None, ext="grip",
@@ -368,7 +359,7 @@ def test_close_handshake_not_stalled_by_a_late_send_delayed(make_proxy):
         with WsClient(p.port, path="/g", host="ws.example") as c:
             c.send_close(1000)
             t0 = time.monotonic()
-            f = c.expect_close(1000, timeout=8, reply=False)
+            c.expect_close(1000, timeout=8, reply=False)
             assert 4 < time.monotonic() - t0 < 8
     finally:
         be.stop()
