@@ -164,8 +164,7 @@ static void free_queue(struct tt_conn *q)
 {
     if (!q)
         return;
-    tt_conn_consume(q, q->out_bytes);
-    free(q->out);
+    tt_conn_free_output(q);
     free(q);
 }
 
@@ -834,14 +833,7 @@ static void tunnel_end(struct h2s *s, struct tt_conn *conn, bool clean)
     }
     if (conn->out_count) {
         struct tt_conn *q = tt_calloc(1, sizeof(*q));
-        q->out = conn->out;
-        q->out_head = conn->out_head;
-        q->out_count = conn->out_count;
-        q->out_alloc = conn->out_alloc;
-        q->out_bytes = conn->out_bytes;
-        conn->out = NULL;
-        conn->out_head = conn->out_count = conn->out_alloc = 0;
-        conn->out_bytes = 0;
+        tt_conn_move_output(q, conn);
         s->reply = q;
     }
     if (s->deferred && !s->blocked) {

@@ -34,7 +34,7 @@ struct tt_hold {
     struct tt_subscriber sub;         /* in the worker's fan-out engine */
     struct tt_client *c;
     enum tt_hold_mode mode;
-    struct tt_resp resp; /* response hold: the timeout response; stream: unused */
+    struct tt_resp *resp; /* response hold: the timeout response (a stream has none) */
     char *ka_chunk;      /* keep-alive bytes as written (chunk-framed when chunked) */
     size_t ka_len;
     uint64_t ka_ms;
@@ -112,7 +112,10 @@ void tt_hold_free(struct tt_hold *h)
             uv_close((uv_handle_t *)h->ln->timer, free_timer);
         free(h->ln);
     }
-    tt_resp_deinit(&h->resp);
+    if (h->resp) {
+        tt_resp_deinit(h->resp);
+        free(h->resp);
+    }
     free(h->ka_chunk);
     tt_client_timer_stop(h->c);
     if (h->c->session == &h->session)
@@ -145,8 +148,8 @@ static void on_response_timeout(struct tt_wtimer *t)
     struct tt_hold *h = hold_of_client(c);
     if (!h || h->mode != TT_HOLD_RESPONSE)
         return;
-    struct tt_resp r = h->resp;
-    memset(&h->resp, 0, sizeof(h->resp));
+    struct tt_resp r = *h->resp;
+    memset(h->resp, 0, sizeof(*h->resp));
     tt_hold_free(h);
     c->state = TT_C_BODY;
     if (c->req)
@@ -401,6 +404,8 @@ static struct tt_hold *hold_new(struct tt_client *c, const struct tt_grip *g)
     h->session.ops = &session_ops;
     h->c = c;
     h->mode = g->hold;
+    if (h->mode == TT_HOLD_RESPONSE)
+        h->resp = tt_calloc(1, sizeof(*h->resp));
     c->w->stats.held++;
     tt_subscriber_init(&h->sub, &c->w->fanout,
                        g->hold == TT_HOLD_RESPONSE ? &response_ops : &stream_ops);
@@ -498,7 +503,7 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
         h->ln->only = g->hold == TT_HOLD_NONE;
     }
     if (g->hold == TT_HOLD_RESPONSE) {
-        h->resp = *resp;
+        *h->resp = *resp;
         memset(resp, 0, sizeof(*resp));
         tt_buf_init(&resp->body, 0);
         tt_client_timer_start(c, on_response_timeout, (uint64_t)tt_grip_hold_timeout(g) * 1000);
@@ -584,7 +589,7 @@ static bool deliver_response(struct tt_subscriber *who, struct tt_sub *s, struct
         return false;
     }
     struct tt_resp r;
-    tt_resp_copy(&r, &h->resp);
+    tt_resp_copy(&r, h->resp);
     r.status = it->http_response.code;
     free(r.reason);
     r.reason = it->http_response.reason ? tt_strdup(it->http_response.reason) : NULL;
@@ -598,8 +603,8 @@ static bool deliver_response(struct tt_subscriber *who, struct tt_sub *s, struct
     tt_buf_reset(&r.body);
     if (it->http_response.body_patch) {
         size_t n;
-        char *patched = tt_json_patch_apply(h->resp.body.data ? h->resp.body.data : "",
-                                            h->resp.body.len, it->http_response.body_patch, &n);
+        char *patched = tt_json_patch_apply(h->resp->body.data ? h->resp->body.data : "",
+                                            h->resp->body.len, it->http_response.body_patch, &n);
         if (!patched) {
             tt_warn("c%llu: body-patch could not be applied; item skipped",
                     (unsigned long long)c->id);

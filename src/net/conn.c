@@ -114,13 +114,32 @@ ssize_t tt_conn_read(struct tt_conn *c, char *buf, size_t len)
     }
 }
 
+static void release(struct tt_slice *s)
+{
+    tt_shared_unref(s->shared);
+    free(s->owned);
+    s->shared = NULL;
+    s->owned = NULL;
+}
+
+/* The i-th queued slice from the front. */
+static struct tt_slice *slot(struct tt_conn *c, uint32_t i)
+{
+    return c->out ? &c->out[(c->out_head + i) % c->out_alloc] : &c->one;
+}
+
 static struct tt_slice *push_slice(struct tt_conn *c)
 {
-    if (c->out_count == c->out_alloc) {
-        uint32_t n = c->out_alloc ? c->out_alloc * 2 : 4;
+    if (c->out_count == 0 && !c->out) {
+        c->out_count = 1;
+        return &c->one;
+    }
+    uint32_t cap = c->out ? c->out_alloc : 1;
+    if (c->out_count == cap) {
+        uint32_t n = cap < 4 ? 4 : cap * 2;
         struct tt_slice *s = tt_malloc(n * sizeof(*s));
         for (uint32_t i = 0; i < c->out_count; i++)
-            s[i] = c->out[(c->out_head + i) % c->out_alloc];
+            s[i] = *slot(c, i);
         free(c->out);
         c->out = s;
         c->out_alloc = n;
@@ -129,6 +148,26 @@ static struct tt_slice *push_slice(struct tt_conn *c)
     struct tt_slice *s = &c->out[(c->out_head + c->out_count) % c->out_alloc];
     c->out_count++;
     return s;
+}
+
+/* The queue drained: back to the inline slot. */
+static void drained(struct tt_conn *c)
+{
+    free(c->out);
+    c->out = NULL;
+    c->out_alloc = 0;
+    c->out_head = 0;
+}
+
+/* Drop the front slice (released). */
+static void pop_front(struct tt_conn *c)
+{
+    release(slot(c, 0));
+    c->out_count--;
+    if (c->out)
+        c->out_head = (c->out_head + 1) % c->out_alloc;
+    if (!c->out_count)
+        drained(c);
 }
 
 void tt_conn_write_owned(struct tt_conn *c, char *block, const char *data, size_t len)
@@ -166,33 +205,23 @@ void tt_conn_write_shared(struct tt_conn *c, struct tt_shared *sh, const char *d
     c->out_bytes += len;
 }
 
-static void release(struct tt_slice *s)
-{
-    tt_shared_unref(s->shared);
-    free(s->owned);
-    s->shared = NULL;
-    s->owned = NULL;
-}
-
 struct tt_slice *tt_conn_out_at(struct tt_conn *c, uint32_t i)
 {
-    return &c->out[(c->out_head + i) % c->out_alloc];
+    return slot(c, i);
 }
 
 static void pop_bytes(struct tt_conn *c, size_t n)
 {
     c->out_bytes -= n;
     while (n && c->out_count) {
-        struct tt_slice *s = &c->out[c->out_head];
+        struct tt_slice *s = slot(c, 0);
         if (n < s->len) {
             s->data += n;
             s->len -= n;
             return;
         }
         n -= s->len;
-        release(s);
-        c->out_head = (c->out_head + 1) % c->out_alloc;
-        c->out_count--;
+        pop_front(c);
     }
 }
 
@@ -203,14 +232,14 @@ static void pop_bytes(struct tt_conn *c, size_t n)
  * with SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
 static ssize_t ssl_write_some(struct tt_conn *c)
 {
-    struct tt_slice *s = &c->out[c->out_head];
+    struct tt_slice *s = slot(c, 0);
     char stage[16384];
     const char *p = s->data;
     size_t len = s->len;
     if (len < sizeof(stage) && c->out_count > 1) {
         len = 0;
         for (uint32_t i = 0; i < c->out_count && len < sizeof(stage); i++) {
-            struct tt_slice *x = &c->out[(c->out_head + i) % c->out_alloc];
+            struct tt_slice *x = slot(c, i);
             size_t k = TT_MIN(x->len, sizeof(stage) - len);
             memcpy(stage + len, x->data, k);
             len += k;
@@ -230,13 +259,27 @@ static ssize_t ssl_write_some(struct tt_conn *c)
 void tt_conn_consume(struct tt_conn *c, size_t n)
 {
     pop_bytes(c, n);
-    if (c->vops && !c->out_count && c->out) {
-        /* An idle virtual connection (a held HTTP/2 stream) keeps no ring. */
-        free(c->out);
-        c->out = NULL;
-        c->out_alloc = 0;
-        c->out_head = 0;
-    }
+}
+
+void tt_conn_move_output(struct tt_conn *dst, struct tt_conn *src)
+{
+    dst->out = src->out;
+    dst->out_head = src->out_head;
+    dst->out_count = src->out_count;
+    dst->out_alloc = src->out_alloc;
+    dst->out_bytes = src->out_bytes;
+    dst->one = src->one;
+    src->out = NULL;
+    src->out_head = src->out_count = src->out_alloc = 0;
+    src->out_bytes = 0;
+}
+
+void tt_conn_free_output(struct tt_conn *c)
+{
+    while (c->out_count)
+        pop_front(c);
+    c->out_bytes = 0;
+    drained(c);
 }
 
 int tt_conn_flush(struct tt_conn *c)
@@ -251,7 +294,7 @@ int tt_conn_flush(struct tt_conn *c)
             struct iovec iov[64];
             int cnt = 0;
             for (uint32_t i = 0; i < c->out_count && cnt < 64; i++, cnt++) {
-                struct tt_slice *s = &c->out[(c->out_head + i) % c->out_alloc];
+                struct tt_slice *s = slot(c, i);
                 iov[cnt].iov_base = (void *)s->data;
                 iov[cnt].iov_len = s->len;
             }
@@ -275,12 +318,7 @@ int tt_conn_flush(struct tt_conn *c)
 
 void tt_conn_discard_output(struct tt_conn *c)
 {
-    while (c->out_count) {
-        release(&c->out[c->out_head]);
-        c->out_head = (c->out_head + 1) % c->out_alloc;
-        c->out_count--;
-    }
-    c->out_bytes = 0;
+    tt_conn_free_output(c);
     rearm(c);
 }
 
@@ -295,8 +333,6 @@ static void on_closed(struct tt_pollfd *f)
         close(c->fd);
     c->fd = -1;
     tt_conn_discard_output(c);
-    free(c->out);
-    c->out = NULL;
     if (c->on_close)
         c->on_close(c);
 }
@@ -309,9 +345,6 @@ void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close)
     if (c->vops) {
         c->vops->close(c);
         tt_conn_discard_output(c);
-        free(c->out);
-        c->out = NULL;
-        c->out_alloc = 0;
     }
     c->on_close = on_close;
     tt_poller_remove(c->poller, &c->pfd, on_closed);

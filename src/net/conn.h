@@ -38,9 +38,9 @@ struct tt_conn_vops {
     int (*flush)(struct tt_conn *c);
     /* The owner wants input (on) or not (off): flow control towards the peer. */
     void (*set_read)(struct tt_conn *c, bool on);
-    /* The owner closes. The callee may take the queued slices (move the out* fields and
-     * zero them); whatever is left is released after the call. close_cb comes on a later
-     * loop turn, as for a socket. */
+    /* The owner closes. The callee may take the queued slices (tt_conn_move_output);
+     * whatever is left is released after the call. close_cb comes on a later loop turn,
+     * as for a socket. */
     void (*close)(struct tt_conn *c);
     /* Input for the owner (tt_conn_read): bytes, or TT_EAGAIN. 0 only for a tunnel (an
      * HTTP/2 WebSocket whose peer ended its side); otherwise the stream's end is in the
@@ -60,14 +60,18 @@ struct tt_conn {
     bool want_read;  /* owner wants UV_READABLE */
     bool closing;
     bool eof;        /* read side saw EOF */
-    SSL *ssl;        /* TLS when not NULL (owned) */
     bool ssl_want_write; /* TLS handshake/read needs writability */
+    SSL *ssl;        /* TLS when not NULL (owned) */
     tt_conn_io_fn on_io;
     tt_conn_close_fn on_close;
-    /* output queue: ring of slices */
+    /* Output queue: a ring of slices. One slice lives in `one` (out == NULL): a held
+     * connection's delivery is usually a single shared slice written at once, so an idle
+     * connection keeps no ring and a delivery allocates none. More slices move the ring to
+     * the heap (out, out_alloc), which is freed again when the queue drains. */
     struct tt_slice *out;
     uint32_t out_head, out_count, out_alloc;
     size_t out_bytes;
+    struct tt_slice one;
     const struct tt_conn_vops *vops; /* virtual mode when not NULL */
     void *vctx;                      /* the vtable's (borrowed) */
 };
@@ -95,6 +99,11 @@ void tt_conn_discard_output(struct tt_conn *c);
  * queue itself; tt_conn_consume drops n bytes from the front (releasing slices). */
 struct tt_slice *tt_conn_out_at(struct tt_conn *c, uint32_t i);
 void tt_conn_consume(struct tt_conn *c, size_t n);
+/* Move every queued slice of src to dst (whose queue is empty), leaving src's empty. */
+void tt_conn_move_output(struct tt_conn *dst, struct tt_conn *src);
+/* Release every queued slice and the ring (a connection that is not closed through
+ * tt_conn_close, such as a queue kept after its owner left). */
+void tt_conn_free_output(struct tt_conn *c);
 void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close);
 
 /* Create a non-blocking, close-on-exec TCP socket and start connect(). Returns fd or

@@ -50,6 +50,29 @@ static void on_conn_closed(struct tt_conn *conn)
     on_handle_closed(TT_CONTAINER_OF(conn, struct tt_client, conn));
 }
 
+static void exchange_free(struct tt_req_exchange *x)
+{
+    if (!x)
+        return;
+    free(x->bk_head);
+    free(x->origin);
+    free(x->acr_method);
+    free(x->acr_headers);
+    tt_buf_deinit(&x->body_copy);
+    free(x->grip_head);
+    free(x->grip_head_raw);
+    tt_buf_deinit(&x->grip_body);
+    free(x);
+}
+
+/* Auto cross-origin headers on r, from the request's CORS values (none once the request
+ * became a stream: its head is out). */
+static void cors_apply(const struct tt_req *q, struct tt_resp *r)
+{
+    const struct tt_req_exchange *x = q->ex;
+    tt_cors_apply(r, x ? x->origin : NULL, x ? x->acr_method : NULL, x ? x->acr_headers : NULL);
+}
+
 static void req_free(struct tt_client *c, struct tt_req *r)
 {
     if (!r)
@@ -73,16 +96,9 @@ static void req_free(struct tt_client *c, struct tt_req *r)
         tt_routes_unref(r->routes);
     free(r->path);
     free(r->host);
-    free(r->bk_head);
-    free(r->origin);
-    free(r->acr_method);
-    free(r->acr_headers);
+    exchange_free(r->ex);
     free(r->from);
     free(r->ua);
-    tt_buf_deinit(&r->body_copy);
-    free(r->grip_head);
-    free(r->grip_head_raw);
-    tt_buf_deinit(&r->grip_body);
     free(r);
 }
 
@@ -260,7 +276,7 @@ static void send_resp_raw(struct tt_client *c, const struct tt_resp *r)
     if (q && q->route && !(q->jsonp && r->status == 200) &&
         (q->route->aco || c->w->srv->cfg.auto_cross_origin)) {
         tt_resp_copy(&tmp, r);
-        tt_cors_apply(&tmp, q->origin, q->acr_method, q->acr_headers);
+        cors_apply(q, &tmp);
         send = &tmp;
     }
     tt_resp_render(send, q ? q->minor_version : 1, ka, q && q->is_head, &out);
@@ -419,7 +435,7 @@ void tt_client_stream_start(struct tt_client *c, const struct tt_resp *r)
     const struct tt_resp *send = r;
     if (q->route && (q->route->aco || c->w->srv->cfg.auto_cross_origin)) {
         tt_resp_copy(&tmp, r);
-        tt_cors_apply(&tmp, q->origin, q->acr_method, q->acr_headers);
+        cors_apply(q, &tmp);
         send = &tmp;
     }
     struct tt_buf out;
@@ -493,12 +509,12 @@ static void grip_resp_from(const struct tt_h1_response *head, const char *body, 
 /* The same from the buffered response, whose head and body are released. */
 static void grip_resp(struct tt_req *q, struct tt_resp *resp)
 {
-    grip_resp_from(q->grip_head, q->grip_body.data, q->grip_body.len, resp);
-    free(q->grip_head);
-    q->grip_head = NULL;
-    free(q->grip_head_raw);
-    q->grip_head_raw = NULL;
-    tt_buf_deinit(&q->grip_body);
+    grip_resp_from(q->ex->grip_head, q->ex->grip_body.data, q->ex->grip_body.len, resp);
+    free(q->ex->grip_head);
+    q->ex->grip_head = NULL;
+    free(q->ex->grip_head_raw);
+    q->ex->grip_head_raw = NULL;
+    tt_buf_deinit(&q->ex->grip_body);
 }
 
 /* A GRIP response body went over the buffer limit. A stream hold (not grip-instruct)
@@ -508,7 +524,7 @@ static bool grip_stream_early(struct tt_client *c)
     struct tt_req *q = c->req;
     struct tt_grip *g = tt_calloc(1, sizeof(*g));
     char err[256];
-    int r = tt_grip_parse(q->grip_head, NULL, 0, q->route ? q->route->prefix : NULL,
+    int r = tt_grip_parse(q->ex->grip_head, NULL, 0, q->route ? q->route->prefix : NULL,
                           (size_t)c->w->srv->cfg.connection_subscription_max, g, err,
                           sizeof(err));
     if (r != 0 || g->hold != TT_HOLD_STREAM || g->has_response) {
@@ -518,7 +534,7 @@ static bool grip_stream_early(struct tt_client *c)
     }
     struct tt_resp resp;
     grip_resp(q, &resp);
-    q->buffering = false;
+    q->ex->buffering = false;
     q->early_grip = g;
     tt_grip_apply(g, &resp);
     tt_client_stream_start(c, &resp);
@@ -562,12 +578,12 @@ static void grip_process(struct tt_client *c, const struct tt_h1_response *head,
 static void grip_complete(struct tt_client *c)
 {
     struct tt_req *q = c->req;
-    struct tt_h1_response *head = q->grip_head;
-    char *raw = q->grip_head_raw;
-    struct tt_buf body = q->grip_body;
-    q->grip_head = NULL;
-    q->grip_head_raw = NULL;
-    tt_buf_init(&q->grip_body, 0);
+    struct tt_h1_response *head = q->ex->grip_head;
+    char *raw = q->ex->grip_head_raw;
+    struct tt_buf body = q->ex->grip_body;
+    q->ex->grip_head = NULL;
+    q->ex->grip_head_raw = NULL;
+    tt_buf_init(&q->ex->grip_body, 0);
     grip_process(c, head, body.data, body.len);
     free(head);
     free(raw);
@@ -608,21 +624,21 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
     q->target = tt_upstream_target(q->up);
     if (q->jsonp && !(q->grip && tt_grip_detect(resp))) {
         /* A JSON-P answer is wrapped whole. */
-        q->buffering = true;
-        q->jsonp_plain = true;
-        q->grip_head = tt_h1_response_dup(resp, &q->grip_head_raw);
-        tt_buf_init(&q->grip_body, 1000000);
+        q->ex->buffering = true;
+        q->ex->jsonp_plain = true;
+        q->ex->grip_head = tt_h1_response_dup(resp, &q->ex->grip_head_raw);
+        tt_buf_init(&q->ex->grip_body, 1000000);
         return 0;
     }
     if (q->grip && tt_grip_detect(resp)) {
-        if (q->body_too_big) {
+        if (q->ex->body_too_big) {
             q->up = NULL;
             send_error(c, 400, "Request too large to accept GRIP instruct.\n", true);
             return 1;
         }
-        q->buffering = true;
-        q->grip_head = tt_h1_response_dup(resp, &q->grip_head_raw);
-        tt_buf_init(&q->grip_body, TT_GRIP_MAX_BODY);
+        q->ex->buffering = true;
+        q->ex->grip_head = tt_h1_response_dup(resp, &q->ex->grip_head_raw);
+        tt_buf_init(&q->ex->grip_body, TT_GRIP_MAX_BODY);
         return 0;
     }
     /* Pass-through. */
@@ -633,7 +649,7 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
     if (cors) {
         tt_resp_init(&r, resp->status);
         tt_resp_from_h1(&r, resp);
-        tt_cors_apply(&r, q->origin, q->acr_method, q->acr_headers);
+        cors_apply(q, &r);
         view_from_resp(v, &r);
     } else {
         view_from_h1(v, resp);
@@ -677,9 +693,9 @@ static void up_on_data(void *ctx, const char *data, size_t len)
 {
     struct tt_client *c = ctx;
     struct tt_req *q = c->req;
-    if (q->buffering) {
-        if (tt_buf_append(&q->grip_body, data, len) != 0) {
-            if (!q->jsonp_plain && grip_stream_early(c)) {
+    if (q->ex && q->ex->buffering) {
+        if (tt_buf_append(&q->ex->grip_body, data, len) != 0) {
+            if (!q->ex->jsonp_plain && grip_stream_early(c)) {
                 up_on_data(ctx, data, len);
                 return;
             }
@@ -723,9 +739,9 @@ static void up_on_end(void *ctx)
     struct tt_client *c = ctx;
     struct tt_req *q = c->req;
     q->up = NULL;
-    if (q->buffering) {
-        q->buffering = false;
-        if (q->jsonp_plain) {
+    if (q->ex && q->ex->buffering) {
+        q->ex->buffering = false;
+        if (q->ex->jsonp_plain) {
             struct tt_resp resp;
             grip_resp(q, &resp);
             tt_client_send_resp(c, &resp);
@@ -769,7 +785,7 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
         return;
     }
     bool debug = c->w->srv->cfg.debug || (q->route && q->route->debug);
-    if (q->head_sent && !q->buffering) {
+    if (q->head_sent && !(q->ex && q->ex->buffering)) {
         count_error(c, TT_ERR_BACKEND);
         tt_info("c%llu: backend failed mid-response; closing client without clean end",
                 (unsigned long long)c->id);
@@ -792,7 +808,7 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
         if (debug)
             snprintf(msg, sizeof(msg), "Error: Origin host/IP blocked.\n");
     } else if (err == TT_UP_ERR_LENGTH_REQUIRED) {
-        q->buffering = false;
+        q->ex->buffering = false;
         send_error(c, 411, "Must provide Content-Length header.\n", !q->body_done);
         return;
     } else if (err == TT_UP_ERR_UNREACHABLE) {
@@ -807,7 +823,7 @@ static void up_on_error(void *ctx, enum tt_up_error err, const char *tried)
     } else {
         tt_warn("c%llu: error while proxying to origin %s", (unsigned long long)c->id, tried);
     }
-    q->buffering = false;
+    q->ex->buffering = false;
     send_error(c, 502, msg, !q->body_done);
 }
 
@@ -833,7 +849,7 @@ static void start_backend(struct tt_client *c, bool chunked);
 static void on_body_timeout(struct tt_wtimer *t)
 {
     struct tt_client *c = tt_client_of_timer(t);
-    if (c->state == TT_C_BODY && c->req && c->req->body_wait) {
+    if (c->state == TT_C_BODY && c->req && c->req->ex && c->req->ex->body_wait) {
         tt_info("c%llu: request body stalled for %d ms; closing", (unsigned long long)c->id,
                 c->w->srv->cfg.head_timeout_ms);
         tt_client_close(c);
@@ -852,18 +868,20 @@ static void send_chunk(struct tt_upstream *up, const char *p, size_t n)
 static void body_data(struct tt_client *c, const char *p, size_t n)
 {
     struct tt_req *q = c->req;
-    if (!q->body_too_big) {
-        if (q->body_copy.len + n <= BODY_COPY_MAX)
-            tt_buf_append(&q->body_copy, p, n);
+    /* NULL for a stream whose head is out: nothing is replayed or collected any more. */
+    struct tt_req_exchange *x = q->ex;
+    if (x && !x->body_too_big) {
+        if (x->body_copy.len + n <= BODY_COPY_MAX)
+            tt_buf_append(&x->body_copy, p, n);
         else
-            q->body_too_big = true;
+            x->body_too_big = true;
     }
     if (q->jsonp)
         return; /* a JSON-P request's body comes from its query; the client's is dropped */
-    if (q->body_wait) {
+    if (x && x->body_wait) {
         /* While thumbtack reads the body itself, the client's silence is bounded like a
          * head's: the timer restarts with every piece. */
-        if (!q->body_too_big) {
+        if (!x->body_too_big) {
             tt_client_timer_start(c, on_body_timeout, (uint64_t)c->w->srv->cfg.head_timeout_ms);
             return;
         }
@@ -872,9 +890,9 @@ static void body_data(struct tt_client *c, const char *p, size_t n)
         start_backend(c, true);
         if (c->state == TT_C_CLOSING || !q->up)
             return;
-        if (q->body_copy.len)
-            send_chunk(q->up, q->body_copy.data, q->body_copy.len);
-        tt_buf_deinit(&q->body_copy);
+        if (x->body_copy.len)
+            send_chunk(q->up, x->body_copy.data, x->body_copy.len);
+        tt_buf_deinit(&x->body_copy);
     }
     if (q->up) {
         if (q->body_left < 0) {
@@ -891,8 +909,8 @@ static void test_answer(struct tt_client *c)
 {
     struct tt_req *q = c->req;
     struct tt_resp r;
-    tt_testhandler_respond(q->route, q->method, q->path, q->body_copy.data, q->body_copy.len,
-                           q->body_too_big, &r);
+    tt_testhandler_respond(q->route, q->method, q->path, q->ex->body_copy.data, q->ex->body_copy.len,
+                           q->ex->body_too_big, &r);
     struct tt_h1_response *h = tt_malloc(sizeof(*h));
     h1_view_of(&r, h);
     if (q->grip && tt_grip_detect(h))
@@ -907,13 +925,13 @@ static void body_finished(struct tt_client *c)
 {
     struct tt_req *q = c->req;
     q->body_done = true;
-    if (q->body_wait) {
+    if (q->ex && q->ex->body_wait) {
         /* The whole chunked body fitted: the backend gets it de-chunked, with a
          * Content-Length, as from Pushpin (many backends refuse chunked requests). */
         start_backend(c, false);
         if (c->state == TT_C_CLOSING || !q->up)
             return;
-        tt_upstream_send(q->up, q->body_copy.data, q->body_copy.len);
+        tt_upstream_send(q->up, q->ex->body_copy.data, q->ex->body_copy.len);
         tt_upstream_send_end(q->up);
         return;
     }
@@ -1077,6 +1095,7 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     struct tt_worker *w = c->w;
     struct tt_server *srv = w->srv;
     struct tt_req *q = tt_calloc(1, sizeof(*q));
+    q->ex = tt_calloc(1, sizeof(*q->ex));
     c->req = q;
     c->state = TT_C_BODY;
     c->served = true;
@@ -1089,7 +1108,7 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     q->minor_version = h->minor_version;
     q->keep_alive = h->framing.keep_alive && !w->stopping;
     q->is_head = tt_strieq(h->method, h->method_len, "HEAD");
-    tt_buf_init(&q->body_copy, 0);
+    tt_buf_init(&q->ex->body_copy, 0);
     q->body_left = h->framing.chunked ? -1 : TT_MAX(h->framing.content_length, 0);
     if (h->framing.chunked)
         tt_h1_chunked_init(&q->ch);
@@ -1098,11 +1117,11 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
 
     int i;
     if ((i = tt_h1_find_header(h->headers, h->num_headers, "Origin", 0)) >= 0)
-        q->origin = tt_strndup(h->headers[i].value, h->headers[i].value_len);
+        q->ex->origin = tt_strndup(h->headers[i].value, h->headers[i].value_len);
     if ((i = tt_h1_find_header(h->headers, h->num_headers, "Access-Control-Request-Method", 0)) >= 0)
-        q->acr_method = tt_strndup(h->headers[i].value, h->headers[i].value_len);
+        q->ex->acr_method = tt_strndup(h->headers[i].value, h->headers[i].value_len);
     if ((i = tt_h1_find_header(h->headers, h->num_headers, "Access-Control-Request-Headers", 0)) >= 0)
-        q->acr_headers = tt_strndup(h->headers[i].value, h->headers[i].value_len);
+        q->ex->acr_headers = tt_strndup(h->headers[i].value, h->headers[i].value_len);
 
     if (srv->cfg.log_user_agent &&
         (i = tt_h1_find_header(h->headers, h->num_headers, "User-Agent", 0)) >= 0)
@@ -1213,13 +1232,13 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
         build_jsonp_head(c, h, route, t, &head);
     else
         tt_forward_build_head(srv, c, h, route, t, path, path_len, q->trusted, &head);
-    q->bk_head = tt_buf_steal(&head, &q->bk_head_len);
+    q->ex->bk_head = tt_buf_steal(&head, &q->ex->bk_head_len);
     if (q->jsonp) {
         /* The body comes from the query, not from the client. */
         struct tt_jsonp *j = q->jsonp;
         struct tt_buf full;
         tt_buf_init(&full, 0);
-        tt_buf_append(&full, q->bk_head, q->bk_head_len);
+        tt_buf_append(&full, q->ex->bk_head, q->ex->bk_head_len);
         if (j->has_body || strcmp(j->method, "GET") != 0)
             tt_buf_appendf(&full, "Content-Length: %zu\r\n", j->has_body ? j->body_len : 0);
         tt_buf_appends(&full, "\r\n");
@@ -1236,11 +1255,11 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     }
     if (q->body_left < 0) {
         /* A chunked body is collected first (see body_finished and body_data). */
-        q->body_wait = true;
+        q->ex->body_wait = true;
         tt_client_timer_start(c, on_body_timeout, (uint64_t)srv->cfg.head_timeout_ms);
         return;
     }
-    q->cl_zero = h->framing.content_length == 0;
+    q->ex->cl_zero = h->framing.content_length == 0;
     start_backend(c, false);
 }
 
@@ -1251,18 +1270,18 @@ static void start_backend(struct tt_client *c, bool chunked)
 {
     struct tt_req *q = c->req;
     const struct tt_route *route = q->route;
-    bool waited = q->body_wait;
+    bool waited = q->ex->body_wait;
     if (waited) {
-        q->body_wait = false;
+        q->ex->body_wait = false;
         tt_client_timer_stop(c);
     }
-    uint64_t length = waited ? q->body_copy.len : (uint64_t)TT_MAX(q->body_left, 0);
+    uint64_t length = waited ? q->ex->body_copy.len : (uint64_t)TT_MAX(q->body_left, 0);
     struct tt_buf full;
     tt_buf_init(&full, 0);
-    tt_buf_append(&full, q->bk_head, q->bk_head_len);
+    tt_buf_append(&full, q->ex->bk_head, q->ex->bk_head_len);
     if (chunked) {
         tt_buf_appends(&full, "Transfer-Encoding: chunked\r\n");
-    } else if (length > 0 || q->cl_zero || waited) {
+    } else if (length > 0 || q->ex->cl_zero || waited) {
         tt_buf_append(&full, "Content-Length: ", 16);
         tt_buf_append_uint(&full, length, 10);
         tt_buf_append(&full, "\r\n", 2);
@@ -1278,32 +1297,34 @@ static void start_backend(struct tt_client *c, bool chunked)
 bool tt_client_retry(struct tt_client *c, const char *extra_headers)
 {
     struct tt_req *q = c->req;
-    if (q && q->route && q->route->num_targets && q->route->targets[0].type == TT_TARGET_TEST &&
-        !q->body_too_big) {
+    if (!q || !q->ex)
+        return false; /* a stream is never replayed (its head is out) */
+    if (q->route && q->route->num_targets && q->route->targets[0].type == TT_TARGET_TEST &&
+        !q->ex->body_too_big) {
         /* The test target is asked again like a backend (hint, update, recover). */
         q->head_sent = false;
         test_answer(c);
         return true;
     }
-    if (!q || !q->bk_head || q->body_too_big || !q->route)
+    if (!q->ex->bk_head || q->ex->body_too_big || !q->route)
         return false;
     struct tt_buf full;
     tt_buf_init(&full, 0);
-    tt_buf_append(&full, q->bk_head, q->bk_head_len);
+    tt_buf_append(&full, q->ex->bk_head, q->ex->bk_head_len);
     if (extra_headers)
         tt_buf_appends(&full, extra_headers);
-    if (q->body_copy.len)
-        tt_buf_appendf(&full, "Content-Length: %zu\r\n", q->body_copy.len);
+    if (q->ex->body_copy.len)
+        tt_buf_appendf(&full, "Content-Length: %zu\r\n", q->ex->body_copy.len);
     tt_buf_appends(&full, "\r\n");
-    q->buffering = false;
+    q->ex->buffering = false;
     q->head_sent = false;
     q->up = tt_upstream_start(c->w, q->route->targets, q->route->num_targets, full.data, full.len,
                               (q->is_head ? TT_UP_HEAD_REQUEST : 0) |
-                                  (q->body_copy.len ? TT_UP_WITH_BODY : 0),
+                                  (q->ex->body_copy.len ? TT_UP_WITH_BODY : 0),
                               &up_cbs, c);
     tt_buf_deinit(&full);
-    if (q->up && q->body_copy.len) {
-        tt_upstream_send(q->up, q->body_copy.data, q->body_copy.len);
+    if (q->up && q->ex->body_copy.len) {
+        tt_upstream_send(q->up, q->ex->body_copy.data, q->ex->body_copy.len);
         tt_upstream_send_end(q->up);
     }
     return q->up != NULL;
@@ -1571,14 +1592,8 @@ void tt_client_trim_for_stream(struct tt_client *c)
     struct tt_req *q = c->req;
     if (!q)
         return;
-    free(q->bk_head);
-    q->bk_head = NULL;
-    q->bk_head_len = 0;
-    tt_buf_deinit(&q->body_copy);
-    free(q->origin);
-    free(q->acr_method);
-    free(q->acr_headers);
-    q->origin = q->acr_method = q->acr_headers = NULL;
+    exchange_free(q->ex);
+    q->ex = NULL;
 }
 
 void tt_client_shutdown(struct tt_client *c)

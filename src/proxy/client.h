@@ -46,52 +46,60 @@ enum tt_client_state {
 };
 
 /* Everything about the request in progress that outlives the input buffer. */
+/* What only the exchange with the backend needs: the request as it would be replayed
+ * (hint, recover, update), the CORS request values for response heads, and a GRIP
+ * response being collected. A stream drops it once its head is out
+ * (tt_client_trim_for_stream); a long-poll keeps it for its replays. */
+struct tt_req_exchange {
+    char *bk_head; /* head sent to the backend, without the final CRLF */
+    size_t bk_head_len;
+    char *origin, *acr_method, *acr_headers; /* for auto cross-origin */
+    struct tt_buf body_copy; /* up to 100000 bytes for replay */
+    struct tt_h1_response *grip_head; /* copied GRIP response head (owned) */
+    char *grip_head_raw;
+    struct tt_buf grip_body;
+    bool body_too_big; /* did not fit body_copy */
+    bool body_wait;    /* chunked body being collected: the backend request starts when it
+                          ends (Content-Length) or outgrows body_copy */
+    bool cl_zero;      /* the client sent Content-Length: 0 (forwarded as such) */
+    bool buffering;    /* collecting a GRIP response */
+    bool jsonp_plain;  /* buffering a non-GRIP response to wrap it */
+};
+
 struct tt_req {
     struct tt_routes *routes; /* ref held for the request's life */
     const struct tt_route *route;
     char method[16];
     char *path;     /* path+query as received */
     char *host;     /* Host header value (with port) */
-    char *bk_head;  /* head sent to the backend, without the final CRLF */
-    size_t bk_head_len;
-    char *origin, *acr_method, *acr_headers; /* for auto cross-origin */
     char *from; /* log_from: the first X-Forwarded-For entry */
     char *ua;   /* log_user_agent */
+    struct tt_req_exchange *ex; /* NULL once the request became a stream */
     int minor_version;
     bool keep_alive;
     bool is_head;
     bool trusted;
     bool grip; /* route GRIP-enabled and client untrusted */
     bool updated; /* re-requested by a first-subscription update already */
-    /* request body */
-    int64_t body_left; /* Content-Length bytes still to read, -1 chunked, 0 none */
-    struct tt_h1_chunked ch;
     bool body_done;
-    struct tt_buf body_copy; /* up to 100000 bytes for replay; */
-    bool body_too_big;       /* did not fit body_copy */
-    bool body_wait;          /* chunked body being collected: the backend request starts
-                                when it ends (Content-Length) or outgrows body_copy */
-    bool cl_zero;            /* the client sent Content-Length: 0 (forwarded as such) */
     /* response */
-    struct tt_upstream *up;
-    const struct tt_route_target *target; /* the target that answered (in routes) */
-    int status;
     bool head_sent;
     bool resp_chunked;  /* client response framed chunked */
     bool resp_close;    /* close-delimited client response */
-    bool buffering;     /* collecting a GRIP response */
-    struct tt_h1_response *grip_head; /* copied GRIP response head (owned) */
-    char *grip_head_raw;
-    struct tt_buf grip_body;
+    bool jsonp_handler_style;   /* long-poll delivery/timeout: the handler's JSON style */
+    bool logged;
+    int status;
+    /* request body */
+    int64_t body_left; /* Content-Length bytes still to read, -1 chunked, 0 none */
+    struct tt_h1_chunked ch;
+    struct tt_upstream *up;
+    const struct tt_route_target *target; /* the target that answered (in routes) */
     struct tt_grip *early_grip; /* stream hold whose large initial body is streaming */
     char *gone_link;            /* Grip-Link rel=gone: POSTed when the request ends */
     struct tt_jsonp *jsonp;     /* JSON-P request: complete responses are wrapped */
-    bool jsonp_handler_style;   /* long-poll delivery/timeout: the handler's JSON style */
-    bool jsonp_plain;           /* buffering a non-GRIP response to wrap it */
     uint64_t start_ms;
     uint64_t bytes_out;
     uint64_t bytes_out_before;
-    bool logged;
     const char *route_name;
     uint64_t rid;                /* request id (conncheck, stats cid); 0 = not registered */
     struct tt_wstats_conn sconn; /* the request as a stats connection */
