@@ -33,13 +33,13 @@ struct tt_hold {
     struct tt_client_session session; /* c->session while held */
     struct tt_subscriber sub;         /* in the worker's fan-out engine */
     struct tt_client *c;
-    enum tt_hold_mode mode;
     struct tt_resp *resp; /* response hold: the timeout response (a stream has none) */
     char *ka_chunk;      /* keep-alive bytes as written (chunk-framed when chunked) */
-    size_t ka_len;
     uint64_t ka_ms;
-    enum tt_ka_mode ka_mode;
     uint64_t last_write_ms;
+    uint32_t ka_len;     /* under the response head cap */
+    uint8_t mode;        /* enum tt_hold_mode */
+    uint8_t ka_mode;     /* enum tt_ka_mode */
     struct hold_link *ln; /* next-link state, only when the backend gave a next link */
 };
 
@@ -544,7 +544,9 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
         tt_buf_append(&b, g->ka_data, g->ka_len);
         if (chunked)
             tt_buf_appends(&b, "\r\n");
-        h->ka_chunk = tt_buf_steal(&b, &h->ka_len);
+        size_t n;
+        h->ka_chunk = tt_buf_steal(&b, &n);
+        h->ka_len = (uint32_t)n; /* the data came from a capped response head */
         h->ka_ms = (uint64_t)TT_MAX(g->ka_timeout, 1) * 1000;
         h->ka_mode = g->ka_mode;
         arm_keepalive(h);

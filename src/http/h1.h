@@ -87,9 +87,9 @@ int tt_h1_find_header(const struct tt_h1_header *hs, size_t n, const char *name,
 
 /* Incremental chunked-body decoder. */
 struct tt_h1_chunked {
-    int state;          /* internal */
     uint64_t remaining; /* bytes left in the current chunk */
-    size_t line_len;    /* bytes of the current size/trailer line seen (capped) */
+    uint32_t line_len;  /* bytes of the current size/trailer line seen (capped) */
+    uint8_t state;      /* internal */
     bool done;          /* terminal chunk and trailers consumed */
 };
 

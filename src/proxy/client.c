@@ -37,17 +37,11 @@ static void count_error(struct tt_client *c, enum tt_err_kind kind)
     tt_wstats_touch(&c->w->wstats);
 }
 
-static void on_handle_closed(struct tt_client *c)
-{
-    if (--c->handles == 0) {
-        tt_buf_deinit(&c->in);
-        free(c);
-    }
-}
-
 static void on_conn_closed(struct tt_conn *conn)
 {
-    on_handle_closed(TT_CONTAINER_OF(conn, struct tt_client, conn));
+    struct tt_client *c = TT_CONTAINER_OF(conn, struct tt_client, conn);
+    tt_buf_deinit(&c->in);
+    free(c);
 }
 
 static void exchange_free(struct tt_req_exchange *x)
@@ -94,8 +88,6 @@ static void req_free(struct tt_client *c, struct tt_req *r)
         tt_upstream_abort(r->up);
     if (r->routes)
         tt_routes_unref(r->routes);
-    free(r->path);
-    free(r->host);
     exchange_free(r->ex);
     free(r->from);
     free(r->ua);
@@ -1094,7 +1086,14 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
 {
     struct tt_worker *w = c->w;
     struct tt_server *srv = w->srv;
-    struct tt_req *q = tt_calloc(1, sizeof(*q));
+    /* The target and the Host value live after the struct (path and host point there). */
+    const char *hv = h->host ? h->host : "localhost";
+    size_t hl = h->host ? h->host_len : 9;
+    struct tt_req *q = tt_calloc(1, sizeof(*q) + h->target_len + hl + 2);
+    q->path = q->text;
+    memcpy(q->path, h->target, h->target_len);
+    q->host = q->path + h->target_len + 1;
+    memcpy(q->host, hv, hl);
     q->ex = tt_calloc(1, sizeof(*q->ex));
     c->req = q;
     c->state = TT_C_BODY;
@@ -1104,7 +1103,6 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     q->routes = w->routes;
     tt_routes_ref(q->routes);
     snprintf(q->method, sizeof(q->method), "%.*s", (int)TT_MIN(h->method_len, 15), h->method);
-    q->path = tt_strndup(h->target, h->target_len);
     q->minor_version = h->minor_version;
     q->keep_alive = h->framing.keep_alive && !w->stopping;
     q->is_head = tt_strieq(h->method, h->method_len, "HEAD");
@@ -1138,7 +1136,6 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     size_t path_len = h->target_len;
     const char *host = h->host ? h->host : "localhost";
     size_t host_len = h->host ? h->host_len : 9;
-    q->host = tt_strndup(host, host_len);
     size_t hn = host_len;
     if (hn && host[0] == '[') {
         const char *e = memchr(host, ']', hn);
@@ -1564,7 +1561,6 @@ void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer,
         return;
     }
     tt_wtimer_init(&c->timer);
-    c->handles = 1;
     if (peer->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer,
                   sizeof(c->peer));
@@ -1665,7 +1661,6 @@ struct tt_client *tt_client_new_stream(struct tt_client *conn, const struct tt_c
     tt_buf_init(&c->in, 0);
     tt_conn_init_virtual(&w->poller, &c->conn, vops, vctx, on_io);
     tt_wtimer_init(&c->timer);
-    c->handles = 1;
     memcpy(c->peer, conn->peer, sizeof(c->peer));
     c->tls = conn->tls;
     tt_list_insert_tail(&w->clients, &c->link);

@@ -9,6 +9,8 @@
 #ifndef TT_CLIENT_H
 #define TT_CLIENT_H
 
+#include <netinet/in.h>
+
 #include "core/buf.h"
 #include "core/wheel.h"
 #include "net/conn.h"
@@ -70,25 +72,26 @@ struct tt_req {
     struct tt_routes *routes; /* ref held for the request's life */
     const struct tt_route *route;
     char method[16];
-    char *path;     /* path+query as received */
-    char *host;     /* Host header value (with port) */
+    char *path;     /* path+query as received (in text) */
+    char *host;     /* Host header value, with port (in text) */
     char *from; /* log_from: the first X-Forwarded-For entry */
     char *ua;   /* log_user_agent */
     struct tt_req_exchange *ex; /* NULL once the request became a stream */
     int minor_version;
-    bool keep_alive;
-    bool is_head;
-    bool trusted;
-    bool grip; /* route GRIP-enabled and client untrusted */
-    bool updated; /* re-requested by a first-subscription update already */
-    bool body_done;
-    /* response */
-    bool head_sent;
-    bool resp_chunked;  /* client response framed chunked */
-    bool resp_close;    /* close-delimited client response */
-    bool jsonp_handler_style;   /* long-poll delivery/timeout: the handler's JSON style */
-    bool logged;
     int status;
+    /* flags (bit-fields: a held stream keeps this struct) */
+    bool keep_alive : 1;
+    bool is_head : 1;
+    bool trusted : 1;
+    bool grip : 1; /* route GRIP-enabled and client untrusted */
+    bool updated : 1; /* re-requested by a first-subscription update already */
+    bool body_done : 1;
+    /* response */
+    bool head_sent : 1;
+    bool resp_chunked : 1;  /* client response framed chunked */
+    bool resp_close : 1;    /* close-delimited client response */
+    bool jsonp_handler_style : 1;   /* long-poll delivery/timeout: the handler's JSON style */
+    bool logged : 1;
     /* request body */
     int64_t body_left; /* Content-Length bytes still to read, -1 chunked, 0 none */
     struct tt_h1_chunked ch;
@@ -99,11 +102,14 @@ struct tt_req {
     struct tt_jsonp *jsonp;     /* JSON-P request: complete responses are wrapped */
     uint64_t start_ms;
     uint64_t bytes_out;
-    uint64_t bytes_out_before;
     const char *route_name;
     uint64_t rid;                /* request id (conncheck, stats cid); 0 = not registered */
     struct tt_wstats_conn sconn; /* the request as a stats connection */
+    char text[]; /* path and host, each NUL-terminated */
 };
+
+/* An IPv6 address as text, with its NUL (inet_ntop). */
+#define TT_PEER_MAX INET6_ADDRSTRLEN
 
 struct tt_client {
     struct tt_conn conn;
@@ -112,21 +118,21 @@ struct tt_client {
     struct tt_wtimer timer; /* head timeout, hold timeout, keep-alives (the worker's wheel) */
     struct tt_buf in; /* unparsed input, kept only while a request is partial or waiting */
     uint64_t id;
-    char peer[64];
-    enum tt_client_state state;
     struct tt_req *req;
     struct tt_client_session *session; /* a hold (TT_C_HOLD), a WebSocket (TT_C_WS) or NULL */
-    bool read_paused;
-    bool in_process; /* inside process_input: do not re-enter from end_request */
-    bool dirty;      /* on the worker's dirty list: flushed once the inbox batch is done */
-    bool tls;         /* accepted on an https port */
-    bool handshaking; /* its TLS handshake is not done yet */
-    bool close_after_flush; /* response done, connection not reusable */
-    bool served;            /* a request was dispatched on this connection */
-    bool clean_end; /* its session ended its protocol properly (a WebSocket's closing
+    uint8_t state; /* enum tt_client_state */
+    char peer[TT_PEER_MAX]; /* the peer's address as text */
+    /* flags (bit-fields: a held connection keeps this struct) */
+    bool read_paused : 1;
+    bool in_process : 1; /* inside process_input: do not re-enter from end_request */
+    bool dirty : 1;      /* on the worker's dirty list: flushed once the inbox batch is done */
+    bool tls : 1;         /* accepted on an https port */
+    bool handshaking : 1; /* its TLS handshake is not done yet */
+    bool close_after_flush : 1; /* response done, connection not reusable */
+    bool served : 1;            /* a request was dispatched on this connection */
+    bool clean_end : 1; /* its session ended its protocol properly (a WebSocket's closing
                        handshake): an HTTP/2 stream carrying it ends with END_STREAM, not
                        a reset (the TCP connection dropped) */
-    int handles; /* close callbacks still owed (the conn's) */
 };
 
 /* The client's timer, on the worker's timing wheel (TT_WHEEL_TICK_MS resolution): one
