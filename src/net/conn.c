@@ -21,6 +21,23 @@ static void on_poll(struct tt_pollfd *f, int events)
     c->on_io(c, 0, events);
 }
 
+/* OpenSSL's error queue must be empty before an I/O call for SSL_get_error to be right;
+ * it nearly always is, and looking is cheaper than clearing. */
+static void ssl_errors_clear(void)
+{
+    if (ERR_peek_error())
+        ERR_clear_error();
+}
+
+/* TLS reads ahead (SSL_CTX_set_read_ahead): bytes it holds are not in the socket, so epoll
+ * does not report them; while the owner wants input they are handed over on the next loop
+ * turn. */
+static void kick_if_pending(struct tt_conn *c)
+{
+    if (c->ssl && c->want_read && !c->closing && SSL_has_pending(c->ssl))
+        tt_poller_kick(c->poller, &c->pfd);
+}
+
 static void rearm(struct tt_conn *c)
 {
     if (c->closing || c->vops)
@@ -68,6 +85,7 @@ void tt_conn_set_read(struct tt_conn *c, bool on)
         return;
     }
     rearm(c);
+    kick_if_pending(c);
 }
 
 ssize_t tt_conn_read(struct tt_conn *c, char *buf, size_t len)
@@ -75,10 +93,11 @@ ssize_t tt_conn_read(struct tt_conn *c, char *buf, size_t len)
     if (c->vops)
         return c->closing ? TT_EAGAIN : c->vops->read(c, buf, len);
     if (c->ssl) {
-        ERR_clear_error();
+        ssl_errors_clear();
         int n = SSL_read(c->ssl, buf, (int)TT_MIN(len, (size_t)INT32_MAX));
         if (n > 0) {
             c->ssl_want_write = false;
+            kick_if_pending(c);
             return n;
         }
         int e = SSL_get_error(c->ssl, n);
@@ -246,7 +265,7 @@ static ssize_t ssl_write_some(struct tt_conn *c)
         }
         p = stage;
     }
-    ERR_clear_error();
+    ssl_errors_clear();
     int n = SSL_write(c->ssl, p, (int)TT_MIN(len, (size_t)INT32_MAX));
     if (n > 0)
         return n;

@@ -33,12 +33,32 @@ static void on_events(uv_poll_t *h, int status, int events)
     }
 }
 
+static void run_kicks(struct tt_poller *p)
+{
+    /* One pass over what is kicked now; a callback may kick again (for the next turn). */
+    struct tt_list list = p->kicked;
+    if (tt_list_empty(&p->kicked))
+        return;
+    list.next->prev = &list;
+    list.prev->next = &list;
+    tt_list_init(&p->kicked);
+    while (!tt_list_empty(&list)) {
+        struct tt_pollfd *f = TT_CONTAINER_OF(list.next, struct tt_pollfd, link);
+        tt_list_remove(&f->link);
+        f->kicked = false;
+        if (f->interest & UV_READABLE)
+            f->cb(f, UV_READABLE);
+    }
+}
+
 static void on_reap(uv_idle_t *h)
 {
     struct tt_poller *p = h->data;
+    run_kicks(p);
     struct tt_list list = p->removed;
     if (tt_list_empty(&p->removed)) {
-        uv_idle_stop(h);
+        if (tt_list_empty(&p->kicked))
+            uv_idle_stop(h);
         return;
     }
     /* Take the list over: done callbacks may remove more. */
@@ -51,7 +71,7 @@ static void on_reap(uv_idle_t *h)
         if (f->done)
             f->done(f);
     }
-    if (tt_list_empty(&p->removed))
+    if (tt_list_empty(&p->removed) && tt_list_empty(&p->kicked))
         uv_idle_stop(h);
 }
 
@@ -59,6 +79,7 @@ int tt_poller_init(struct tt_poller *p, uv_loop_t *loop)
 {
     memset(p, 0, sizeof(*p));
     tt_list_init(&p->removed);
+    tt_list_init(&p->kicked);
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (p->epfd < 0)
         return -errno;
@@ -144,10 +165,23 @@ int tt_poller_set(struct tt_poller *p, struct tt_pollfd *f, int events)
     return 0;
 }
 
+void tt_poller_kick(struct tt_poller *p, struct tt_pollfd *f)
+{
+    if (f->removed || f->kicked || p->closing)
+        return;
+    f->kicked = true;
+    tt_list_insert_tail(&p->kicked, &f->link);
+    uv_idle_start(&p->reaper, on_reap);
+}
+
 void tt_poller_remove(struct tt_poller *p, struct tt_pollfd *f, tt_pollfd_done_fn done)
 {
     if (f->removed)
         return;
+    if (f->kicked) {
+        tt_list_remove(&f->link);
+        f->kicked = false;
+    }
     tt_poller_set(p, f, 0);
     f->removed = true;
     if (--p->members == 0)

@@ -95,6 +95,9 @@ static void harden(SSL_CTX *ctx, struct tt_tls_server *ts)
                                  SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* One read() per socket-full instead of two per record (header, then body); what is
+     * read ahead is handed over by net/conn.c (kick_if_pending). */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, ts);
     /* The same on every context, so that resumption survives the certificate switch. */
     static const unsigned char sid[] = "thumbtack";

@@ -1422,7 +1422,7 @@ static void on_readable(struct tt_client *c)
     for (int rounds = 0; rounds < 8; rounds++) {
         if (c->read_paused || c->state == TT_C_CLOSING || c->state == TT_C_H2)
             return;
-        if (rounds && !c->conn.ssl && last_n < w->scratch_size)
+        if (rounds && last_n < w->scratch_size && !(c->conn.ssl && SSL_has_pending(c->conn.ssl)))
             return; /* drained: level-triggered polling calls again if more comes */
         ssize_t n = tt_conn_read(&c->conn, w->scratch, w->scratch_size);
         if (n == TT_EAGAIN)

@@ -6,6 +6,7 @@ clients that verify against the test CA, so that the certificate SNI picked is w
 handshake proves.
 """
 
+import base64
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import time
 import pytest
 
 from backend import Resp
-from helpers import Conn, free_port
+from helpers import Conn, build_request, free_port
 
 pytestmark = pytest.mark.thumbtack_only  # the Pushpin runs of this suite have no TLS set-up
 
@@ -310,3 +311,107 @@ def test_wss_through_tls_listener(tls_proxy, backend):
     got, code = asyncio.run(run())
     assert got == "secure hello"
     assert code == 1000
+
+
+class RecordSocket:
+    """A TLS client over memory BIOs, so that a test decides how TLS records meet the
+    wire: send_records puts each piece in a record of its own and writes them all to the
+    socket at once (the server then reads them ahead together). Socket-like enough for
+    helpers.Conn.wrap."""
+
+    def __init__(self, port, ca, server_name="localhost", timeout=5.0):
+        self.raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = client_ctx(ca, ["http/1.1"]).wrap_bio(self.inc, self.out,
+                                                          server_hostname=server_name)
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._pump()
+        self._flush()
+
+    def _flush(self):
+        data = self.out.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _pump(self):
+        self._flush()
+        data = self.raw.recv(65536)
+        if not data:
+            raise ConnectionError("TLS peer closed")
+        self.inc.write(data)
+
+    def send_records(self, pieces):
+        for p in pieces:
+            self.obj.write(p)
+        self._flush()
+
+    def sendall(self, data):
+        self.send_records([data])
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.obj.read(n)
+            except ssl.SSLWantReadError:
+                try:
+                    self._pump()
+                except ConnectionError:
+                    return b""
+            except ssl.SSLZeroReturnError:
+                return b""
+
+    def settimeout(self, t):
+        self.raw.settimeout(t)
+
+    def gettimeout(self):
+        return self.raw.gettimeout()
+
+    def getpeername(self):
+        return self.raw.getpeername()
+
+    def close(self):
+        self.raw.close()
+
+
+@pytest.mark.parametrize("count", [3, 60])
+def test_records_read_ahead_together_are_all_answered(tls_proxy, backend, count):
+    """Pipelined requests, each in its own TLS record, reach the server in one write: the
+    TLS layer reads them ahead together, and every one is answered in order, also when
+    they are more than the client buffer holds (reading pauses and resumes with bytes that
+    only the TLS layer has, which epoll cannot report)."""
+    p, port, ca = tls_proxy()
+    backend.on("/ra", lambda req, conn: Resp(200, [("Content-Type", "text/plain")],
+                                             req.target.encode() + b"\n"))
+    rs = RecordSocket(port, ca)
+    pad = "x" * 200  # 60 requests are ~18 KB, over client_buffer_size (8192)
+    reqs = [build_request("GET", "/ra?n=%d" % i, [("X-Pad", pad)], host="localhost")
+            for i in range(count)]
+    rs.send_records(reqs)
+    with Conn.wrap(rs) as c:
+        for i in range(count):
+            r = c.read_response("GET")
+            assert r.status == 200, i
+            assert r.body == b"/ra?n=%d\n" % i
+    assert len(backend.reqs("/ra")) == count
+
+
+def test_websocket_frame_in_the_upgrade_records_is_echoed(tls_proxy):
+    """A WebSocket upgrade and the first frames sent in records of the same write: the
+    frames the TLS layer read ahead with the upgrade reach the session."""
+    from wsraw import TEXT, frame, recv_message
+    p, port, ca = tls_proxy(routes="* test\n")
+    rs = RecordSocket(port, ca)
+    key = base64.b64encode(os.urandom(16)).decode()
+    up = ("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+          "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+          % key).encode()
+    rs.send_records([up, frame(TEXT, b"first"), frame(TEXT, b"second")])
+    with Conn.wrap(rs) as c:
+        head = c.read_head()
+        assert head.status == 101
+        assert recv_message(c) == (TEXT, b"first")
+        assert recv_message(c) == (TEXT, b"second")
