@@ -8,8 +8,6 @@ handshake proves.
 
 import base64
 import os
-import shutil
-import signal
 import socket
 import ssl
 import subprocess
