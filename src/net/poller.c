@@ -165,6 +165,15 @@ int tt_poller_set(struct tt_poller *p, struct tt_pollfd *f, int events)
     return 0;
 }
 
+void tt_pollfd_closed(struct tt_poller *p, struct tt_pollfd *f)
+{
+    if (f->in_set)
+        p->count--;
+    f->in_set = false;
+    f->interest = 0;
+    f->fd = -1;
+}
+
 void tt_poller_kick(struct tt_poller *p, struct tt_pollfd *f)
 {
     if (f->removed || f->kicked || p->closing)

@@ -59,6 +59,9 @@ void tt_pollfd_init(struct tt_poller *p, struct tt_pollfd *f, int fd, tt_pollfd_
 int tt_poller_set(struct tt_poller *p, struct tt_pollfd *f, int events);
 /* A readable callback on the next loop turn (if reading is in its interest then). */
 void tt_poller_kick(struct tt_poller *p, struct tt_pollfd *f);
+/* The fd was closed: closing took it out of the epoll set (no epoll_ctl needed). Call
+ * right after close(), before tt_poller_remove. */
+void tt_pollfd_closed(struct tt_poller *p, struct tt_pollfd *f);
 /* Stop watching for good; done(f) runs on a later loop turn. The fd is not closed. */
 void tt_poller_remove(struct tt_poller *p, struct tt_pollfd *f, tt_pollfd_done_fn done);
 
