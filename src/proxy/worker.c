@@ -2,6 +2,7 @@
  * client_maxconn pause, its inbox, the 1 s housekeeping tick and the drain on stop. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -20,6 +21,32 @@
 #define ACCEPT_BATCH 64
 #define DRAIN_TIMEOUT_MS 10000
 #define HOLD_QUEUE_ITEMS 100 /* Pushpin's per-session queue */
+#ifndef SO_DETACH_REUSEPORT_BPF
+#define SO_DETACH_REUSEPORT_BPF 68
+#endif
+
+/* Hand-over (README "Restarts"): a successor binds the same ports (SO_REUSEPORT) and the
+ * kernel spreads new connections over both processes' listeners. A connection that lands
+ * in a listener's queue between its last accept and its close would be reset. So a
+ * stopping process first steers the port's new connections to the successor: a classic
+ * BPF program on the port's group returning the index of the first listener after its
+ * own (a group lists its listeners in joining order, closed ones' slots refilled from
+ * the end, so the older process's are the first `workers`); an index past the end (no
+ * successor) means the usual hash. A starting process removes a program left by an
+ * earlier hand-over, so that it never pins a port's traffic to one listener. */
+static void steer_new_connections(int fd, unsigned first_other)
+{
+    struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, first_other}};
+    struct sock_fprog prog = {.len = 1, .filter = code};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
+        tt_debug("listener: cannot steer new connections to a successor: %s", strerror(errno));
+}
+
+static void unsteer(int fd)
+{
+    int zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &zero, sizeof(zero)); /* ENOENT: none */
+}
 
 static int listen_socket(const struct tt_listen_addr *a, char *err, size_t errlen)
 {
@@ -58,6 +85,7 @@ static int listen_socket(const struct tt_listen_addr *a, char *err, size_t errle
         close(fd);
         return -e;
     }
+    unsteer(fd);
     return fd;
 }
 
@@ -183,6 +211,9 @@ static void begin_stop(struct tt_worker *w)
         return;
     w->stopping = true;
     w->stop_deadline = tt_now_ms() + DRAIN_TIMEOUT_MS;
+    for (int k = 0; k < w->num_listeners; k++)
+        if (w->listen_fds[k] >= 0)
+            steer_new_connections(w->listen_fds[k], (unsigned)w->srv->num_workers);
     accept_backlog(w);
     close_listeners(w);
     struct tt_list *p, *tmp;
