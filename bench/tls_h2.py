@@ -9,10 +9,18 @@ one run, each alone against the same backend (build/bench/backend), same certifi
   h1:         `h2load --h1` over TLS (-c 50, keep-alive): requests/s, CPU per request;
   memory:     RSS per idle TLS keep-alive connection (both), and (thumbtack) per held idle
               HTTP/1.1-over-TLS stream (GRIP stream hold, one per TLS connection) and per
-              held HTTP/2 stream (1,000 per TLS connection); each in a fresh process.
+              held HTTP/2 stream (1,000 per TLS connection), the streams opened all at
+              once (h2_held: every request is at the backend at the same time, so the RSS
+              keeps the burst's high-water mark) and at a steady pace (h2_paced: each
+              connection opens BENCH_H2_RPS streams a second, so few requests are in
+              flight at once); each in a fresh process.
 
 `make bench-tls` (bench/run.sh --tls). BENCH_TLS_SECS (10), BENCH_TLS_HELD (2000 TLS
-connections), BENCH_H2_HELD (10000 streams). Results in bench/results/tls-<stamp>/.
+connections), BENCH_H2_HELD (10000 streams), BENCH_H2_RPS (200 streams a second per
+connection for h2_paced), BENCH_TLS_STEPS (comma-separated, default all: tls_idle,
+tls_held, h2_held, h2_paced, speed; e.g. BENCH_TLS_STEPS=h2_held,h2_paced measures only the
+memory per held HTTP/2 stream), BENCH_TLS_SYSTEMS (default "thumbtack,nginx"). Results in
+bench/results/tls-<stamp>/.
 """
 import asyncio
 import json
@@ -30,6 +38,10 @@ from bench import cpu_delta, cpu_of, log, mem_of, proc_tree, spawn, stop, stop_a
 SECS = int(os.environ.get("BENCH_TLS_SECS", "10"))
 HELD = int(os.environ.get("BENCH_TLS_HELD", "2000"))
 H2_HELD = int(os.environ.get("BENCH_H2_HELD", "10000"))
+H2_RPS = int(os.environ.get("BENCH_H2_RPS", "200"))
+STEPS = set(os.environ.get("BENCH_TLS_STEPS",
+                           "tls_idle,tls_held,h2_held,h2_paced,speed").split(","))
+SYSTEMS = os.environ.get("BENCH_TLS_SYSTEMS", "thumbtack,nginx").split(",")
 
 
 def free_ports(n):
@@ -186,13 +198,17 @@ def tls_memory(port, pids, path, until):
     return round((after - base) / HELD, 2)
 
 
-def h2_memory(port, pids):
+def h2_memory(port, pids, rps=0):
+    """RSS per held HTTP/2 stream, 1,000 per connection: opened all at once, or rps a
+    second per connection (h2load --rps)."""
     base = rss_settled(pids, 3)
     conns = max(1, H2_HELD // 1000)
-    p = subprocess.Popen(["h2load", "-t", "1", "-c", str(conns), "-m", "1000", "-n", str(H2_HELD),
-                          "https://127.0.0.1:%d/stream?channel=h2" % port],
+    args = ["h2load", "-t", "1", "-c", str(conns), "-m", "1000", "-n", str(H2_HELD)]
+    if rps:
+        args += ["--rps", str(rps)]
+    p = subprocess.Popen(args + ["https://127.0.0.1:%d/stream?channel=h2" % port],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(2)
+    time.sleep(2 + (H2_HELD / conns / rps if rps else 0))
     after = rss_settled(pids)
     p.kill()
     p.wait()
@@ -209,20 +225,25 @@ def run_system(name, work):
         proc = start_thumbtack(d)[0] if name == "thumbtack" else start_nginx(d)
         return proc if wait_port(port, proc) else None
     # memory first, each in a fresh process
+    steps = [("tls_idle", lambda pids: tls_memory(port, pids, "/?i=", b"\r\n\r\nok"))]
+    if name == "thumbtack":
+        steps.append(("tls_held", lambda pids: tls_memory(port, pids, "/stream?channel=tls",
+                                                          b"[stream opened]\n")))
+        steps.append(("h2_held", lambda pids: h2_memory(port, pids)))
+        steps.append(("h2_paced", lambda pids: h2_memory(port, pids, H2_RPS)))
+    for step, fn in steps:
+        if step not in STEPS:
+            continue
+        proc = fresh()
+        if proc is None:
+            return {"note": "did not start"}
+        res[step + "_kb"] = fn(proc_tree(proc.pid))
+        stop(proc)
+    if "speed" not in STEPS:
+        return res
     proc = fresh()
     if proc is None:
         return {"note": "did not start"}
-    res["tls_idle_kb"] = tls_memory(port, proc_tree(proc.pid), "/?i=", b"\r\n\r\nok")
-    if name == "thumbtack":
-        stop(proc)
-        proc = fresh()
-        res["tls_held_kb"] = tls_memory(port, proc_tree(proc.pid), "/stream?channel=tls",
-                                        b"[stream opened]\n")
-        stop(proc)
-        proc = fresh()
-        res["h2_held_kb"] = h2_memory(port, proc_tree(proc.pid))
-    stop(proc)
-    proc = fresh()
     pids = proc_tree(proc.pid)
     n, wall, cpu = measure(pids, lambda: handshakes(port))
     res["handshakes_s"] = round(n / wall)
@@ -251,7 +272,10 @@ def render(results):
         ("server CPU per HTTP/1.1 request, us", "h1_cpu_us_per_req"),
         ("memory per idle TLS keep-alive connection (after one request), KB", "tls_idle_kb"),
         ("memory per held idle HTTP/1.1-over-TLS stream (GRIP stream hold), KB", "tls_held_kb"),
-        ("memory per held HTTP/2 stream (1,000 per connection), KB", "h2_held_kb"),
+        ("memory per held HTTP/2 stream (1,000 per connection, opened at once), KB",
+         "h2_held_kb"),
+        ("memory per held HTTP/2 stream (1,000 per connection, %d/s each), KB" % H2_RPS,
+         "h2_paced_kb"),
     ]
     out = ["| metric | thumbtack | nginx | thumbtack / nginx |", "|---|---:|---:|---:|"]
     for label, k in rows:
@@ -279,7 +303,7 @@ def main():
         be = spawn([os.path.join(bench.TOOLS, "backend"), str(BACKEND)],
                    logfile=os.path.join(work, "backend.log"))
         wait_port(BACKEND, be)
-        for name in ("thumbtack", "nginx"):
+        for name in SYSTEMS:
             if name == "nginx" and not os.path.exists("/usr/sbin/nginx"):
                 results[name] = {"note": "nginx not installed"}
                 continue

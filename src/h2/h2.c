@@ -82,42 +82,58 @@ enum h2_timer { T_NONE, T_IDLE, T_LINGER };
 
 struct tt_h2;
 
+/* What a stream needs only while bytes pass: its request coming in, a direct answer going
+ * out, a response body whose framing is mid-way. Made on demand and freed once nothing is
+ * left in it (x_trim), so that a held idle stream keeps only its struct h2s. */
+struct h2s_x {
+    struct tt_h2req *req;  /* while the HEADERS are decoded */
+    struct tt_buf in;      /* head (head_left bytes), then body payload, not read yet */
+    size_t head_left;
+    struct tt_conn *reply; /* a direct answer's queue when there is no client (heap) */
+    union {
+        uint64_t left;          /* RD_LENGTH: body bytes to go */
+        struct tt_h1_chunked ch; /* RD_CHUNKED: the de-chunker, when not between chunks */
+    } body;
+};
+
+/* Pending events of a stream (h2s.ev), acted on by h2_run. */
+enum { EV_NEW = 1, EV_INPUT = 2, EV_OUTPUT = 4, EV_WRITABLE = 8, EV_CLOSED = 16 };
+
+/* One stream: 56 bytes, all that a held idle stream costs here (nghttp2 keeps its own
+ * stream object and map entry, and no data item: see data_read). */
 struct h2s {
     struct tt_h2 *h;
-    struct tt_client *c; /* the stream's client; NULL before it is made and once it closed */
-    struct tt_conn *reply; /* a direct answer's queue when there is no client (heap) */
-    struct tt_list link;   /* h->streams */
-    struct tt_list work;   /* h->work while on_work */
+    struct tt_client *c;  /* the stream's client; NULL before it is made and once it closed */
+    struct h2s_x *x;      /* NULL when idle */
+    struct tt_list link;  /* h->streams */
+    struct h2s *work_next; /* h->work_head.. while on_work */
     int32_t id;
+    uint8_t ev; /* EV_* */
     /* request */
-    struct tt_h2req *req; /* while the HEADERS are decoded */
-    struct tt_buf in;     /* head (head_left bytes), then body payload, not read yet */
-    size_t head_left;
-    bool head_ready;  /* the head is in `in` */
-    bool chunked;     /* the body goes to the client chunked */
-    bool req_end;     /* END_STREAM received */
-    bool end_given;   /* chunked: the last chunk was read */
-    bool head_method; /* HEAD: the response has no body */
-    bool tunnel;      /* extended CONNECT (WebSocket): after the head, DATA are raw bytes */
-    bool eof_given;   /* tunnel: the client was told of END_STREAM (a read of 0) */
+    bool head_ready : 1;  /* the head is in x->in */
+    bool chunked : 1;     /* the body goes to the client chunked */
+    bool req_end : 1;     /* END_STREAM received */
+    bool end_given : 1;   /* chunked: the last chunk was read */
+    bool head_method : 1; /* HEAD: the response has no body */
+    bool tunnel : 1;      /* extended CONNECT (WebSocket): after the head, DATA are raw bytes */
+    bool eof_given : 1;   /* tunnel: the client was told of END_STREAM (a read of 0) */
     /* response */
-    uint8_t rd;
-    bool submitted; /* HEADERS submitted */
-    bool deferred;  /* data provider deferred (no bytes, or the socket is backed up) */
-    bool blocked;   /* deferred because the socket is backed up */
-    bool ng_closed; /* nghttp2 closed the stream */
-    bool reset_sent;
-    bool on_work;
-    bool ev_new, ev_input, ev_output, ev_writable, ev_closed;
-    uint64_t left; /* RD_LENGTH: body bytes to go */
-    struct tt_h1_chunked ch;
+    unsigned rd : 3;      /* enum rd_state */
+    bool submitted : 1;   /* HEADERS submitted */
+    bool item : 1;        /* nghttp2 holds a data item (provider) for the stream */
+    bool end_out : 1;     /* END_STREAM handed to nghttp2 */
+    bool blocked : 1;     /* the data item is deferred: the socket is backed up */
+    bool ng_closed : 1;   /* nghttp2 closed the stream */
+    bool reset_sent : 1;
+    bool on_work : 1;
 };
 
 struct tt_h2 {
     struct tt_client_session session;
     struct tt_client *c; /* the connection (state TT_C_H2) */
     nghttp2_session *ng;
-    struct tt_list streams, work;
+    struct tt_list streams;
+    struct h2s *work_head, *work_tail; /* streams with pending events, in order */
     uint32_t open; /* streams nghttp2 has open */
     struct tt_buf acc; /* frames gathered for the socket */
     struct h2_bucket buckets[L_BUCKETS];
@@ -126,6 +142,7 @@ struct tt_h2 {
     int32_t last_stream; /* highest stream id seen */
     enum h2_timer timer;
     bool in_run, in_send, read_paused, any_blocked, dead, closing, shutting_down, tripped;
+    bool freeing; /* session_free: its streams go, none is queued */
 };
 
 static const struct tt_conn_vops stream_vops;
@@ -146,18 +163,50 @@ static void later(struct tt_h2 *h)
         tt_client_flush_later(h->c);
 }
 
-static void want(struct h2s *s, bool *ev)
+static void want(struct h2s *s, uint8_t ev)
 {
-    *ev = true;
-    if (!s->on_work) {
+    s->ev |= ev;
+    if (!s->on_work && !s->h->freeing) {
+        struct tt_h2 *h = s->h;
         s->on_work = true;
-        tt_list_insert_tail(&s->h->work, &s->work);
+        s->work_next = NULL;
+        if (h->work_tail)
+            h->work_tail->work_next = s;
+        else
+            h->work_head = s;
+        h->work_tail = s;
     }
+}
+
+static struct h2s_x *x_get(struct h2s *s)
+{
+    if (!s->x) {
+        s->x = tt_calloc(1, sizeof(*s->x));
+        tt_buf_init(&s->x->in, 0);
+        if (s->rd == RD_CHUNKED)
+            tt_h1_chunked_init(&s->x->body.ch); /* x is only freed between chunks */
+    }
+    return s->x;
+}
+
+static struct tt_h2req *req_of(const struct h2s *s)
+{
+    return s->x ? s->x->req : NULL;
+}
+
+static struct tt_conn *reply_of(const struct h2s *s)
+{
+    return s->x ? s->x->reply : NULL;
+}
+
+static size_t in_len(const struct h2s *s)
+{
+    return s->x ? s->x->in.len : 0;
 }
 
 static struct tt_conn *outq(struct h2s *s)
 {
-    return s->c ? &s->c->conn : s->reply;
+    return s->c ? &s->c->conn : reply_of(s);
 }
 
 static void free_queue(struct tt_conn *q)
@@ -168,16 +217,41 @@ static void free_queue(struct tt_conn *q)
     free(q);
 }
 
+static bool between_chunks(const struct tt_h1_chunked *ch)
+{
+    struct tt_h1_chunked rest;
+    tt_h1_chunked_init(&rest);
+    return ch->state == rest.state && ch->remaining == rest.remaining &&
+           ch->line_len == rest.line_len && ch->done == rest.done;
+}
+
+/* Free s->x once it holds nothing: no request being decoded, no input, no direct answer,
+ * no body length to count, the de-chunker between chunks. */
+static void x_trim(struct h2s *s)
+{
+    struct h2s_x *x = s->x;
+    if (!x || x->req || x->in.len || x->head_left || x->reply || s->rd == RD_LENGTH ||
+        (s->rd == RD_CHUNKED && !between_chunks(&x->body.ch)))
+        return;
+    tt_buf_deinit(&x->in);
+    free(x);
+    s->x = NULL;
+}
+
+/* Never while s is queued (on_work), but in session_free, whose queue goes with it. */
 static void stream_free(struct h2s *s)
 {
     tt_list_remove(&s->link);
-    tt_list_remove(&s->work);
-    if (s->req) {
-        tt_h2req_deinit(s->req);
-        free(s->req);
+    struct h2s_x *x = s->x;
+    if (x) {
+        if (x->req) {
+            tt_h2req_deinit(x->req);
+            free(x->req);
+        }
+        tt_buf_deinit(&x->in);
+        free_queue(x->reply);
+        free(x);
     }
-    tt_buf_deinit(&s->in);
-    free_queue(s->reply);
     if (!s->ng_closed && s->h->ng)
         nghttp2_session_set_stream_user_data(s->h->ng, s->id, NULL);
     free(s);
@@ -225,7 +299,7 @@ static void trip(struct tt_h2 *h, enum h2_limit k)
 /* Answer a stream that gets no client (a request the HTTP/1 head cannot express). */
 static void reply(struct h2s *s, int status, const char *body)
 {
-    if (s->reply || s->c)
+    if (reply_of(s) || s->c)
         return;
     struct tt_resp r;
     struct tt_buf out;
@@ -233,16 +307,16 @@ static void reply(struct h2s *s, int status, const char *body)
     tt_buf_init(&out, 0);
     tt_resp_render(&r, 1, false, s->head_method, &out);
     tt_resp_deinit(&r);
-    s->reply = tt_calloc(1, sizeof(*s->reply));
+    struct tt_conn *q = tt_calloc(1, sizeof(*q));
+    x_get(s)->reply = q;
     size_t len;
     char *b = tt_buf_steal(&out, &len);
-    tt_conn_write_owned(s->reply, b, b, len);
-    want(s, &s->ev_output);
+    tt_conn_write_owned(q, b, b, len);
+    want(s, EV_OUTPUT);
 }
 
-static void reject(struct h2s *s)
+static void reject(struct h2s *s, struct tt_h2req *q)
 {
-    struct tt_h2req *q = s->req;
     char msg[160];
     if (q->status == 400 && !q->error)
         snprintf(msg, sizeof(msg), "Request header size exceeded limit of %zu bytes.\n", q->cap);
@@ -261,10 +335,12 @@ static void reject(struct h2s *s)
  * content-length, or at the first DATA byte (then chunked). */
 static void head_ready(struct h2s *s, bool body_follows)
 {
-    if (s->head_ready || !s->req)
+    struct tt_h2req *q = req_of(s);
+    if (s->head_ready || !q)
         return;
     s->head_ready = true;
-    struct tt_h2req *q = s->req;
+    struct h2s_x *x = s->x;
+    x->req = NULL; /* q is freed below, whatever happens */
     s->head_method = q->method && strcmp(q->method, "HEAD") == 0;
     if (q->status == 0 && tt_h2req_check(q) == 0 && q->websocket) {
         s->tunnel = true;
@@ -278,21 +354,21 @@ static void head_ready(struct h2s *s, bool body_follows)
         }
         tt_base64_encode(raw, sizeof(raw), q->ws_key, sizeof(q->ws_key), false);
     }
+    bool chunked = false;
     if (q->status == 0) {
-        size_t before = s->in.len;
-        if (tt_h2req_head(q, body_follows, &s->in, &s->chunked) == 0) {
-            s->head_left = s->in.len - before;
+        size_t before = x->in.len;
+        if (tt_h2req_head(q, body_follows, &x->in, &chunked) == 0) {
+            s->chunked = chunked;
+            x->head_left = x->in.len - before;
             tt_h2req_deinit(q);
             free(q);
-            s->req = NULL;
-            want(s, &s->ev_input);
+            want(s, EV_INPUT);
             return;
         }
     }
-    reject(s);
+    reject(s, q);
     tt_h2req_deinit(q);
     free(q);
-    s->req = NULL;
 }
 
 static ssize_t stream_read(struct tt_conn *conn, char *buf, size_t len)
@@ -300,40 +376,40 @@ static ssize_t stream_read(struct tt_conn *conn, char *buf, size_t len)
     struct h2s *s = conn->vctx;
     if (!s)
         return TT_EAGAIN;
+    struct h2s_x *x = s->x;
     size_t n = 0, credit = 0;
-    if (s->head_left) {
-        size_t k = TT_MIN(len, s->head_left);
-        memcpy(buf, s->in.data, k);
-        tt_buf_consume(&s->in, k);
-        s->head_left -= k;
+    if (x && x->head_left) {
+        size_t k = TT_MIN(len, x->head_left);
+        memcpy(buf, x->in.data, k);
+        tt_buf_consume(&x->in, k);
+        x->head_left -= k;
         n = k;
         /* A WebSocket's first bytes wait here until its session reads them (after the
          * 200), rather than in the client's buffer of pipelined input. */
         if (s->tunnel)
             return (ssize_t)n;
     }
-    if (s->tunnel && s->req_end && !s->in.len) {
+    if (s->tunnel && s->req_end && !in_len(s)) {
         s->eof_given = true;
         return 0; /* the peer's END_STREAM: the WebSocket's TCP FIN */
     }
-    if (!s->head_left && s->in.len) {
+    if (x && !x->head_left && x->in.len) {
         size_t room = len - n;
         if (s->chunked && room > 32) {
-            size_t take = TT_MIN(s->in.len, room - 32);
+            size_t take = TT_MIN(x->in.len, room - 32);
             int hl = snprintf(buf + n, 24, "%zx\r\n", take);
-            memcpy(buf + n + hl, s->in.data, take);
+            memcpy(buf + n + hl, x->in.data, take);
             memcpy(buf + n + hl + take, "\r\n", 2);
             n += (size_t)hl + take + 2;
             credit = take;
         } else if (!s->chunked) {
-            credit = TT_MIN(s->in.len, room);
-            memcpy(buf + n, s->in.data, credit);
+            credit = TT_MIN(x->in.len, room);
+            memcpy(buf + n, x->in.data, credit);
             n += credit;
         }
-        tt_buf_consume(&s->in, credit);
+        tt_buf_consume(&x->in, credit);
     }
-    if (s->chunked && s->req_end && !s->head_left && !s->in.len && !s->end_given &&
-        len - n >= 5) {
+    if (s->chunked && s->req_end && !in_len(s) && !s->end_given && len - n >= 5) {
         memcpy(buf + n, "0\r\n\r\n", 5);
         n += 5;
         s->end_given = true;
@@ -342,16 +418,16 @@ static ssize_t stream_read(struct tt_conn *conn, char *buf, size_t len)
         nghttp2_session_consume_stream(s->h->ng, s->id, credit);
         later(s->h); /* the WINDOW_UPDATE */
     }
-    if (!s->in.len) {
-        tt_buf_deinit(&s->in); /* a held stream keeps no input buffer */
-        tt_buf_init(&s->in, 0);
+    if (x && !x->in.len) {
+        tt_buf_deinit(&x->in); /* a held stream keeps no input buffer */
+        x_trim(s);
     }
     return n ? (ssize_t)n : TT_EAGAIN;
 }
 
 static bool input_pending(const struct h2s *s)
 {
-    return s->in.len || (s->chunked && s->req_end && !s->end_given && s->head_ready) ||
+    return in_len(s) || (s->chunked && s->req_end && !s->end_given && s->head_ready) ||
            (s->tunnel && s->req_end && !s->eof_given && s->head_ready);
 }
 
@@ -436,16 +512,18 @@ static bool submit_head(struct h2s *s)
                 s->rd = RD_DONE;
             } else if (r->framing.chunked) {
                 s->rd = RD_CHUNKED;
-                tt_h1_chunked_init(&s->ch);
+                tt_h1_chunked_init(&x_get(s)->body.ch);
             } else if (r->framing.content_length > 0) {
                 s->rd = RD_LENGTH;
-                s->left = (uint64_t)r->framing.content_length;
+                x_get(s)->body.left = (uint64_t)r->framing.content_length;
             } else {
                 s->rd = RD_CLOSE;
             }
             nghttp2_data_provider prd = {.source.ptr = s, .read_callback = data_read};
             rv = nghttp2_submit_response(s->h->ng, s->id, nv, k, bodyless ? NULL : &prd);
             s->submitted = true;
+            s->item = !bodyless;
+            s->end_out = bodyless;
         }
         if (rv != 0) {
             tt_debug("c%llu: HTTP/2 stream %d: response head not sent: %s",
@@ -473,6 +551,12 @@ static bool close_delimited_end(struct h2s *s)
     return (s->rd == RD_CLOSE || s->rd == RD_TUNNEL) && !s->c;
 }
 
+/* The stream's data provider: the next DATA payload from its queue, de-framed.
+ *
+ * When the queue is empty the provider ends (EOF without END_STREAM, which nghttp2 turns
+ * into no frame at all) rather than deferring: nghttp2 then frees its data item, so an
+ * idle held stream costs it nothing but its stream object. kick() submits a new provider
+ * when bytes come. Only a backed-up socket defers (s->blocked; send_frames resumes). */
 static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *user)
 {
@@ -482,7 +566,7 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     struct h2s *s = src->ptr;
     struct tt_h2 *h = user;
     if (h->c->conn.out_bytes + h->acc.len >= H2_OUT_HIGH) {
-        s->deferred = s->blocked = true;
+        s->blocked = true;
         h->any_blocked = true;
         return NGHTTP2_ERR_DEFERRED;
     }
@@ -490,22 +574,30 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     for (;;) {
         if (s->rd == RD_DONE || (close_delimited_end(s) && (!q || !q->out_count))) {
             s->rd = RD_DONE;
+            s->item = false;
+            s->end_out = true;
+            x_trim(s);
             *flags |= NGHTTP2_DATA_FLAG_EOF;
             return 0;
         }
         if (!q || !q->out_count) {
-            if (!s->c && !s->reply)
+            s->item = false;
+            if (!s->c && !reply_of(s))
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* closed mid-response */
-            s->deferred = true;
-            return NGHTTP2_ERR_DEFERRED;
+            x_trim(s);
+            *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            return 0;
         }
         struct tt_slice *sl = tt_conn_out_at(q, 0);
         size_t n = TT_MIN(sl->len, length);
         if (s->rd == RD_LENGTH) {
-            n = (size_t)TT_MIN((uint64_t)n, s->left);
-            s->left -= n;
-            if (s->left == 0) {
+            uint64_t *left = &s->x->body.left;
+            n = (size_t)TT_MIN((uint64_t)n, *left);
+            *left -= n;
+            if (*left == 0) {
                 s->rd = RD_DONE;
+                s->item = false;
+                s->end_out = true;
                 *flags |= NGHTTP2_DATA_FLAG_EOF;
             }
             *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
@@ -515,12 +607,14 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
             *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
             return (ssize_t)n;
         }
+        struct tt_h1_chunked *ch = &x_get(s)->body.ch;
         const char *d;
         size_t dl;
-        ssize_t k = tt_h1_chunked_step(&s->ch, sl->data, n, &d, &dl);
-        if (k < 0 || (k == 0 && !s->ch.done)) {
+        ssize_t k = tt_h1_chunked_step(ch, sl->data, n, &d, &dl);
+        if (k < 0 || (k == 0 && !ch->done)) {
             tt_warn("c%llu: HTTP/2 stream %d: bad chunked framing from the HTTP/1 side",
                     (unsigned long long)h->c->id, s->id);
+            s->item = false;
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         }
         if (dl) {
@@ -529,12 +623,35 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
             return (ssize_t)dl;
         }
         tt_conn_consume(q, (size_t)k);
-        if (s->ch.done) {
+        if (ch->done) {
             s->rd = RD_DONE;
             if (q->out_bytes)
                 tt_conn_consume(q, q->out_bytes);
         }
     }
+}
+
+/* Have nghttp2 call data_read again: a new data item when the last one ended (the stream
+ * was idle) and there is something to send: bytes, or the end. A blocked item is resumed
+ * by send_frames. */
+static void kick(struct h2s *s)
+{
+    if (!s->submitted || s->item || s->end_out || s->ng_closed || s->reset_sent)
+        return;
+    struct tt_conn *q = outq(s);
+    if (!(q && q->out_count) && s->rd != RD_DONE && !close_delimited_end(s) &&
+        (s->c || reply_of(s)))
+        return;
+    nghttp2_data_provider prd = {.source.ptr = s, .read_callback = data_read};
+    int rv = nghttp2_submit_data(s->h->ng, NGHTTP2_FLAG_END_STREAM, s->id, &prd);
+    if (rv != 0) {
+        tt_debug("c%llu: HTTP/2 stream %d: DATA not submitted: %s",
+                 (unsigned long long)s->h->c->id, s->id, nghttp2_strerror(rv));
+        reset(s, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    s->item = true;
+    later(s->h);
 }
 
 /* Frames (all but DATA payloads) are gathered into h->acc. */
@@ -592,7 +709,7 @@ static int on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t
         tt_buf_append(&h->acc, zeros, pad - 1);
     }
     if (s->c)
-        want(s, &s->ev_writable);
+        want(s, EV_WRITABLE);
     return 0;
 }
 
@@ -664,11 +781,10 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     struct h2s *s = tt_calloc(1, sizeof(*s));
     s->h = h;
     s->id = frame->hd.stream_id;
-    tt_list_init(&s->work);
     tt_list_insert_tail(&h->streams, &s->link);
-    tt_buf_init(&s->in, 0);
-    s->req = tt_malloc(sizeof(*s->req));
-    tt_h2req_init(s->req, h->c->w->srv->cfg.client_buffer_size);
+    struct tt_h2req *q = tt_malloc(sizeof(*q));
+    tt_h2req_init(q, h->c->w->srv->cfg.client_buffer_size);
+    x_get(s)->req = q;
     nghttp2_session_set_stream_user_data(ng, s->id, s);
     h->open++;
     h->c->w->stats.h2_streams++;
@@ -683,9 +799,10 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     (void)flags;
     struct tt_h2 *h = user;
     struct h2s *s = stream_of(h, frame->hd.stream_id);
-    if (!s || !s->req || s->head_ready || h->tripped)
+    struct tt_h2req *q = s ? req_of(s) : NULL;
+    if (!q || s->head_ready || h->tripped)
         return 0; /* trailers, or a stream we gave up on */
-    tt_h2req_field(s->req, (const char *)name, namelen, (const char *)value, valuelen);
+    tt_h2req_field(q, (const char *)name, namelen, (const char *)value, valuelen);
     return 0;
 }
 
@@ -698,16 +815,17 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         return 0;
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-        want(s, &s->ev_new);
-        if (s->req && tt_h2req_check(s->req) != 0)
+        want(s, EV_NEW);
+        struct tt_h2req *q = req_of(s);
+        if (q && tt_h2req_check(q) != 0)
             head_ready(s, false); /* answered at once, whatever the body */
-        else if (end || (s->req && (s->req->content_length >= 0 || s->req->websocket)))
+        else if (end || (q && (q->content_length >= 0 || q->websocket)))
             head_ready(s, !end); /* a WebSocket's head goes at once: its DATA are its bytes */
     }
     if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end) {
         s->req_end = true;
         head_ready(s, false);
-        want(s, &s->ev_input);
+        want(s, EV_INPUT);
     }
     return 0;
 }
@@ -721,18 +839,18 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     /* The connection window is credited at once: a stream's own window bounds what waits
      * for its client, so a slow one never stalls the others. */
     nghttp2_session_consume_connection(ng, len);
-    if (!s || h->tripped || (s->head_ready && (s->reply || (!s->c && !s->ev_new)))) {
+    if (!s || h->tripped || (s->head_ready && (reply_of(s) || (!s->c && !(s->ev & EV_NEW))))) {
         nghttp2_session_consume_stream(ng, id, len); /* nobody will read it */
         return 0;
     }
     if (!s->head_ready)
         head_ready(s, true);
-    if (s->in.len + len > H2_INPUT_MAX) {
+    if (in_len(s) + len > H2_INPUT_MAX) {
         reset(s, NGHTTP2_FLOW_CONTROL_ERROR);
         return 0;
     }
-    tt_buf_append(&s->in, data, len);
-    want(s, &s->ev_input);
+    tt_buf_append(&x_get(s)->in, data, len);
+    want(s, EV_INPUT);
     return 0;
 }
 
@@ -746,7 +864,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     s->ng_closed = true;
     h->open--;
-    want(s, &s->ev_closed); /* freed, or its client told, by h2_run */
+    want(s, EV_CLOSED); /* freed, or its client told, by h2_run */
     later(h);
     return 0;
 }
@@ -779,12 +897,10 @@ static int on_error(nghttp2_session *ng, int code, const char *msg, size_t len, 
 /* New bytes in the stream's queue: the head, or more of the body. */
 static void output(struct h2s *s)
 {
-    if (!s->submitted) {
+    if (!s->submitted)
         submit_head(s);
-    } else if (s->deferred && !s->blocked) {
-        s->deferred = false;
-        nghttp2_session_resume_data(s->h->ng, s->id);
-    }
+    else
+        kick(s);
 }
 
 static void send_frames(struct tt_h2 *h);
@@ -796,7 +912,7 @@ static int stream_flush(struct tt_conn *conn)
     struct h2s *s = conn->vctx;
     if (!s)
         return 0;
-    want(s, &s->ev_output);
+    want(s, EV_OUTPUT);
     struct tt_h2 *h = s->h;
     later(h);
     /* A burst (many published messages to one stream) goes out before the fan-out judges
@@ -805,7 +921,7 @@ static int stream_flush(struct tt_conn *conn)
         !h->dead) {
         /* Frames only: no other client is called from here (this may be the fan-out's
          * delivery loop). */
-        s->ev_output = false;
+        s->ev &= (uint8_t)~EV_OUTPUT;
         output(s);
         send_frames(h);
     }
@@ -816,7 +932,7 @@ static void stream_set_read(struct tt_conn *conn, bool on)
 {
     struct h2s *s = conn->vctx;
     if (s && on && input_pending(s)) {
-        want(s, &s->ev_input);
+        want(s, EV_INPUT);
         later(s->h);
     }
 }
@@ -834,12 +950,9 @@ static void tunnel_end(struct h2s *s, struct tt_conn *conn, bool clean)
     if (conn->out_count) {
         struct tt_conn *q = tt_calloc(1, sizeof(*q));
         tt_conn_move_output(q, conn);
-        s->reply = q;
+        x_get(s)->reply = q;
     }
-    if (s->deferred && !s->blocked) {
-        s->deferred = false;
-        nghttp2_session_resume_data(h->ng, s->id);
-    }
+    kick(s);
     later(h);
 }
 
@@ -857,7 +970,7 @@ static void stream_close(struct tt_conn *conn)
         submit_head(s);
     s->c = NULL;
     if (s->ng_closed) {
-        want(s, &s->ev_closed); /* freed by h2_run, never under a caller's feet */
+        want(s, EV_CLOSED); /* freed by h2_run, never under a caller's feet */
         later(h);
         return;
     }
@@ -875,10 +988,7 @@ static void stream_close(struct tt_conn *conn)
     } else if (!s->req_end) {
         reset(s, NGHTTP2_NO_ERROR); /* answered: the rest of the request is not needed */
     }
-    if (s->deferred) {
-        s->deferred = false;
-        nghttp2_session_resume_data(h->ng, s->id);
-    }
+    kick(s); /* END_STREAM, if the provider had ended while the stream idled */
     later(h);
 }
 
@@ -901,7 +1011,7 @@ static void close_conn(struct tt_h2 *h)
 static void dispatch(struct h2s *s)
 {
     struct tt_h2 *h = s->h;
-    if (s->ng_closed || s->reply || s->c)
+    if (s->ng_closed || reply_of(s) || s->c)
         return;
     if (h->shutting_down || h->closing) {
         reset(s, NGHTTP2_REFUSED_STREAM);
@@ -916,19 +1026,28 @@ static void dispatch(struct h2s *s)
     tt_debug("c%llu: HTTP/2 stream %d of c%llu", (unsigned long long)c->id, s->id,
              (unsigned long long)h->c->id);
     if (s->head_ready)
-        want(s, &s->ev_input);
+        want(s, EV_INPUT);
+}
+
+/* Whether ev was pending on s (and clear it). */
+static bool took(struct h2s *s, uint8_t ev)
+{
+    if (!(s->ev & ev))
+        return false;
+    s->ev &= (uint8_t)~ev;
+    return true;
 }
 
 static void work_one(struct h2s *s)
 {
-    if (s->ev_new) {
-        s->ev_new = false;
+    if (took(s, EV_NEW))
         dispatch(s);
-    }
-    if (s->ev_closed) {
-        s->ev_closed = false;
+    if (took(s, EV_CLOSED)) {
         if (!s->c) {
-            stream_free(s);
+            if (s->on_work)
+                s->ev |= EV_CLOSED; /* queued again meanwhile: freed when it comes up */
+            else
+                stream_free(s);
             return;
         }
         if (s->rd != RD_DONE) {
@@ -937,34 +1056,23 @@ static void work_one(struct h2s *s)
             tt_client_close(s->c);
             return;
         }
-        s->ev_writable = true; /* done: let the client finish and close */
+        s->ev |= EV_WRITABLE; /* done: let the client finish and close */
     }
-    if (s->ev_input) {
-        s->ev_input = false;
-        if (s->c && s->c->conn.want_read && input_pending(s))
-            s->c->conn.on_io(&s->c->conn, 0, UV_READABLE);
-    }
-    if (s->ev_output) {
-        s->ev_output = false;
+    if (took(s, EV_INPUT) && s->c && s->c->conn.want_read && input_pending(s))
+        s->c->conn.on_io(&s->c->conn, 0, UV_READABLE);
+    if (took(s, EV_OUTPUT))
         output(s);
-    }
-    if (s->ev_writable) {
-        s->ev_writable = false;
-        if (s->c)
-            s->c->conn.on_io(&s->c->conn, 0, UV_WRITABLE);
-    }
+    if (took(s, EV_WRITABLE) && s->c)
+        s->c->conn.on_io(&s->c->conn, 0, UV_WRITABLE);
 }
 
-/* Splice the work list out, so that work added meanwhile waits for the next round. */
-static bool take_work(struct tt_h2 *h, struct tt_list *todo)
+/* Take the work list, so that work added meanwhile waits for the next round. A stream
+ * stays on_work until its turn, so it is never queued twice. */
+static struct h2s *take_work(struct tt_h2 *h)
 {
-    if (tt_list_empty(&h->work))
-        return false;
-    *todo = h->work;
-    todo->next->prev = todo;
-    todo->prev->next = todo;
-    tt_list_init(&h->work);
-    return true;
+    struct h2s *todo = h->work_head;
+    h->work_head = h->work_tail = NULL;
+    return todo;
 }
 
 /* Frames out: nghttp2 pulls the streams' bytes, everything goes into one write. */
@@ -980,7 +1088,7 @@ static void send_frames(struct tt_h2 *h)
             for (p = h->streams.next; p != &h->streams; p = p->next) {
                 struct h2s *s = TT_CONTAINER_OF(p, struct h2s, link);
                 if (s->blocked) {
-                    s->blocked = s->deferred = false;
+                    s->blocked = false;
                     nghttp2_session_resume_data(h->ng, s->id);
                 }
             }
@@ -1052,11 +1160,12 @@ static void h2_run(struct tt_h2 *h)
     h->in_run = true;
     struct tt_client *c = h->c;
     for (int round = 0; round < H2_RUN_ROUNDS && c->state == TT_C_H2; round++) {
-        struct tt_list todo;
-        if (take_work(h, &todo)) {
-            while (!tt_list_empty(&todo) && c->state == TT_C_H2) {
-                struct h2s *s = TT_CONTAINER_OF(todo.next, struct h2s, work);
-                tt_list_remove(&s->work);
+        struct h2s *todo = take_work(h);
+        if (todo) {
+            while (todo && c->state == TT_C_H2) {
+                struct h2s *s = todo;
+                todo = s->work_next;
+                s->work_next = NULL;
                 s->on_work = false;
                 work_one(s);
             }
@@ -1064,13 +1173,13 @@ static void h2_run(struct tt_h2 *h)
                 break;
         }
         send_frames(h);
-        if (h->dead || tt_list_empty(&h->work))
+        if (h->dead || !h->work_head)
             break;
     }
     h->in_run = false;
     if (c->state != TT_C_H2)
         return;
-    if (!tt_list_empty(&h->work))
+    if (h->work_head)
         later(h);
     bool over = !nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng);
     if (h->dead || ((over || h->closing) && c->conn.out_count == 0 && !nghttp2_session_want_write(h->ng))) {
@@ -1148,6 +1257,7 @@ static void session_shutdown(struct tt_client_session *sess)
 static void session_free(struct tt_client_session *sess)
 {
     struct tt_h2 *h = TT_CONTAINER_OF(sess, struct tt_h2, session);
+    h->freeing = true;
     while (!tt_list_empty(&h->streams)) {
         struct h2s *s = TT_CONTAINER_OF(h->streams.next, struct h2s, link);
         s->ng_closed = true; /* the session goes: nothing more to say on the stream */
@@ -1207,7 +1317,6 @@ void tt_h2_start(struct tt_client *c, const char *data, size_t len)
     h->c = c;
     h->session.ops = &session_ops;
     tt_list_init(&h->streams);
-    tt_list_init(&h->work);
     tt_buf_init(&h->acc, 0);
     uint64_t now = uv_now(&c->w->loop);
     for (int k = 0; k < L_BUCKETS; k++) {

@@ -296,6 +296,43 @@ def test_many_streams_one_connection_one_publish(make_proxy, chan):
     assert len(h2_conns(p)) == 1
 
 
+def test_many_idle_streams_each_get_every_message(make_proxy, chan):
+    """200 held streams on one connection: an idle stream keeps no data item in nghttp2
+    (its provider ends when its queue is empty, without a frame), and a new one is made for
+    each message: after idling, every stream still gets each message, in one DATA frame
+    (no empty frames in between), and a close still ends each with END_STREAM."""
+    p = make_proxy(routes="* test\n", config={"runner": {"http2_max_concurrent_streams": "256"}})
+    n = 200
+    with H2Client(p.port, timeout=10) as c:
+        ids = [c.request("/stream?channel=" + chan) for _ in range(n)]
+        assert c.wait(lambda: all(b"[stream opened]\n" in c.streams[i].data for i in ids), 10)
+        settle()
+        want = b"[stream opened]\n"
+        for k, pause in enumerate((0, 1.5, 0)):
+            time.sleep(pause)  # idle: no frames meanwhile
+            c.pump(0.2)
+            assert all(c.streams[i].frames == k + 1 for i in ids)
+            msg = "message %d to all %d\n" % (k, n)
+            pub_stream(p, chan, msg)
+            want += msg.encode()
+            assert c.wait(lambda: all(len(c.streams[i].data) == len(want) for i in ids), 10)
+            assert all(bytes(c.streams[i].data) == want for i in ids)
+            assert all(c.streams[i].frames == k + 2 for i in ids)
+        # two messages back to back: both arrive, in order
+        pub_stream(p, chan, "a\n")
+        pub_stream(p, chan, "b\n")
+        want += b"a\nb\n"
+        assert c.wait(lambda: all(bytes(c.streams[i].data) == want for i in ids), 10)
+        time.sleep(1)
+        p.publish({"channel": chan, "formats": {"http-stream": {"action": "close"}}})
+        assert c.wait(lambda: all(c.streams[i].ended for i in ids), 10)
+        assert all(c.streams[i].reset is None and bytes(c.streams[i].data) == want for i in ids)
+        # the connection still serves new streams
+        d = c.request("/stream?channel=" + chan)
+        c.read_until(d, "[stream opened]\n")
+    assert len(h2_conns(p)) == 1
+
+
 def test_long_poll_timeout_and_client_reset_of_a_hold(make_proxy, backend, chan):
     p = make_proxy(routes="* %s\n" % backend.addr)
     backend.on("/lpt", hold("response", [chan], b"timed out\n", extra=[("Grip-Timeout", "5")]))
