@@ -23,8 +23,11 @@ FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 PY := /usr/bin/python3
+# Free-port residue for suites run side by side (tools/check-integration.sh).
+TT_PORT_SLOT ?= 0
+TT_PORT_SLOTS ?= 1
 
-.PHONY: all deps run check unit integration fuzz-replay asan fuzz fuzz-run soak soak-asan bench bench-ws-codec bench-tls testssl profile clean lint format install uninstall
+.PHONY: all deps run check unit integration asan-integration fuzz-replay asan fuzz fuzz-run soak soak-asan bench bench-ws-codec bench-tls testssl profile clean lint format install uninstall
 PREFIX ?= /usr/local
 DESTDIR ?=
 
@@ -78,22 +81,30 @@ fuzz-replay: $(FUZZ_REPLAY)
 
 integration: $(BUILD)/thumbtack $(BUILD)/thumbtack-publish
 	cd tests/integration && THUMBTACK=$(abspath $(BUILD)/thumbtack) \
-	    THUMBTACK_PUBLISH=$(abspath $(BUILD)/thumbtack-publish) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	    THUMBTACK_PUBLISH=$(abspath $(BUILD)/thumbtack-publish) \
+	    TT_PORT_SLOT=$(TT_PORT_SLOT) TT_PORT_SLOTS=$(TT_PORT_SLOTS) \
+	    $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# The whole suite: normal build, then the same under ASan+UBSan; each with a short soak.
+# The whole suite: normal build, then the same under ASan+UBSan (the two integration
+# passes side by side, tools/check-integration.sh); each build with a short soak.
 check: deps
 	$(MAKE) lint all unit fuzz-replay
-	$(MAKE) integration
+	$(MAKE) BUILD=build-asan $(ASAN_FLAGS) all unit fuzz-replay
+	tools/check-integration.sh
 	$(MAKE) soak SOAK_SECONDS=$(CHECK_SOAK_SECONDS)
-	$(MAKE) asan
+	$(MAKE) soak-asan SOAK_SECONDS=$(CHECK_SOAK_SECONDS)
 
 ASAN_FLAGS := CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    LDFLAGS="-fsanitize=address,undefined"
 
 asan:
 	$(MAKE) BUILD=build-asan $(ASAN_FLAGS) all unit fuzz-replay
-	$(MAKE) BUILD=build-asan $(ASAN_FLAGS) PYTEST_ARGS="$(PYTEST_ARGS) -m 'not slow'" integration
+	$(MAKE) asan-integration
 	$(MAKE) soak-asan SOAK_SECONDS=$(CHECK_SOAK_SECONDS)
+
+# The integration suite against the ASan+UBSan build (slow-marked tests left out).
+asan-integration:
+	$(MAKE) BUILD=build-asan $(ASAN_FLAGS) PYTEST_ARGS="$(PYTEST_ARGS) -m 'not slow'" integration
 
 # Mixed load for SOAK_SECONDS (default 10 minutes): RSS over time, fds before/after, errors;
 # fails on RSS growth over 1% after warm-up, an fd leak or a sanitizer report

@@ -1230,6 +1230,8 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     else
         tt_forward_build_head(srv, c, h, route, t, path, path_len, q->trusted, &head);
     q->ex->bk_head = tt_buf_steal(&head, &q->ex->bk_head_len);
+    /* Kept while the request may be replayed: no more than its length. */
+    q->ex->bk_head = tt_realloc(q->ex->bk_head, q->ex->bk_head_len + 1);
     if (q->jsonp) {
         /* The body comes from the query, not from the client. */
         struct tt_jsonp *j = q->jsonp;

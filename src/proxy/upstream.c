@@ -612,6 +612,11 @@ static void to_pool(struct tt_upstream *u)
     u->cbs = NULL;
     u->ctx = NULL;
     tt_buf_deinit(&u->in);
+    /* An idle connection keeps nothing of the request it carried. */
+    free(u->head);
+    u->head = NULL;
+    u->head_len = 0;
+    tt_buf_deinit(&u->body);
     tt_list_insert_tail(&pool->idle, &u->pool_link);
     pool->count++;
     u->pool = pool;

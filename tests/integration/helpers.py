@@ -9,6 +9,7 @@ import collections
 import hashlib
 import hmac
 import json
+import os
 import socket
 import time
 
@@ -320,15 +321,28 @@ def wait_for(pred, timeout=5.0, interval=0.02):
 _recent_ports = collections.deque(maxlen=512)
 
 
+def _port_slot():
+    """(slot, slots): make check runs two suites at once (tools/check-integration.sh) and
+    gives each its own residue of port numbers (TT_PORT_SLOT of TT_PORT_SLOTS)."""
+    slots = int(os.environ.get("TT_PORT_SLOTS", "1") or 1)
+    slot = int(os.environ.get("TT_PORT_SLOT", "0") or 0)
+    return (slot % slots, slots) if slots > 1 else (0, 1)
+
+
 def free_port():
     """A free loopback port, never one handed out recently: the kernel may give the same
-    ephemeral port to two binds in a row, and a proxy takes several ports at once."""
+    ephemeral port to two binds in a row, and a proxy takes several ports at once. Suites
+    run side by side take only ports of their own residue (port // 2 % slots), so that they
+    never pick the same port between the pick and the bind."""
+    slot, count = _port_slot()
     while True:
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         p = s.getsockname()[1]
         s.close()
-        if p not in _recent_ports:
+        # Linux hands out odd ports to bind(0) first (even ones are kept for connect):
+        # the residue is taken of port // 2.
+        if (p >> 1) % count == slot and p not in _recent_ports:
             _recent_ports.append(p)
             return p
 

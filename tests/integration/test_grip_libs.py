@@ -6,6 +6,7 @@ show. Clients go through thumbtack; publishing goes from the app to thumbtack's 
 node_modules is installed here with `npm ci` when missing (the registry must be reachable).
 """
 
+import fcntl
 import json
 import os
 import shutil
@@ -41,6 +42,18 @@ def node_modules():
     # dependency (ws, for test_ws_clients.py) gets `npm ci` again.
     markers = [os.path.join(JS_DIR, "node_modules", *m.split("/"), "package.json")
                for m in ("@fanoutio/serve-grip", "ws")]
+    # Two suites may run at once (make check): one installs, the other waits for it.
+    lock = open(os.path.join(JS_DIR, ".install.lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        _install(npm, markers)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+    return node
+
+
+def _install(npm, markers):
     if not all(os.path.exists(m) for m in markers):
         cmd = [npm, "ci" if os.path.exists(os.path.join(JS_DIR, "package-lock.json")) else "install",
                "--no-audit", "--no-fund", "--loglevel=error"]
@@ -51,7 +64,6 @@ def node_modules():
         if r.returncode != 0 or not all(os.path.exists(m) for m in markers):
             pytest.fail("%s failed (%s):\n%s\n%s" % (" ".join(cmd), r.returncode,
                                                     r.stdout[-3000:], r.stderr[-3000:]))
-    return node
 
 
 class NodeApp:
