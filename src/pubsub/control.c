@@ -265,6 +265,8 @@ static void publish_item(struct tt_control *ctl, struct tt_pub_item *it)
 
 void tt_control_publish(struct tt_control *ctl, struct tt_pub_item *items, size_t n)
 {
+    for (int i = 0; i < ctl->num_workers; i++)
+        tt_msg_batch_reserve(&ctl->batches[i], n);
     for (size_t i = 0; i < n; i++)
         publish_item(ctl, &items[i]);
     tt_pub_items_free(items, n);
