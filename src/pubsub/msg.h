@@ -30,8 +30,9 @@ struct tt_msg {
 };
 
 /* Messages handed to a worker in one inbox item (the control thread gathers every
- * message of one publish request, so a worker wakes once for the lot). The batch and one
- * reference per message belong to the receiver. */
+ * message of one loop iteration: the publish requests, ZeroMQ messages and commands read
+ * in it, so a worker wakes once for the lot). The batch and one reference per message
+ * belong to the receiver. */
 struct tt_msg_batch {
     size_t n, cap;
     struct tt_msg *msgs[];
