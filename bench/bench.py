@@ -9,6 +9,9 @@ Runs, one system at a time and against the same fast backend (build/bench/backen
   zmq:    (thumbtack, pushpin) items pushed over ZeroMQ (build/bench/zpub to the PULL
           input) into one channel with BENCH_BC_SMALL subscribers, back to back, and into
           BENCH_CHANNELS channels with one subscriber each: deliveries/s, CPU per delivery.
+  floor:  bench/floor.c, the least a server can do for the held-stream steps (bc_small,
+          bc_big, channels) with these load tools on this machine: the same steps run
+          against it, so each row has its own floor in the same run.
   held:   (thumbtack, pushpin, nchan) memory per held idle stream connection,
           broadcast to 1k and 10k subscribers of one channel (paced and burst),
           10k channels with one subscriber each, long-poll cycles/s, new held
@@ -43,7 +46,7 @@ def env_int(name, full, quick):
 
 
 PARAMS = {
-    "systems": os.environ.get("BENCH_SYSTEMS", "backend,nginx,thumbtack,pushpin,nchan").split(","),
+    "systems": os.environ.get("BENCH_SYSTEMS", "backend,nginx,thumbtack,pushpin,nchan,floor").split(","),
     "wrk_conns": env_int("BENCH_WRK_CONNS", 50, 50),
     "wrk_threads": env_int("BENCH_WRK_THREADS", 2, 2),
     "wrk_secs": env_int("BENCH_WRK_SECS", 10, 3),
@@ -102,7 +105,11 @@ PORTS = {
     "pushpin": PARAMS["port_base"] + 30,    # +31 publish, +32..+34 zmq
     "nchan": PARAMS["port_base"] + 40,
     "zreq": PARAMS["port_base"] + 50,       # the zhttpreq target the GRIP systems bind
+    "floor": PARAMS["port_base"] + 60,      # +61 publish
 }
+
+# The held steps bench/floor.c can take part in (held streams and HTTP publishing only).
+FLOOR_STEPS = {"bc_small", "bc_big", "channels"}
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 STARTED = []  # Popen objects, each leader of its own process group
@@ -246,7 +253,7 @@ def http_get(port, path, timeout=5.0):
 # ---------------------------------------------------------------- systems
 
 class System:
-    """A server under test. kind: proxy (wrk only), grip (pushpin/thumbtack) or nchan."""
+    """A server under test. kind: proxy (wrk only), grip (pushpin/thumbtack), nchan or floor (bench/floor.c)."""
 
     def __init__(self, name, kind, port, pub_port=None):
         self.name, self.kind, self.port, self.pub_port = name, kind, port, pub_port
@@ -415,6 +422,11 @@ def start_system(name, workdir):
             return s
         conf = grip_conf(s, workdir, grip_routes())
         s.proc = spawn(["pushpin", "--config", conf], logfile=os.path.join(workdir, "stderr.log"))
+    elif name == "floor":
+        # The least a server can do for the held-stream steps (see bench/floor.c).
+        s = System("floor (bare C)", "floor", port, port + 1)
+        s.proc = spawn([os.path.join(TOOLS, "floor"), str(port), str(port + 1)],
+                       logfile=os.path.join(workdir, "stderr.log"))
     elif name == "thumbtack":
         s = System("thumbtack", "grip", port, port + 1)
         exe = PARAMS["thumbtack"]
@@ -432,7 +444,7 @@ def start_system(name, workdir):
         s.stop()
         return s
     # Proxying systems must answer the backend's "ok" before anything is measured.
-    if s.kind != "nchan":
+    if s.kind not in ("nchan", "floor"):
         try:
             st, body = http_get(s.port, "/")
             if st != 200 or body != b"ok\n":
@@ -1038,7 +1050,7 @@ def bench_held(s, logdir):
         steps += [("zmq_bc", lambda: zmq_broadcast(s, logdir)),
                   ("zmq_channels", lambda: zmq_channels(s, logdir))]
     for name, fn in steps:
-        if name not in wanted:
+        if name not in wanted or (s.kind == "floor" and name not in FLOOR_STEPS):
             continue
         if not s.alive():
             out[name] = {"error": "server exited"}
@@ -1096,7 +1108,7 @@ def render(results):
             pr["non2xx"] + pr["sock_errors"]))
     lines.append("")
 
-    held = [(n, sysres[n]) for n in ("thumbtack", "pushpin", "nchan") if n in sysres]
+    held = [(n, sysres[n]) for n in ("thumbtack", "pushpin", "nchan", "floor") if n in sysres]
     lines.append("### Held connections (%d held; long-poll %d clients %ds; new held conns %d at a time %ds)\n"
                  % (P["held"], P["lp_clients"], P["lp_secs"], P["conn_conc"], P["conn_secs"]))
     lines.append("| system | KB per held conn (RSS) | (PSS) | connect %d held, s | %d channels: time to deliver all, s "
@@ -1267,7 +1279,7 @@ def render(results):
     if have:
         lines.append("### Ratios (held connections)\n")
         cols = [r["label"] for _, r in have]
-        refs = [n for n in ("pushpin", "nchan") if any(n == m for m, _ in have)]
+        refs = [n for n in ("pushpin", "nchan", "floor") if any(n == m for m, _ in have)]
         others = [(n, r) for n, r in have]
         hdr = "| metric | " + " | ".join(cols)
         for ref in refs:
@@ -1298,6 +1310,13 @@ def render(results):
              " subscribers) takes one POST per channel and message." % (P["grip_target"], P["pub_batch"]),
              "Latency = receipt time minus the CLOCK_REALTIME stamp the publisher put in the message just before"
              " sending the POST.",
+             "floor (bare C): bench/floor.c, the least a server can do for the held-stream steps on this"
+             " machine with these load tools: worker threads each with an epoll set and a SO_REUSEPORT"
+             " listener hold the streams, a publish thread scans each POST for channel and content, answers"
+             " (Connection: close), hands every worker the request's messages in one batch, and a worker"
+             " writes what is queued for a channel to each subscriber with one write(2); no queues,"
+             " timers, ids, filters or stats."
+             " Only bc_small, bc_big and channels are run against it.",
              "WebSocket broadcast: each subscriber is a WebSocket to /ws?channel=... (pushpin and thumbtack:"
              " the test target's /ws, routed by `*,proto=ws test`, which subscribes it as a GRIP backend would;"
              " nchan: its websocket subscriber); GRIP systems are sent ws-message items."]
@@ -1369,7 +1388,7 @@ def main():
                         entry["zreq"] = bench_proxy(s, path="/zreq")
                     except Exception as e:  # noqa: BLE001
                         entry["zreq"] = {"error": str(e)}
-                if s.kind in ("grip", "nchan"):
+                if s.kind in ("grip", "nchan", "floor"):
                     try:
                         probe_stream(s, os.path.join(outdir, name))
                     except Exception as e:  # noqa: BLE001

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Benchmark entry point (`make bench`): builds the C load tools into build/bench/
-# (HTTP backend, load client, ZeroMQ publisher, zhttpreq handler) and runs
+# (HTTP backend, load client, ZeroMQ publisher, zhttpreq handler, the bare-C floor) and runs
 # bench/bench.py, which measures thumbtack, pushpin, nginx and nchan in one run and
 # prints the markdown tables. BENCH_QUICK=1 for a short smoke run;
 # every BENCH_* knob is listed at the top of bench/bench.py.
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 mkdir -p build/bench
 gcc -O2 -Wall -Wextra -D_GNU_SOURCE bench/backend.c -o build/bench/backend -pthread
 gcc -O2 -Wall -Wextra -D_GNU_SOURCE bench/loadc.c -o build/bench/loadc
+gcc -O2 -Wall -Wextra -D_GNU_SOURCE bench/floor.c -o build/bench/floor -pthread
 gcc -O2 -Wall -Wextra -D_GNU_SOURCE bench/zpub.c -o build/bench/zpub -lzmq
 gcc -O2 -Wall -Wextra -D_GNU_SOURCE bench/zreq_backend.c -o build/bench/zreq_backend -lzmq
 for tool in wrk; do

@@ -46,6 +46,7 @@ struct tt_control {
     size_t rq_len;
     uint64_t rate_drops;
     uv_timer_t drain;
+    uv_check_t flush; /* hands the batches over once per loop iteration */
     uv_thread_t thread;
     uv_loop_t loop;
     struct tt_inbox inbox;
@@ -86,8 +87,9 @@ static void post_all(struct tt_control *ctl, struct tt_msg *m)
         tt_msg_batch_add(&ctl->batches[i], m);
 }
 
-/* Hand each worker what this turn gathered, in one inbox item. Called at the end of
- * everything that may publish (a request's items, the rate drain, the sequencer's tick). */
+/* Hand each worker what this turn gathered, in one inbox item. Runs after the I/O of
+ * every loop iteration (so the requests, ZeroMQ messages and commands read in one
+ * iteration wake each worker once), and at the end of the timers that publish. */
 static void flush_batches(struct tt_control *ctl)
 {
     for (int i = 0; i < ctl->num_workers; i++) {
@@ -265,10 +267,17 @@ static void publish_item(struct tt_control *ctl, struct tt_pub_item *it)
 
 void tt_control_publish(struct tt_control *ctl, struct tt_pub_item *items, size_t n)
 {
+    for (int i = 0; i < ctl->num_workers; i++)
+        tt_msg_batch_reserve(&ctl->batches[i], n);
     for (size_t i = 0; i < n; i++)
         publish_item(ctl, &items[i]);
     tt_pub_items_free(items, n);
-    flush_batches(ctl);
+    /* The batches go out when this loop iteration's I/O is done (on_flush). */
+}
+
+static void on_flush(uv_check_t *h)
+{
+    flush_batches(h->data);
 }
 
 void tt_control_recover(struct tt_control *ctl)
@@ -354,6 +363,8 @@ static void shut_down(struct tt_control *ctl)
     ctl->num_inputs = 0;
     uv_close((uv_handle_t *)&ctl->tick, NULL);
     uv_close((uv_handle_t *)&ctl->drain, NULL);
+    flush_batches(ctl); /* what was published before the stop */
+    uv_close((uv_handle_t *)&ctl->flush, NULL);
     tt_inbox_close(&ctl->inbox);
     while (ctl->rq_head) {
         struct rate_item *ri = ctl->rq_head;
@@ -403,6 +414,8 @@ struct tt_control *tt_control_new(const struct tt_config *cfg, struct tt_lastids
     ctl->tick.data = ctl;
     uv_timer_init(&ctl->loop, &ctl->drain);
     ctl->drain.data = ctl;
+    uv_check_init(&ctl->loop, &ctl->flush);
+    ctl->flush.data = ctl;
     ctl->refill_ms = tt_now_ms();
     ctl->tokens = cfg->message_rate;
     tt_map_init(&ctl->chans);
@@ -458,6 +471,7 @@ int tt_control_start(struct tt_control *ctl, struct tt_inbox *const *workers, in
     ctl->batches = tt_calloc((size_t)n, sizeof(*ctl->batches));
     ctl->num_workers = n;
     uv_timer_start(&ctl->tick, on_tick, 1000, 1000);
+    uv_check_start(&ctl->flush, on_flush);
     if (uv_thread_create(&ctl->thread, control_main, ctl) != 0)
         return -EAGAIN;
     ctl->running = true;
@@ -487,6 +501,8 @@ void tt_control_free(struct tt_control *ctl)
         uv_close((uv_handle_t *)&ctl->tick, NULL);
     if (!uv_is_closing((uv_handle_t *)&ctl->drain))
         uv_close((uv_handle_t *)&ctl->drain, NULL);
+    if (!uv_is_closing((uv_handle_t *)&ctl->flush))
+        uv_close((uv_handle_t *)&ctl->flush, NULL);
     uv_run(&ctl->loop, UV_RUN_DEFAULT);
     uv_loop_close(&ctl->loop);
     tt_inbox_deinit(&ctl->inbox);

@@ -20,6 +20,7 @@
 #include "core/base64.h"
 #include "core/log.h"
 #include "http/h1.h"
+#include "pubsub/pubfast.h"
 
 #define PN_ITEM "publish item object"
 
@@ -726,6 +727,14 @@ int tt_pub_item_from_tnet(json_t *obj, bool require_channel, struct tt_pub_item 
 
 int tt_pub_parse_body(const char *body, size_t len, struct tt_pub_item **items, size_t *n,
                       char *err, size_t errlen)
+{
+    if (tt__pub_parse_fast(body, len, items, n))
+        return 0;
+    return tt_pub_parse_body_tree(body, len, items, n, err, errlen);
+}
+
+int tt_pub_parse_body_tree(const char *body, size_t len, struct tt_pub_item **items, size_t *n,
+                           char *err, size_t errlen)
 {
     *items = NULL;
     *n = 0;

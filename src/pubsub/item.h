@@ -84,9 +84,16 @@ int tt_pub_item_from_tnet(json_t *obj, bool require_channel, struct tt_pub_item 
  * Errors (TT_EPARSE, err set exactly as the HTTP API answers after the status line):
  * "Body is not valid JSON.", "Invalid format.", "Invalid format: object does not contain
  * 'items'", "Invalid format: object contains 'items' with wrong type",
- * "Invalid format: <item error>". */
+ * "Invalid format: <item error>".
+ * Bodies of the common shape (items with channel, id, prev-id and one content or body per
+ * format) are read without a JSON tree (pubsub/pubfast.c); every other body, and every
+ * error, goes through tt_pub_parse_body_tree. The result is the same either way. */
 int tt_pub_parse_body(const char *body, size_t len, struct tt_pub_item **items, size_t *n,
                       char *err, size_t errlen);
+/* The same through a jansson tree for every body: the reference the fast path is checked
+ * against (fuzz_publish, test_item). */
+int tt_pub_parse_body_tree(const char *body, size_t len, struct tt_pub_item **items, size_t *n,
+                           char *err, size_t errlen);
 
 void tt_pub_item_deinit(struct tt_pub_item *it);
 void tt_pub_items_free(struct tt_pub_item *items, size_t n);

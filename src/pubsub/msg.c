@@ -1,7 +1,6 @@
 /* msg.c: see msg.h. */
 #include "pubsub/msg.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "ws/frame.h"
@@ -10,8 +9,7 @@ static void msg_release(struct tt_shared *s)
 {
     struct tt_msg *m = TT_CONTAINER_OF(s, struct tt_msg, shared);
     tt_pub_item_deinit(&m->item);
-    free(m->stream_chunk);
-    free(m->ws_frame);
+    free(m->ws_frame); /* the stream chunk lives in the same block as m */
     free(m);
 }
 
@@ -43,24 +41,46 @@ static void render_ws(struct tt_msg *m)
     m->ws_frame = tt_ws_frame_render_alloc(op, false, it->ws_message.content, len, &m->ws_frame_len);
 }
 
+/* "<hex>\r\n" for n into out (at least 19 bytes); returns its length. */
+static size_t chunk_head(size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    char rev[16];
+    size_t k = 0;
+    do {
+        rev[k++] = digits[n & 15];
+        n >>= 4;
+    } while (n);
+    for (size_t i = 0; i < k; i++)
+        out[i] = rev[k - 1 - i];
+    out[k] = '\r';
+    out[k + 1] = '\n';
+    return k + 2;
+}
+
 struct tt_msg *tt_msg_new(struct tt_pub_item *item)
 {
-    struct tt_msg *m = tt_calloc(1, sizeof(*m));
+    /* One block for the message and its stream chunk: this runs once per published item,
+     * and the last reference may be dropped on another thread. */
+    bool stream = item->has_http_stream && item->http_stream.action == TT_ACT_SEND;
+    size_t n = stream ? item->http_stream.content_len : 0;
+    char head[20];
+    size_t hl = stream ? chunk_head(n, head) : 0;
+    size_t extra = stream ? hl + n + 2 : 0;
+    struct tt_msg *m = tt_malloc(sizeof(*m) + extra);
+    memset(m, 0, sizeof(*m));
     tt_shared_init(&m->shared, msg_release);
     m->item = *item;
     memset(item, 0, sizeof(*item));
     m->created_ms = tt_now_ms();
-    if (m->item.has_http_stream && m->item.http_stream.action == TT_ACT_SEND) {
-        size_t n = m->item.http_stream.content_len;
-        char hex[24];
-        int hl = snprintf(hex, sizeof(hex), "%zx\r\n", n);
-        m->stream_chunk_len = (size_t)hl + n + 2;
-        m->stream_chunk = tt_malloc(m->stream_chunk_len);
-        memcpy(m->stream_chunk, hex, (size_t)hl);
+    if (stream) {
+        m->stream_chunk = m->bytes;
+        m->stream_chunk_len = extra;
+        memcpy(m->stream_chunk, head, hl);
         if (n)
             memcpy(m->stream_chunk + hl, m->item.http_stream.content, n);
         memcpy(m->stream_chunk + hl + n, "\r\n", 2);
-        m->stream_raw_off = (size_t)hl;
+        m->stream_raw_off = hl;
     }
     if (m->item.has_ws_message)
         render_ws(m);
@@ -99,6 +119,20 @@ void tt_msg_batch_add(struct tt_msg_batch **b, struct tt_msg *m)
         *b = x;
     }
     x->msgs[x->n++] = tt_msg_ref(m);
+}
+
+void tt_msg_batch_reserve(struct tt_msg_batch **b, size_t more)
+{
+    struct tt_msg_batch *x = *b;
+    size_t have = x ? x->n : 0;
+    if (x && x->cap >= have + more)
+        return;
+    size_t cap = have + more < 16 ? 16 : have + more;
+    x = tt_realloc(x, sizeof(*x) + cap * sizeof(x->msgs[0]));
+    if (!*b)
+        x->n = 0;
+    x->cap = cap;
+    *b = x;
 }
 
 void tt_msg_batch_free(struct tt_msg_batch *b)

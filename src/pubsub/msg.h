@@ -19,24 +19,28 @@ struct tt_msg {
     struct tt_pub_item item; /* owned; channel, id, prev-id, meta, formats */
     uint64_t seq;            /* control-thread sequence number, for logs */
     uint64_t created_ms;     /* tt_now_ms() at publish, for latency stats */
-    /* http-stream send: "<hex>\r\n<content>\r\n" */
+    /* http-stream send: "<hex>\r\n<content>\r\n" (in bytes[], not freed on its own) */
     char *stream_chunk;
     size_t stream_chunk_len;
     size_t stream_raw_off; /* content inside stream_chunk */
     /* ws-message send or close: the complete unmasked frame a WebSocket client is sent */
     uint8_t *ws_frame;
     size_t ws_frame_len;
+    char bytes[]; /* storage of stream_chunk */
 };
 
 /* Messages handed to a worker in one inbox item (the control thread gathers every
- * message of one publish request, so a worker wakes once for the lot). The batch and one
- * reference per message belong to the receiver. */
+ * message of one loop iteration: the publish requests, ZeroMQ messages and commands read
+ * in it, so a worker wakes once for the lot). The batch and one reference per message
+ * belong to the receiver. */
 struct tt_msg_batch {
     size_t n, cap;
     struct tt_msg *msgs[];
 };
 /* Append a reference to m to *b (made or grown as needed). */
 void tt_msg_batch_add(struct tt_msg_batch **b, struct tt_msg *m);
+/* Make room for `more` further messages (one allocation for a request's items). */
+void tt_msg_batch_reserve(struct tt_msg_batch **b, size_t more);
 /* Drop every reference and the batch. */
 void tt_msg_batch_free(struct tt_msg_batch *b);
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "pubsub/item.h"
+#include "pubsub/pubfast.h"
 #include "tt_test.h"
 
 /* Parse a body; returns "OK" or the error text (static buffer). */
@@ -630,7 +631,87 @@ static void test_json_patch_growth_cap(void)
     CHECK_STR(patch("{}", patch_text), "{\"a\":1}");
 }
 
-TT_TEST_MAIN(test_body_errors, test_item_errors, test_http_response_errors, test_http_stream_errors,
+
+/* Is the body taken by the fast path? When it is, its items must match the tree's
+ * (the fields the fast shape can set; fuzz_publish compares every field). */
+static bool fast(const char *body)
+{
+    struct tt_pub_item *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    char err[256];
+    if (!tt__pub_parse_fast(body, strlen(body), &a, &na)) {
+        CHECK(a == NULL && na == 0);
+        return false;
+    }
+    CHECK_INT(tt_pub_parse_body_tree(body, strlen(body), &b, &nb, err, sizeof(err)), 0);
+    CHECK_INT(na, nb);
+    for (size_t i = 0; i < na && i < nb; i++) {
+        CHECK_STR(a[i].channel, b[i].channel);
+        CHECK(!a[i].id == !b[i].id && (!a[i].id || strcmp(a[i].id, b[i].id) == 0));
+        CHECK(!a[i].prev_id == !b[i].prev_id &&
+              (!a[i].prev_id || strcmp(a[i].prev_id, b[i].prev_id) == 0));
+        CHECK_INT(a[i].size, b[i].size);
+        CHECK(a[i].has_http_stream == b[i].has_http_stream);
+        CHECK_INT(a[i].http_stream.content_len, b[i].http_stream.content_len);
+        if (a[i].has_http_stream && b[i].has_http_stream)
+            CHECK(memcmp(a[i].http_stream.content, b[i].http_stream.content,
+                         a[i].http_stream.content_len) == 0);
+        CHECK(a[i].has_ws_message == b[i].has_ws_message);
+        CHECK_INT(a[i].ws_message.type, b[i].ws_message.type);
+        CHECK_INT(a[i].ws_message.code, b[i].ws_message.code);
+        CHECK_INT(a[i].ws_message.content_len, b[i].ws_message.content_len);
+        CHECK(a[i].has_http_response == b[i].has_http_response);
+        CHECK_INT(a[i].http_response.code, b[i].http_response.code);
+        CHECK_INT(a[i].http_response.body_len, b[i].http_response.body_len);
+    }
+    tt_pub_items_free(a, na);
+    tt_pub_items_free(b, nb);
+    return true;
+}
+
+static void test_fast_path(void)
+{
+    CHECK(fast("{\"items\":[]}"));
+    CHECK(fast(" {\"items\" : [ ] }\r\n"));
+    CHECK(fast(ITEM("\"formats\":{\"http-stream\":{\"content\":\"@1\\n\"}}")));
+    CHECK(fast("{\"items\":[{\"formats\":{\"ws-message\":{\"content\":\"x\"},"
+               "\"http-response\":{\"body\":\"y\"},\"http-stream\":{\"content\":\"\"}},"
+               "\"prev-id\":\"p\",\"id\":\"i\",\"channel\":\"a\"},"
+               "{\"channel\":\"b\",\"formats\":{\"http-stream\":{\"content\":\"q\\\"\\\\\\/\\b\\f\\r\\t\"}}}]}"));
+    CHECK(fast(ITEM("\"id\":\"a\\tb\",\"formats\":{\"http-stream\":{\"content\":\"x\"}}")));
+    CHECK(fast(ITEM("\"formats\":{\"http-stream\":{\"content\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}}")));
+
+    /* Everything else goes through jansson. */
+    CHECK(!fast(""));
+    CHECK(!fast("{\"items\":[]} x"));
+    CHECK(!fast("{\"items\":[],\"items\":[]}"));
+    CHECK(!fast("{\"items\":[{\"channel\":\"a\"}]}")); /* no formats: jansson's error */
+    CHECK(!fast(ITEM("\"formats\":{}")));
+    CHECK(!fast(ITEM("\"channel\":\"b\",\"formats\":{\"http-stream\":{\"content\":\"x\"}}")));
+    CHECK(!fast(ITEM("\"http-stream\":{\"content\":\"x\"}")));
+    CHECK(!fast(ITEM("\"formats\":{\"http-stream\":{\"content\":\"\\u0041\"}}")));
+    CHECK(!fast(ITEM("\"formats\":{\"http-stream\":{\"content\":\"\\x\"}}")));
+    CHECK(!fast(ITEM("\"formats\":{\"http-stream\":{\"content\":\"a\tb\"}}")));
+    CHECK(!fast(ITEM("\"formats\":{\"http-stream\":{\"content\":\"\xed\xa0\x80\"}}")));
+    CHECK(!fast(ITEM("\"formats\":{\"http-stream\":{\"content\":\"\xc0\xaf\"}}")));
+    CHECK(!fast(ITEM("\"formats\":{\"http-stream\":{\"content\":\"x\",\"action\":\"send\"}}")));
+    CHECK(!fast(ITEM("\"formats\":{\"http-stream\":{\"content-bin\":\"eA==\"}}")));
+    CHECK(!fast(ITEM("\"formats\":{\"http-stream\":{\"content\":1}}")));
+    CHECK(!fast(ITEM("\"formats\":{\"http-stream\":{\"content\":\"x\"}},\"meta\":{}")));
+    CHECK(!fast(ITEM("\"formats\":{\"http-stream\":{\"content\":\"x\"}},\"no-seq\":true")));
+    CHECK(!fast(ITEM("\"id\":\"a\\rb\",\"formats\":{\"http-stream\":{\"content\":\"x\"}}")));
+    CHECK(!fast(ITEM("\"prev-id\":\"a\\nb\",\"formats\":{\"http-stream\":{\"content\":\"x\"}}")));
+    CHECK(!fast("{\"items\":[{\"channel\":\"a\",\"formats\":{\"http-stream\":{\"content\":\"x\"}}},]}"));
+    CHECK(!fast("{\"items\":[{\"channel\":\"a\",\"formats\":{\"http-stream\":{\"content\":\"x\"}}}"));
+    /* The same errors as before, from the jansson path. */
+    CHECK_STR(perr(ITEM("\"id\":\"a\\rb\",\"formats\":{\"http-stream\":{\"content\":\"x\"}}")),
+              "Invalid format: publish item object contains 'id' with a control character");
+    CHECK_STR(perr(ITEM("\"formats\":{\"http-stream\":{\"content\":\"\xed\xa0\x80\"}}")),
+              "Body is not valid JSON.");
+    CHECK_STR(perr(ITEM("\"formats\":{}")), "Invalid format: no formats specified");
+}
+
+TT_TEST_MAIN(test_fast_path, test_body_errors, test_item_errors, test_http_response_errors, test_http_stream_errors,
              test_ws_message_errors, test_http_response_fields, test_base64,
              test_stream_and_ws_fields, test_multiple_items, test_item_from_json_direct,
              test_json_patch, test_json_patch_growth_cap, test_head_values)
