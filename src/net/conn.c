@@ -317,7 +317,10 @@ int tt_conn_flush(struct tt_conn *c)
                 iov[cnt].iov_base = (void *)s->data;
                 iov[cnt].iov_len = s->len;
             }
-            n = writev(c->fd, iov, cnt);
+            /* One slice (a delivery to a held stream, most often): send() skips
+             * writev's iovec import and file position lock. */
+            n = cnt == 1 ? send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                         : writev(c->fd, iov, cnt);
             if (n < 0)
                 n = (errno == EAGAIN || errno == EWOULDBLOCK) ? TT_EAGAIN : -errno;
             if (n == -EINTR)
