@@ -3,8 +3,10 @@ keys with no failed request and no dropped connection; a second thumbtack starte
 same ports takes over while the first drains (README: "Restarting without dropping
 requests")."""
 
+import ctypes
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from backend import Resp
 from conftest import IS_PUSHPIN, Proxy, check_sanitizers, dump_on_failure
 from griputil import pub_stream, read_stream_until, settle
-from helpers import wait_for
+from helpers import Closed, Conn, wait_for
 from loadgen import Steady
 
 
@@ -171,3 +173,72 @@ def test_handover_to_a_second_process_drops_nothing(request, make_proxy, backend
     assert fresh.failed == 0, fresh.summary()
     assert ka.failed == 0, ka.summary()
     assert fresh.ok > 500 and ka.ok > 500
+
+
+SO_ATTACH_REUSEPORT_CBPF = 51
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _reuseport_listener(port):
+    """A listener in the same SO_REUSEPORT group as the proxy's (which binds 0.0.0.0)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(128)
+    return s
+
+
+def _queued(listener):
+    """Connections waiting in a listener's queue (accepted and closed)."""
+    listener.setblocking(False)
+    n = 0
+    while True:
+        try:
+            c, _ = listener.accept()
+        except BlockingIOError:
+            return n
+        c.close()
+        n += 1
+
+
+@pytest.mark.thumbtack_only  # the steering program is thumbtack's hand-over
+def test_starting_process_removes_a_left_steering_program(make_proxy, backend):
+    """A hand-over leaves a classic BPF program on the port's SO_REUSEPORT group that sends
+    every new connection to one listener; a process that starts on the port removes it,
+    so that the listeners already there and its own share the connections again."""
+    backend.on("/share", Resp(200, body=b"shared\n"))
+    p = make_proxy(start=False)
+    first = _reuseport_listener(p.port)
+    insn = _SockFilter(0x06, 0, 0, 0)  # BPF_RET | BPF_K: always the group's listener 0
+    prog = _SockFprog(1, ctypes.pointer(insn))
+    first.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, bytes(prog))
+    # The program works here: a second listener in the group gets nothing.
+    second = _reuseport_listener(p.port)
+    for _ in range(10):
+        socket.create_connection(("127.0.0.1", p.port), timeout=2).close()
+    assert _queued(second) == 0 and _queued(first) == 10
+    second.close()
+    p.start()
+    served = 0
+    for _ in range(30):
+        try:
+            c = Conn(p.port, timeout=0.3)
+            c.request("GET", "/share", [("Connection", "close")])
+            r = c.read_response()
+            served += r.status == 200 and r.body == b"shared\n"
+            c.close()
+        except (OSError, Closed):
+            pass  # queued on the other listener, which never answers
+    queued = _queued(first)
+    first.close()
+    assert served > 0, "every connection still went to the first listener:\n" + p.log()[-2000:]
+    assert queued > 0, "the first listener got none: not a shared port"
