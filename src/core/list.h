@@ -35,6 +35,20 @@ static inline void tt_list_remove(struct tt_list *n)
     n->prev = n->next = n;
 }
 
+/* Take every node of `from` over into `to` (its previous content is dropped) and leave
+ * `from` empty: a caller walks `to` while callbacks add to `from` freely. */
+static inline void tt_list_move(struct tt_list *to, struct tt_list *from)
+{
+    if (tt_list_empty(from)) {
+        tt_list_init(to);
+        return;
+    }
+    *to = *from;
+    to->next->prev = to;
+    to->prev->next = to;
+    tt_list_init(from);
+}
+
 #define tt_list_for_each_safe(pos, tmp, head)                                                  \
     for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                           \
          (pos) = (tmp), (tmp) = (pos)->next)

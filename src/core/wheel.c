@@ -35,16 +35,11 @@ void tt_wheel_start(struct tt_wheel *w, struct tt_wtimer *t, tt_wtimer_fn cb, ui
 /* Fire what is due in one slot; timers of later turns stay. */
 static size_t run_slot(struct tt_wheel *w, struct tt_list *slot, uint64_t now_ms)
 {
-    struct tt_list pending;
-    tt_list_init(&pending);
     if (tt_list_empty(slot))
         return 0;
     /* Take the slot's list over, so that callbacks may arm and stop freely. */
-    pending.next = slot->next;
-    pending.prev = slot->prev;
-    pending.next->prev = &pending;
-    pending.prev->next = &pending;
-    tt_list_init(slot);
+    struct tt_list pending;
+    tt_list_move(&pending, slot);
     size_t fired = 0;
     while (!tt_list_empty(&pending)) {
         struct tt_wtimer *t = TT_CONTAINER_OF(pending.next, struct tt_wtimer, link);

@@ -229,7 +229,7 @@ struct tt_slice *tt_conn_out_at(struct tt_conn *c, uint32_t i)
     return slot(c, i);
 }
 
-static void pop_bytes(struct tt_conn *c, size_t n)
+void tt_conn_consume(struct tt_conn *c, size_t n)
 {
     c->out_bytes -= n;
     while (n && c->out_count) {
@@ -273,11 +273,6 @@ static ssize_t ssl_write_some(struct tt_conn *c)
     if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
         return TT_EAGAIN;
     return -EPIPE;
-}
-
-void tt_conn_consume(struct tt_conn *c, size_t n)
-{
-    pop_bytes(c, n);
 }
 
 void tt_conn_move_output(struct tt_conn *dst, struct tt_conn *src)
@@ -332,7 +327,7 @@ int tt_conn_flush(struct tt_conn *c)
         }
         if (n < 0)
             return (int)n;
-        pop_bytes(c, (size_t)n);
+        tt_conn_consume(c, (size_t)n);
     }
     rearm(c);
     return 0;
@@ -351,10 +346,7 @@ static void on_closed(struct tt_pollfd *f)
         SSL_free(c->ssl);
         c->ssl = NULL;
     }
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    tt_conn_discard_output(c);
+    tt_conn_discard_output(c); /* the socket was closed by tt_conn_close */
     if (c->on_close)
         c->on_close(c);
 }

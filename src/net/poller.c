@@ -36,12 +36,8 @@ static void on_events(uv_poll_t *h, int status, int events)
 static void run_kicks(struct tt_poller *p)
 {
     /* One pass over what is kicked now; a callback may kick again (for the next turn). */
-    struct tt_list list = p->kicked;
-    if (tt_list_empty(&p->kicked))
-        return;
-    list.next->prev = &list;
-    list.prev->next = &list;
-    tt_list_init(&p->kicked);
+    struct tt_list list;
+    tt_list_move(&list, &p->kicked);
     while (!tt_list_empty(&list)) {
         struct tt_pollfd *f = TT_CONTAINER_OF(list.next, struct tt_pollfd, link);
         tt_list_remove(&f->link);
@@ -55,16 +51,9 @@ static void on_reap(uv_idle_t *h)
 {
     struct tt_poller *p = h->data;
     run_kicks(p);
-    struct tt_list list = p->removed;
-    if (tt_list_empty(&p->removed)) {
-        if (tt_list_empty(&p->kicked))
-            uv_idle_stop(h);
-        return;
-    }
     /* Take the list over: done callbacks may remove more. */
-    list.next->prev = &list;
-    list.prev->next = &list;
-    tt_list_init(&p->removed);
+    struct tt_list list;
+    tt_list_move(&list, &p->removed);
     while (!tt_list_empty(&list)) {
         struct tt_pollfd *f = TT_CONTAINER_OF(list.next, struct tt_pollfd, link);
         tt_list_remove(&f->link);

@@ -59,6 +59,12 @@ static void exchange_free(struct tt_req_exchange *x)
     free(x);
 }
 
+/* Auto cross-origin is on for the request's route (route `aco` or the config key). */
+static bool cors_on(const struct tt_client *c, const struct tt_req *q)
+{
+    return q->route && (q->route->aco || c->w->srv->cfg.auto_cross_origin);
+}
+
 /* Auto cross-origin headers on r, from the request's CORS values (none once the request
  * became a stream: its head is out). */
 static void cors_apply(const struct tt_req *q, struct tt_resp *r)
@@ -265,8 +271,7 @@ static void send_resp_raw(struct tt_client *c, const struct tt_resp *r)
     bool ka = q && q->keep_alive && q->body_done;
     struct tt_resp tmp;
     const struct tt_resp *send = r;
-    if (q && q->route && !(q->jsonp && r->status == 200) &&
-        (q->route->aco || c->w->srv->cfg.auto_cross_origin)) {
+    if (q && !(q->jsonp && r->status == 200) && cors_on(c, q)) {
         tt_resp_copy(&tmp, r);
         cors_apply(q, &tmp);
         send = &tmp;
@@ -425,7 +430,7 @@ void tt_client_stream_start(struct tt_client *c, const struct tt_resp *r)
     struct tt_req *q = c->req;
     struct tt_resp tmp;
     const struct tt_resp *send = r;
-    if (q->route && (q->route->aco || c->w->srv->cfg.auto_cross_origin)) {
+    if (cors_on(c, q)) {
         tt_resp_copy(&tmp, r);
         cors_apply(q, &tmp);
         send = &tmp;
@@ -637,7 +642,7 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
     c->state = TT_C_RESP;
     struct head_view view, *v = &view;
     struct tt_resp r;
-    bool cors = q->route && (q->route->aco || c->w->srv->cfg.auto_cross_origin);
+    bool cors = cors_on(c, q);
     if (cors) {
         tt_resp_init(&r, resp->status);
         tt_resp_from_h1(&r, resp);
@@ -1134,9 +1139,8 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     }
     const char *path = h->target;
     size_t path_len = h->target_len;
-    const char *host = h->host ? h->host : "localhost";
-    size_t host_len = h->host ? h->host_len : 9;
-    size_t hn = host_len;
+    const char *host = hv;
+    size_t hn = hl;
     if (hn && host[0] == '[') {
         const char *e = memchr(host, ']', hn);
         hn = e ? (size_t)(e - host) + 1 : hn;
@@ -1230,8 +1234,6 @@ static void dispatch(struct tt_client *c, const struct tt_h1_request *h)
     else
         tt_forward_build_head(srv, c, h, route, t, path, path_len, q->trusted, &head);
     q->ex->bk_head = tt_buf_steal(&head, &q->ex->bk_head_len);
-    /* Kept while the request may be replayed: no more than its length. */
-    q->ex->bk_head = tt_realloc(q->ex->bk_head, q->ex->bk_head_len + 1);
     if (q->jsonp) {
         /* The body comes from the query, not from the client. */
         struct tt_jsonp *j = q->jsonp;

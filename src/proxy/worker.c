@@ -25,7 +25,7 @@
 #define SO_DETACH_REUSEPORT_BPF 68
 #endif
 
-/* Hand-over (README "Restarts"): a successor binds the same ports (SO_REUSEPORT) and the
+/* Hand-over (README "Restarting without dropping requests"): a successor binds the same ports (SO_REUSEPORT) and the
  * kernel spreads new connections over both processes' listeners. A connection that lands
  * in a listener's queue between its last accept and its close would be reset. So a
  * stopping process first steers the port's new connections to the successor: a classic
