@@ -214,6 +214,60 @@ def test_session_resumption(tls_proxy, backend):
     s2.close()
 
 
+def test_sessions_resume_one_after_another(tls_proxy, backend):
+    """One ticket per connection is enough to resume again and again: each resumed
+    connection brings the ticket for the next."""
+    p, port, ca = tls_proxy()
+    backend.on("/res", Resp(200, [("Content-Type", "text/plain")], b"r\n"))
+    ctx = client_ctx(ca)
+    sess = None
+    for i in range(6):
+        s = tls_conn(port, ca, "localhost", ctx=ctx, session=sess)
+        assert s.session_reused == (i > 0), i
+        with Conn.wrap(s) as c:
+            c.request("GET", "/res", host="localhost")
+            assert c.read_response("GET").status == 200  # the ticket comes in meanwhile
+            sess = s.session
+        assert sess is not None
+
+
+def tls_records(data):
+    """(type, length) of each whole TLS record in data."""
+    out, i = [], 0
+    while i + 5 <= len(data):
+        n = int.from_bytes(data[i + 3:i + 5], "big")
+        out.append((data[i], n))
+        i += 5 + n
+    assert i == len(data), "a cut record"
+    return out
+
+
+def test_client_leaving_without_close_notify_gets_one_ticket_and_no_alert(tls_proxy):
+    """Most clients close without close_notify. The server sends its one session ticket
+    and closes too: no alert record answers the bare end."""
+    p, port, ca = tls_proxy()
+    rs = RecordSocket(port, ca)
+    rs.raw.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        chunk = rs.raw.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    rs.raw.close()
+    # TLS 1.3 hides the content type: each record after the handshake is one message
+    records = tls_records(data)
+    assert [t for t, _ in records] == [23], records  # one record: the ticket
+    rs.inc.write(data)
+    rs.inc.write_eof()
+    try:
+        got = rs.obj.read(100)  # an alert would raise the SSLError that names it
+    except ssl.SSLEOFError:
+        got = b""
+    assert got == b""
+    assert rs.obj.session is not None and rs.obj.session.has_ticket
+
+
 def test_certificates_reload_on_sighup_without_dropping_connections(tls_proxy, backend):
     p, port, ca = tls_proxy()
     backend.on("/rl", Resp(200, [("Content-Type", "text/plain")], b"rl\n"))
