@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -1551,10 +1552,25 @@ void tt_client_timer_stop(struct tt_client *c)
     tt_wheel_stop(&c->w->wheel, &c->timer);
 }
 
+/* A zeroed client whose peer text is a copy of peer (sized to it). */
+static struct tt_client *client_alloc(const char *peer)
+{
+    size_t n = strnlen(peer, TT_PEER_MAX - 1);
+    struct tt_client *c = tt_calloc(1, offsetof(struct tt_client, peer) + n + 1);
+    memcpy(c->peer, peer, n);
+    return c;
+}
+
 void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer,
                       uint16_t tls_port)
 {
-    struct tt_client *c = tt_calloc(1, sizeof(*c));
+    char text[TT_PEER_MAX] = "";
+    if (peer->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, text, sizeof(text));
+    else if (peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, text,
+                  sizeof(text));
+    struct tt_client *c = client_alloc(text);
     c->w = w;
     c->id = ++w->next_conn_id * 64 + (uint64_t)w->index;
     tt_buf_init(&c->in, 0);
@@ -1565,12 +1581,6 @@ void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer,
         return;
     }
     tt_wtimer_init(&c->timer);
-    if (peer->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer,
-                  sizeof(c->peer));
-    else if (peer->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer,
-                  sizeof(c->peer));
     tt_list_insert_tail(&w->clients, &c->link);
     w->num_clients++;
     c->state = TT_C_HEAD;
@@ -1659,13 +1669,12 @@ struct tt_client *tt_client_new_stream(struct tt_client *conn, const struct tt_c
     if (__atomic_load_n(&srv->num_clients, __ATOMIC_ACQUIRE) >= srv->cfg.client_maxconn)
         return NULL;
     __atomic_add_fetch(&srv->num_clients, 1, __ATOMIC_ACQ_REL);
-    struct tt_client *c = tt_calloc(1, sizeof(*c));
+    struct tt_client *c = client_alloc(conn->peer);
     c->w = w;
     c->id = ++w->next_conn_id * 64 + (uint64_t)w->index;
     tt_buf_init(&c->in, 0);
     tt_conn_init_virtual(&w->poller, &c->conn, vops, vctx, on_io);
     tt_wtimer_init(&c->timer);
-    memcpy(c->peer, conn->peer, sizeof(c->peer));
     c->tls = conn->tls;
     tt_list_insert_tail(&w->clients, &c->link);
     w->num_clients++;

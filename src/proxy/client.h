@@ -121,7 +121,6 @@ struct tt_client {
     struct tt_req *req;
     struct tt_client_session *session; /* a hold (TT_C_HOLD), a WebSocket (TT_C_WS) or NULL */
     uint8_t state; /* enum tt_client_state */
-    char peer[TT_PEER_MAX]; /* the peer's address as text */
     /* flags (bit-fields: a held connection keeps this struct) */
     bool read_paused : 1;
     bool in_process : 1; /* inside process_input: do not re-enter from end_request */
@@ -133,6 +132,8 @@ struct tt_client {
     bool clean_end : 1; /* its session ended its protocol properly (a WebSocket's closing
                        handshake): an HTTP/2 stream carrying it ends with END_STREAM, not
                        a reset (the TCP connection dropped) */
+    char peer[]; /* the peer's address as text, allocated to its length (at most
+                    TT_PEER_MAX with the NUL): most are far shorter than an IPv6 one */
 };
 
 /* The client's timer, on the worker's timing wheel (TT_WHEEL_TICK_MS resolution): one

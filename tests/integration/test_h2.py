@@ -25,7 +25,7 @@ from h2util import (CONTINUATION, DATA, END_HEADERS, END_STREAM, ENHANCE_YOUR_CA
                     HEADERS, INTERNAL_ERROR, NO_ERROR, PING, PROTOCOL_ERROR,
                     PRIORITY, REFUSED_STREAM, RST_STREAM, SETTINGS, H2Client, RawConn, frame,
                     request_fields, settings_frame)
-from helpers import Conn, wait_for
+from helpers import Conn, free_port, wait_for
 from test_tls import client_ctx, start_tls_proxy
 
 pytestmark = pytest.mark.thumbtack_only  # Pushpin has no HTTP/2
@@ -51,6 +51,26 @@ def h2_conns(p):
 
 
 # ---- plain requests -----------------------------------------------------------------
+
+def test_ipv6_client_address_reaches_the_backend_and_the_log(make_proxy, backend):
+    """A client's address text is kept at its own length (a stream copies its
+    connection's): an IPv6 one is whole in X-Forwarded-For and in the access log, over
+    HTTP/1.1 and HTTP/2."""
+    p = make_proxy(start=False, config={"proxy": {"x_forwarded_for": "append"}})
+    v6 = free_port()
+    p.extra_config.setdefault("runner", {})["http_port"] = "%d,[::1]:%d" % (p.port, v6)
+    p.write_config()
+    p.start()
+    for path in ("/v6/h1", "/v6/h2"):
+        backend.on(path, Resp(200, [("Content-Type", "text/plain")], b"ok\n"))
+    r1 = curl("-i", "-g", "http://[::1]:%d/v6/h1" % v6)
+    r2 = curl("-i", "-g", "--http2-prior-knowledge", "http://[::1]:%d/v6/h2" % v6)
+    assert r1.stdout.decode().startswith("HTTP/1.1 200"), r1
+    assert r2.stdout.decode().startswith("HTTP/2 200"), r2
+    for path in ("/v6/h1", "/v6/h2"):
+        assert backend.reqs(path)[0].header_all("X-Forwarded-For") == ["::1"]
+        assert re.search(r"c\d+ ::1 GET %s -> " % path, p.log()), p.log()[-2000:]
+
 
 def test_curl_prior_knowledge_proxied(proxy, backend):
     backend.on("/h2/a", Resp(200, [("Content-Type", "text/plain"), ("X-Back", "yes")], b"hello h2\n"))
