@@ -37,13 +37,15 @@ struct tt_h1_request {
     const char *target; /* request-target as sent */
     size_t target_len;
     int minor_version; /* HTTP/1.<minor>: 0 or 1 */
-    struct tt_h1_header headers[TT_H1_MAX_HEADERS];
     size_t num_headers;
     struct tt_h1_framing framing;
     bool expect_continue;    /* Expect: 100-continue */
     bool websocket;          /* Upgrade: websocket present (validation is the caller's) */
     const char *host;        /* Host header value or NULL */
     size_t host_len;
+    /* Last, so that a kept copy (tt_h1_request_dup) is allocated only as far as its
+     * num_headers: every other member comes before it. */
+    struct tt_h1_header headers[TT_H1_MAX_HEADERS];
 };
 
 struct tt_h1_response {
@@ -51,9 +53,10 @@ struct tt_h1_response {
     int status; /* 100..999 */
     const char *reason;
     size_t reason_len;
-    struct tt_h1_header headers[TT_H1_MAX_HEADERS];
     size_t num_headers;
     struct tt_h1_framing framing;
+    /* Last: a kept copy (tt_h1_response_dup) is allocated only as far as num_headers. */
+    struct tt_h1_header headers[TT_H1_MAX_HEADERS];
 };
 
 /* Parse error details. `status` is the HTTP status the caller should answer with (400,

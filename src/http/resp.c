@@ -1,6 +1,7 @@
 /* resp.c: in-memory responses and their rendering (see resp.h). */
 #include "http/resp.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "core/log.h"
@@ -138,8 +139,11 @@ struct tt_h1_response *tt_h1_response_dup(const struct tt_h1_response *h, char *
     for (size_t i = 0; i < h->num_headers; i++)
         total += h->headers[i].name_len + h->headers[i].value_len;
     char *raw = tt_malloc(total + 1);
-    struct tt_h1_response *c = tt_malloc(sizeof(*c));
-    *c = *h;
+    /* Only the headers in use: a GRIP response is kept for every request in flight, and
+     * the whole table is 2 KB where a few entries are used. */
+    size_t head = offsetof(struct tt_h1_response, headers);
+    struct tt_h1_response *c = tt_malloc(head + h->num_headers * sizeof(h->headers[0]));
+    memcpy(c, h, head + h->num_headers * sizeof(h->headers[0]));
     size_t off = 0;
     memcpy(raw + off, h->reason, h->reason_len);
     c->reason = raw + off;
@@ -168,8 +172,9 @@ struct tt_h1_request *tt_h1_request_dup(const struct tt_h1_request *h, char **ra
     if (h->host && !host_in_headers)
         total += h->host_len;
     char *raw = tt_malloc(total + 1);
-    struct tt_h1_request *c = tt_malloc(sizeof(*c));
-    *c = *h;
+    size_t head = offsetof(struct tt_h1_request, headers);
+    struct tt_h1_request *c = tt_malloc(head + h->num_headers * sizeof(h->headers[0]));
+    memcpy(c, h, head + h->num_headers * sizeof(h->headers[0]));
     size_t off = 0;
     memcpy(raw + off, h->method, h->method_len);
     c->method = raw + off;

@@ -46,7 +46,8 @@ void tt_resp_render(const struct tt_resp *r, int minor_version, bool keep_alive,
 /* A plain text answer (Pushpin's error style): Content-Type text/plain, body given. */
 void tt_resp_text(struct tt_resp *r, int status, const char *body);
 /* Deep-copy a parsed response head so it outlives the buffer it points into. Free the
- * result and *raw_out with free(). */
+ * result and *raw_out with free(). The copy is allocated only up to its num_headers
+ * entries of headers[]: read it through its pointer, never copy it whole. */
 struct tt_h1_response *tt_h1_response_dup(const struct tt_h1_response *h, char **raw_out);
 /* The same for a parsed request head (a WebSocket session keeps its handshake request
  * while it connects). */

@@ -2,6 +2,7 @@
 #include "websocket/session.h"
 
 #include <openssl/rand.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -671,7 +672,9 @@ void tt_ws_session_backend_head(struct tt_ws_session *s, const struct tt_route_t
                                 const char *method, bool skip_ws, struct tt_buf *out)
 {
     struct tt_h1_request *x = tt_malloc(sizeof(*x));
-    *x = *s->req;
+    /* s->req is a compact copy (tt_h1_request_dup): only its headers in use are there. */
+    memcpy(x, s->req,
+           offsetof(struct tt_h1_request, headers) + s->req->num_headers * sizeof(x->headers[0]));
     x->method = method;
     x->method_len = strlen(method);
     /* The path after the route's rewrites, as for HTTP requests. */

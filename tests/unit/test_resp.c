@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "proxy/cors.h"
+#include "http/h1.h"
 #include "http/resp.h"
 #include "proxy/testhandler.h"
 #include "pubsub/msg.h"
@@ -92,6 +93,41 @@ static void test_headers(void)
     tt_resp_deinit(&r);
 }
 
+/* The kept copies of parsed heads hold every header in use and outlive their input;
+ * they are allocated only as far as their headers (ASan, in make asan, checks that
+ * nothing reads past that). */
+static void test_head_dups(void)
+{
+    char in[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nGrip-Hold: stream\r\n"
+                "Grip-Channel: a, b\r\n\r\n";
+    struct tt_h1_response r;
+    struct tt_h1_error err;
+    CHECK(tt_h1_parse_response(in, sizeof(in) - 1, 4096, &r, &err) > 0);
+    char *raw;
+    struct tt_h1_response *c = tt_h1_response_dup(&r, &raw);
+    memset(in, 'x', sizeof(in) - 1); /* the copy does not point into its input */
+    CHECK_INT(c->status, 200);
+    CHECK_INT(c->num_headers, 3);
+    CHECK(c->reason_len == 2 && memcmp(c->reason, "OK", 2) == 0);
+    CHECK(c->headers[2].name_len == 12 && memcmp(c->headers[2].name, "Grip-Channel", 12) == 0);
+    CHECK(c->headers[2].value_len == 4 && memcmp(c->headers[2].value, "a, b", 4) == 0);
+    CHECK(c->framing.content_length == r.framing.content_length);
+    free(c);
+    free(raw);
+
+    char req[] = "GET /ws?x=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\r\n";
+    struct tt_h1_request q;
+    CHECK(tt_h1_parse_request(req, sizeof(req) - 1, 4096, &q, &err) > 0);
+    struct tt_h1_request *d = tt_h1_request_dup(&q, &raw);
+    memset(req, 'x', sizeof(req) - 1);
+    CHECK(d->target_len == 7 && memcmp(d->target, "/ws?x=1", 7) == 0);
+    CHECK_INT(d->num_headers, 2);
+    CHECK(d->host && d->host_len == 11 && memcmp(d->host, "example.com", 11) == 0);
+    CHECK(d->headers[1].value_len == 9 && memcmp(d->headers[1].value, "websocket", 9) == 0);
+    free(d);
+    free(raw);
+}
+
 static void test_cors(void)
 {
     struct tt_resp r;
@@ -171,4 +207,4 @@ static void test_msg(void)
     tt_msg_unref(m); /* freed: ASan/valgrind would report a leak or a double free */
 }
 
-TT_TEST_MAIN(test_render_refuses_splitting, test_render, test_headers, test_cors, test_testhandler, test_msg)
+TT_TEST_MAIN(test_render_refuses_splitting, test_render, test_head_dups, test_headers, test_cors, test_testhandler, test_msg)
