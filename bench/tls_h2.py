@@ -4,7 +4,9 @@ one run, each alone against the same backend (build/bench/backend), same certifi
 (EC P-256), TLS 1.3 by default, two workers each.
 
   handshakes: `openssl s_time -new` x2 in parallel (full handshakes/s, no resumption) and
-              the server's CPU per handshake;
+              the server's CPU per handshake; both servers up at once and taking turns,
+              BENCH_TLS_HS_ROUNDS (4) rounds of 5 s each, the median round reported (one
+              sample each had moved the ratio by 5% from run to run);
   h2:         `h2load` over TLS with ALPN h2 (-c 20 -m 10): requests/s, CPU per request;
   h1:         `h2load --h1` over TLS (-c 50, keep-alive): requests/s, CPU per request;
   memory:     RSS per idle TLS keep-alive connection (both), and (thumbtack) per held idle
@@ -18,7 +20,7 @@ one run, each alone against the same backend (build/bench/backend), same certifi
 `make bench-tls` (bench/run.sh --tls). BENCH_TLS_SECS (10), BENCH_TLS_HELD (2000 TLS
 connections), BENCH_H2_HELD (10000 streams), BENCH_H2_RPS (200 streams a second per
 connection for h2_paced), BENCH_TLS_STEPS (comma-separated, default all: tls_idle,
-tls_held, h2_held, h2_paced, speed; e.g. BENCH_TLS_STEPS=h2_held,h2_paced measures only the
+tls_held, h2_held, h2_paced, handshakes, speed; e.g. BENCH_TLS_STEPS=h2_held,h2_paced measures only the
 memory per held HTTP/2 stream), BENCH_TLS_SYSTEMS (default "thumbtack,nginx"). Results in
 bench/results/tls-<stamp>/.
 """
@@ -40,7 +42,9 @@ HELD = int(os.environ.get("BENCH_TLS_HELD", "2000"))
 H2_HELD = int(os.environ.get("BENCH_H2_HELD", "10000"))
 H2_RPS = int(os.environ.get("BENCH_H2_RPS", "200"))
 STEPS = set(os.environ.get("BENCH_TLS_STEPS",
-                           "tls_idle,tls_held,h2_held,h2_paced,speed").split(","))
+                           "tls_idle,tls_held,h2_held,h2_paced,handshakes,speed").split(","))
+HS_ROUNDS = int(os.environ.get("BENCH_TLS_HS_ROUNDS", "4"))
+HS_SECS = 5
 SYSTEMS = os.environ.get("BENCH_TLS_SYSTEMS", "thumbtack,nginx").split(",")
 
 
@@ -128,12 +132,13 @@ def measure(pids, fn):
 
 
 def handshakes(port):
-    args = ["openssl", "s_time", "-connect", "127.0.0.1:%d" % port, "-new", "-time", str(SECS)]
+    args = ["openssl", "s_time", "-connect", "127.0.0.1:%d" % port, "-new", "-time",
+            str(HS_SECS)]
     ps = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
           for _ in range(2)]
     total = 0
     for p in ps:
-        out = p.communicate(timeout=SECS + 30)[0]
+        out = p.communicate(timeout=HS_SECS + 30)[0]
         m = re.search(r"(\d+) connections in ([\d.]+)s", out)
         total += int(m.group(1)) if m else 0
     return total
@@ -245,9 +250,6 @@ def run_system(name, work):
     if proc is None:
         return {"note": "did not start"}
     pids = proc_tree(proc.pid)
-    n, wall, cpu = measure(pids, lambda: handshakes(port))
-    res["handshakes_s"] = round(n / wall)
-    res["cpu_us_per_handshake"] = round(cpu * 1e6 / max(n, 1), 1)
     for key, h1 in (("h2", False), ("h1", True)):
         (ok, bad, proto), wall, cpu = measure(pids, lambda: h2load(port, h1))
         res[key + "_rps"] = round(ok / wall)
@@ -258,13 +260,41 @@ def run_system(name, work):
     return res
 
 
+def handshake_rounds(work, names):
+    """Full handshakes with every server up at once, the servers taking turns round after
+    round, so that a drift of the machine weighs on each alike; per server the median
+    round's rate and CPU per handshake (and every round, for the record)."""
+    up = {}
+    for name in names:
+        d = os.path.join(work, name)
+        proc = start_thumbtack(d)[0] if name == "thumbtack" else start_nginx(d)
+        port = TT if name == "thumbtack" else NGINX
+        if wait_port(port, proc):
+            up[name] = (proc, port, proc_tree(proc.pid))
+    rounds = {name: [] for name in up}
+    for _ in range(HS_ROUNDS):
+        for name, (proc, port, pids) in up.items():
+            n, wall, cpu = measure(pids, lambda: handshakes(port))
+            rounds[name].append((round(n / wall), round(cpu * 1e6 / max(n, 1), 1)))
+    for proc, _, _ in up.values():
+        stop(proc)
+
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+    return {name: {"handshakes_s": round(median([r for r, _ in rs])),
+                   "cpu_us_per_handshake": round(median([c for _, c in rs]), 1),
+                   "handshake_rounds": rs} for name, rs in rounds.items() if rs}
+
+
 def render(results):
     t, n = results.get("thumbtack", {}), results.get("nginx", {})
 
     def ratio(a, b):
         return "%.2f" % (a / b) if a and b else "–"
     rows = [
-        ("TLS handshakes/s (openssl s_time -new x2, TLS 1.3, P-256)", "handshakes_s"),
+        ("TLS handshakes/s (openssl s_time -new x2, TLS 1.3, P-256; median of %d alternating "
+         "rounds)" % HS_ROUNDS, "handshakes_s"),
         ("server CPU per handshake, us", "cpu_us_per_handshake"),
         ("proxied requests/s over h2 (h2load -c 20 -m 10)", "h2_rps"),
         ("server CPU per h2 request, us", "h2_cpu_us_per_req"),
@@ -310,6 +340,12 @@ def main():
             log("%s ..." % name)
             results[name] = run_system(name, work)
             log("%s: %s" % (name, results[name]))
+        if "handshakes" in STEPS:
+            names = [n for n in SYSTEMS if "note" not in results.get(n, {})]
+            log("handshakes (%s, taking turns) ..." % ", ".join(names))
+            for name, hs in handshake_rounds(work, names).items():
+                results[name].update(hs)
+                log("%s: %s" % (name, hs))
     finally:
         stop_all()
     md = render(results)
