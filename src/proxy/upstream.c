@@ -15,6 +15,7 @@
 #include "proxy/zhttpup.h"
 
 #define UP_HEAD_MAX 65536
+#define UP_KEY_HOST_MAX 284 /* a DNS name is at most 253; route hosts are capped anyway */
 #define UP_CONNECT_TIMEOUT_MS 10000
 #define UP_DRAIN_MARK 262144
 #define UP_POOL_MAX 1024 /* idle connections kept per target and worker: a burst of
@@ -56,7 +57,10 @@ struct tt_upstream {
     size_t head_len;
     struct tt_buf body; /* request body queued before the connection is up */
     size_t tried_from; /* targets[tried_from..ti] were tried (for the error text) */
-    char pool_key[300];
+    /* "host:port/<ssl><insecure>" (the pool map's key): in key_inline when it fits, as
+     * nearly every one does, else on the heap. */
+    char *pool_key;
+    char key_inline[48];
     struct tt_list pool_link;
     struct up_pool *pool; /* the pool it idles in, while it does */
     uv_getaddrinfo_t *gai;
@@ -84,6 +88,8 @@ static void up_free(struct tt_upstream *u)
     tt_buf_deinit(&u->in);
     tt_buf_deinit(&u->body);
     free(u->head);
+    if (u->pool_key != u->key_inline)
+        free(u->pool_key);
     free(u);
 }
 
@@ -399,7 +405,11 @@ static void send_request(struct tt_upstream *u)
 /* "host:port/<ssl><insecure>", built without printf: this runs for every request. */
 static void set_pool_key(struct tt_upstream *u, const struct tt_route_target *t)
 {
-    size_t hl = TT_MIN(strlen(t->host), sizeof(u->pool_key) - 16);
+    size_t hl = TT_MIN(strlen(t->host), (size_t)UP_KEY_HOST_MAX);
+    size_t need = hl + 10; /* ':', 5 digits, '/', 2 flags, NUL */
+    if (u->pool_key != u->key_inline)
+        free(u->pool_key);
+    u->pool_key = need <= sizeof(u->key_inline) ? u->key_inline : tt_malloc(need);
     char *p = u->pool_key;
     memcpy(p, t->host, hl);
     p += hl;
@@ -497,6 +507,7 @@ struct tt_upstream *tt_upstream_start(struct tt_worker *w, const struct tt_route
         return NULL;
     uv_once(&ssl_once, ssl_init);
     struct tt_upstream *u = tt_calloc(1, sizeof(*u));
+    u->pool_key = u->key_inline;
     u->w = w;
     u->cbs = cbs;
     u->ctx = ctx;

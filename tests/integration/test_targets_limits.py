@@ -69,6 +69,26 @@ def test_ipv6_target(make_proxy):
         b.stop()
 
 
+@pytest.mark.thumbtack_only  # IPv6 targets are 1.41+
+def test_long_target_address_pools_its_connections(make_proxy):
+    """A target whose pool key does not fit the upstream's inline buffer (the IPv6
+    loopback written out whole, 39 characters) still reuses its backend connections."""
+    try:
+        b = Backend(host="::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    try:
+        long_v6 = "0000:0000:0000:0000:0000:0000:0000:0001"
+        p = make_proxy(routes="* [%s]:%d\n" % (long_v6, b.port))
+        for i in range(8):
+            path = "/long%d" % i
+            b.on(path, Resp(200, [("Content-Type", "text/plain")], b"six\n"))
+            assert p.http("GET", path).body == b"six\n"
+        assert b.connections <= 2, b.connections
+    finally:
+        b.stop()
+
+
 def test_backend_connections_reused(proxy, backend):
     for i in range(10):
         assert proxy.http("GET", "/pool%d" % i).status == 200
