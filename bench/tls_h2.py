@@ -20,15 +20,16 @@ one run, each alone against the same backend (build/bench/backend), same certifi
 `make bench-tls` (bench/run.sh --tls). BENCH_TLS_SECS (10), BENCH_TLS_HELD (2000 TLS
 connections), BENCH_H2_HELD (10000 streams), BENCH_H2_RPS (200 streams a second per
 connection for h2_paced), BENCH_TLS_STEPS (comma-separated, default all: tls_idle,
-tls_held, h2_held, h2_paced, handshakes, speed; e.g. BENCH_TLS_STEPS=h2_held,h2_paced measures only the
-memory per held HTTP/2 stream), BENCH_TLS_SYSTEMS (default "thumbtack,nginx"). Results in
-bench/results/tls-<stamp>/.
+tls_held, h2_held, h2_paced, handshakes, speed; e.g. BENCH_TLS_STEPS=h2_held,h2_paced
+measures only the memory per held HTTP/2 stream), BENCH_TLS_SYSTEMS (default
+"thumbtack,nginx"). Results in bench/results/tls-<stamp>/.
 """
 import asyncio
 import json
 import os
 import re
 import ssl
+import statistics
 import subprocess
 import sys
 import time
@@ -278,12 +279,8 @@ def handshake_rounds(work, names):
             rounds[name].append((round(n / wall), round(cpu * 1e6 / max(n, 1), 1)))
     for proc, _, _ in up.values():
         stop(proc)
-
-    def median(xs):
-        xs = sorted(xs)
-        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
-    return {name: {"handshakes_s": round(median([r for r, _ in rs])),
-                   "cpu_us_per_handshake": round(median([c for _, c in rs]), 1),
+    return {name: {"handshakes_s": round(statistics.median([r for r, _ in rs])),
+                   "cpu_us_per_handshake": round(statistics.median([c for _, c in rs]), 1),
                    "handshake_rounds": rs} for name, rs in rounds.items() if rs}
 
 

@@ -11,6 +11,8 @@
 #ifndef TT_HTTP_H1_H
 #define TT_HTTP_H1_H
 
+#include <stddef.h>
+
 #include "core/common.h"
 
 #define TT_H1_MAX_HEADERS 64
@@ -58,6 +60,17 @@ struct tt_h1_response {
     /* Last: a kept copy (tt_h1_response_dup) is allocated only as far as num_headers. */
     struct tt_h1_header headers[TT_H1_MAX_HEADERS];
 };
+
+/* The bytes of a parsed head that are in use: every member up to its num_headers entries
+ * of headers[] (what a kept copy holds, and all that may be copied from one). */
+static inline size_t tt_h1_request_used(const struct tt_h1_request *h)
+{
+    return offsetof(struct tt_h1_request, headers) + h->num_headers * sizeof(h->headers[0]);
+}
+static inline size_t tt_h1_response_used(const struct tt_h1_response *h)
+{
+    return offsetof(struct tt_h1_response, headers) + h->num_headers * sizeof(h->headers[0]);
+}
 
 /* Parse error details. `status` is the HTTP status the caller should answer with (400,
  * 431 is not used: Pushpin answers 400 for an oversize head; 501 for an unknown

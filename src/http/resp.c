@@ -1,7 +1,6 @@
 /* resp.c: in-memory responses and their rendering (see resp.h). */
 #include "http/resp.h"
 
-#include <stddef.h>
 #include <stdlib.h>
 
 #include "core/log.h"
@@ -141,9 +140,8 @@ struct tt_h1_response *tt_h1_response_dup(const struct tt_h1_response *h, char *
     char *raw = tt_malloc(total + 1);
     /* Only the headers in use: a GRIP response is kept for every request in flight, and
      * the whole table is 2 KB where a few entries are used. */
-    size_t head = offsetof(struct tt_h1_response, headers);
-    struct tt_h1_response *c = tt_malloc(head + h->num_headers * sizeof(h->headers[0]));
-    memcpy(c, h, head + h->num_headers * sizeof(h->headers[0]));
+    struct tt_h1_response *c = tt_malloc(tt_h1_response_used(h));
+    memcpy(c, h, tt_h1_response_used(h));
     size_t off = 0;
     memcpy(raw + off, h->reason, h->reason_len);
     c->reason = raw + off;
@@ -172,9 +170,8 @@ struct tt_h1_request *tt_h1_request_dup(const struct tt_h1_request *h, char **ra
     if (h->host && !host_in_headers)
         total += h->host_len;
     char *raw = tt_malloc(total + 1);
-    size_t head = offsetof(struct tt_h1_request, headers);
-    struct tt_h1_request *c = tt_malloc(head + h->num_headers * sizeof(h->headers[0]));
-    memcpy(c, h, head + h->num_headers * sizeof(h->headers[0]));
+    struct tt_h1_request *c = tt_malloc(tt_h1_request_used(h));
+    memcpy(c, h, tt_h1_request_used(h));
     size_t off = 0;
     memcpy(raw + off, h->method, h->method_len);
     c->method = raw + off;

@@ -2,7 +2,6 @@
 #include "websocket/session.h"
 
 #include <openssl/rand.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -673,8 +672,7 @@ void tt_ws_session_backend_head(struct tt_ws_session *s, const struct tt_route_t
 {
     struct tt_h1_request *x = tt_malloc(sizeof(*x));
     /* s->req is a compact copy (tt_h1_request_dup): only its headers in use are there. */
-    memcpy(x, s->req,
-           offsetof(struct tt_h1_request, headers) + s->req->num_headers * sizeof(x->headers[0]));
+    memcpy(x, s->req, tt_h1_request_used(s->req));
     x->method = method;
     x->method_len = strlen(method);
     /* The path after the route's rewrites, as for HTTP requests. */
