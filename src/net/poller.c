@@ -9,16 +9,16 @@
 
 #define POLL_BATCH 256
 
-static void on_events(uv_poll_t *h, int status, int events)
+/* Run the callbacks of one batch of events; returns whether libuv's fd was among them. */
+static bool dispatch(struct epoll_event *evs, int n)
 {
-    (void)events;
-    struct tt_poller *p = h->data;
-    if (status < 0)
-        return;
-    struct epoll_event evs[POLL_BATCH];
-    int n = epoll_wait(p->epfd, evs, POLL_BATCH, 0);
+    bool uv_ready = false;
     for (int i = 0; i < n; i++) {
         struct tt_pollfd *f = evs[i].data.ptr;
+        if (!f) {
+            uv_ready = true; /* libuv's backend fd */
+            continue;
+        }
         if (f->removed)
             continue; /* removed by an earlier callback of this batch */
         uint32_t e = evs[i].events;
@@ -31,6 +31,29 @@ static void on_events(uv_poll_t *h, int status, int events)
         if (uv)
             f->cb(f, uv);
     }
+    return uv_ready;
+}
+
+void tt_poller_run(struct tt_poller *p, tt_poller_after_fn after, void *ctx)
+{
+    uv_loop_t *loop = p->loop;
+    struct epoll_event evs[POLL_BATCH];
+    while (uv_loop_alive(loop)) {
+        /* 0 when libuv has idle work (kicks, reaping) or closing handles; else until its
+         * next timer, or forever. */
+        int n = epoll_wait(p->epfd, evs, POLL_BATCH, uv_backend_timeout(loop));
+        uv_update_time(loop); /* timers started by the callbacks count from now */
+        bool uv_due = n <= 0 || dispatch(evs, n > 0 ? n : 0);
+        if (uv_due || uv_backend_timeout(loop) == 0)
+            uv_run(loop, UV_RUN_NOWAIT);
+        else
+            after(ctx);
+    }
+}
+
+static void on_keep(uv_prepare_t *h)
+{
+    (void)h;
 }
 
 static void run_kicks(struct tt_poller *p)
@@ -69,29 +92,26 @@ int tt_poller_init(struct tt_poller *p, uv_loop_t *loop)
     memset(p, 0, sizeof(*p));
     tt_list_init(&p->removed);
     tt_list_init(&p->kicked);
+    p->loop = loop;
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (p->epfd < 0)
         return -errno;
-    int r = uv_poll_init(loop, &p->handle, p->epfd);
-    if (r != 0) {
+    /* libuv's epoll fd is a member: the thread waits here, and runs a libuv turn when
+     * libuv has something (tt_poller_run). */
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, uv_backend_fd(loop), &ev) < 0) {
+        int e = errno;
         close(p->epfd);
-        return r;
+        return -e;
     }
-    p->handle.data = p;
+    uv_prepare_init(loop, &p->keep);
+    uv_prepare_start(&p->keep, on_keep);
     uv_idle_init(loop, &p->reaper);
     p->reaper.data = p;
-    uv_poll_start(&p->handle, UV_READABLE, on_events);
     /* The set alone keeps no loop alive: its owner's other handles decide that. */
-    uv_unref((uv_handle_t *)&p->handle);
+    uv_unref((uv_handle_t *)&p->keep);
     uv_unref((uv_handle_t *)&p->reaper);
     return 0;
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    struct tt_poller *p = h->data;
-    if (h == (uv_handle_t *)&p->handle)
-        close(p->epfd);
 }
 
 void tt_poller_close(struct tt_poller *p)
@@ -106,7 +126,9 @@ void tt_poller_close(struct tt_poller *p)
         if (f->done)
             f->done(f);
     }
-    uv_close((uv_handle_t *)&p->handle, on_handle_closed);
+    close(p->epfd);
+    p->epfd = -1;
+    uv_close((uv_handle_t *)&p->keep, NULL);
     uv_close((uv_handle_t *)&p->reaper, NULL);
 }
 
@@ -117,7 +139,7 @@ void tt_pollfd_init(struct tt_poller *p, struct tt_pollfd *f, int fd, tt_pollfd_
     f->cb = cb;
     tt_list_init(&f->link);
     if (p->members++ == 0)
-        uv_ref((uv_handle_t *)&p->handle); /* open sockets keep the loop running */
+        uv_ref((uv_handle_t *)&p->keep); /* open sockets keep the loop running */
 }
 
 int tt_poller_set(struct tt_poller *p, struct tt_pollfd *f, int events)
@@ -140,6 +162,11 @@ int tt_poller_set(struct tt_poller *p, struct tt_pollfd *f, int events)
         ev.events |= EPOLLIN;
     if (events & UV_WRITABLE)
         ev.events |= EPOLLOUT;
+    if (f->exclusive) {
+        if (f->in_set) /* the kernel refuses EPOLL_CTL_MOD on an exclusive entry */
+            tt_poller_set(p, f, 0);
+        ev.events |= EPOLLEXCLUSIVE;
+    }
     int op = f->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(p->epfd, op, f->fd, &ev) < 0) {
         int e = errno;
@@ -183,7 +210,7 @@ void tt_poller_remove(struct tt_poller *p, struct tt_pollfd *f, tt_pollfd_done_f
     tt_poller_set(p, f, 0);
     f->removed = true;
     if (--p->members == 0)
-        uv_unref((uv_handle_t *)&p->handle);
+        uv_unref((uv_handle_t *)&p->keep);
     f->done = done;
     tt_list_insert_tail(&p->removed, &f->link);
     if (!p->closing)

@@ -1,9 +1,15 @@
-/* poller.h: many sockets behind one libuv handle.
+/* poller.h: many sockets in one epoll set, and the loop that waits on it.
  *
- * Each worker keeps an epoll set of its own, watched by a single uv_poll_t; a socket in
- * it costs a few bytes in its owner (struct tt_pollfd) instead of a 160-byte uv_poll_t
- * and libuv's watcher bookkeeping, and a change of interest is one epoll_ctl. Events are
- * level-triggered, as uv_poll's: whatever is not consumed is reported again.
+ * Each worker keeps an epoll set of its own; a socket in it costs a few bytes in its
+ * owner (struct tt_pollfd) instead of a 160-byte uv_poll_t and libuv's watcher
+ * bookkeeping, and a change of interest is one epoll_ctl. Events are level-triggered, as
+ * uv_poll's: whatever is not consumed is reported again.
+ *
+ * The set is the outermost wait of its thread (tt_poller_run): libuv's own epoll fd is a
+ * member, and the libuv loop runs a non-blocking turn only when that fd is ready, a timer
+ * is due or libuv has idle work. So a socket event costs one epoll_wait, and a listener
+ * shared by several workers can be in each set with EPOLLEXCLUSIVE, which wakes one
+ * waiter per connection only when the waiting is done on that set directly.
  *
  * A pollfd can also be kicked: it gets a readable callback on the next loop turn although
  * the socket may have nothing, for bytes its owner's TLS layer read ahead and holds (which
@@ -33,29 +39,39 @@ struct tt_pollfd {
     uint8_t interest; /* UV_READABLE | UV_WRITABLE currently in the epoll set */
     bool in_set;
     bool removed;
-    bool kicked; /* on the kicked list */
+    bool kicked;    /* on the kicked list */
+    bool exclusive; /* added with EPOLLEXCLUSIVE (a listener shared by several sets) */
     tt_pollfd_fn cb;
     tt_pollfd_done_fn done;
     struct tt_list link; /* on the kicked list, or the removed list until done runs */
 };
 
 struct tt_poller {
-    uv_poll_t handle; /* on epfd */
-    uv_idle_t reaper; /* runs kicks and the done callbacks of removed pollfds */
+    uv_loop_t *loop;
+    uv_prepare_t keep; /* does nothing; referenced while there are members (loop alive) */
+    uv_idle_t reaper;  /* runs kicks and the done callbacks of removed pollfds */
     int epfd;
     struct tt_list removed;
     struct tt_list kicked;
     size_t count;   /* pollfds in the epoll set */
-    size_t members; /* pollfds not removed: while there are any, the handle keeps the loop */
+    size_t members; /* pollfds not removed: while there are any, the loop stays alive */
     bool closing;
 };
 
+/* Called after a batch of socket events when the libuv loop had nothing to run (when it
+ * ran, its check handles did the same job): write out what the batch queued. */
+typedef void (*tt_poller_after_fn)(void *ctx);
+
 int tt_poller_init(struct tt_poller *p, uv_loop_t *loop);
+/* Wait on the set and run the loop's turns until the loop is no longer alive (no
+ * referenced handle, request or member left): the thread's whole life. */
+void tt_poller_run(struct tt_poller *p, tt_poller_after_fn after, void *ctx);
 /* Close the handles (the loop must run once more); every pollfd must be removed first. */
 void tt_poller_close(struct tt_poller *p);
 void tt_pollfd_init(struct tt_poller *p, struct tt_pollfd *f, int fd, tt_pollfd_fn cb);
 /* Watch for events (UV_READABLE | UV_WRITABLE; 0 takes the fd out of the set). Returns 0
- * or -errno. */
+ * or -errno. An exclusive pollfd (f->exclusive set before its first add) may only go
+ * between 0 and one interest: the kernel refuses to modify such an entry. */
 int tt_poller_set(struct tt_poller *p, struct tt_pollfd *f, int events);
 /* A readable callback on the next loop turn (if reading is in its interest then). */
 void tt_poller_kick(struct tt_poller *p, struct tt_pollfd *f);

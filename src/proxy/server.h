@@ -49,6 +49,14 @@ struct tt_worker_stats {
     uint64_t h2_limits;            /* HTTP/2 connections cut by an abuse limit (h2/h2.h) */
 };
 
+/* A worker's hold on one listening socket of the process: its own dup of the fd, in its
+ * own epoll set (exclusive: one waiting worker is woken per connection). */
+struct tt_listener {
+    struct tt_pollfd pfd; /* fd -1 once closed */
+    struct tt_worker *w;
+    uint16_t tls_port; /* its port when it is a TLS listener, else 0 */
+};
+
 struct tt_worker {
     int index;
     struct tt_server *srv;
@@ -61,11 +69,9 @@ struct tt_worker {
     struct tt_routes *routes; /* this worker's ref */
     char *scratch;            /* read buffer shared by all connections of the worker */
     size_t scratch_size;
-    uv_poll_t *listeners;
-    int *listen_fds;
-    uint16_t *listen_tls_port; /* per listener: its port when it is a TLS one, else 0 */
+    struct tt_listener *listeners; /* this worker's entries for the process's listeners */
     int num_listeners;
-    int accept_paused; /* atomic: listeners stopped at client_maxconn */
+    int accept_paused; /* atomic: listeners out of the epoll set at client_maxconn */
     struct tt_list clients; /* every tt_client of this worker */
     int num_clients; /* this worker's */
     struct tt_map pool;     /* "host:port/ssl" -> struct tt_list of idle backends */

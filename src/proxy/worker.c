@@ -1,7 +1,9 @@
-/* worker.c: a worker thread: its loop, listeners (SO_REUSEPORT), accept with the
- * client_maxconn pause, its inbox, the 1 s housekeeping tick and the drain on stop. */
+/* worker.c: a worker thread: its loop, the listeners it shares with the other workers,
+ * accept with the client_maxconn pause, its inbox, the 1 s housekeeping tick and the
+ * drain on stop. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,25 +20,29 @@
 #include "ws/deflate.h"
 
 #define SCRATCH_SIZE 65536
-#define ACCEPT_BATCH 64
+/* Accepts per wake-up. The workers share each listener (one accept queue per port, in
+ * every worker's epoll set with EPOLLEXCLUSIVE), so a worker that takes one connection
+ * and goes back to waiting leaves the next to whichever worker waits first: an idle
+ * worker, not the one that happened to wake. */
+#define ACCEPT_BATCH 1
 #define DRAIN_TIMEOUT_MS 10000
 #define HOLD_QUEUE_ITEMS 100 /* Pushpin's per-session queue */
 #ifndef SO_DETACH_REUSEPORT_BPF
 #define SO_DETACH_REUSEPORT_BPF 68
 #endif
 
-/* Hand-over (README "Restarting without dropping requests"): a successor binds the same ports (SO_REUSEPORT) and the
- * kernel spreads new connections over both processes' listeners. A connection that lands
- * in a listener's queue between its last accept and its close would be reset. So a
- * stopping process first steers the port's new connections to the successor: a classic
- * BPF program on the port's group returning the index of the first listener after its
- * own (a group lists its listeners in joining order, closed ones' slots refilled from
- * the end, so the older process's are the first `workers`); an index past the end (no
+/* Hand-over (README "Restarting without dropping requests"): a successor binds the same
+ * ports (SO_REUSEPORT) and the kernel spreads new connections over both processes'
+ * listeners, one per port each. A connection that lands in a listener's queue between
+ * its last accept and its close would be reset. So a stopping process first steers the
+ * port's new connections to the successor: a classic BPF program on the port's group
+ * returning index 1 (a group lists its listeners in joining order, a closed one's slot
+ * refilled from the end, so the older process's is the first); an index past the end (no
  * successor) means the usual hash. A starting process removes a program left by an
  * earlier hand-over, so that it never pins a port's traffic to one listener. */
-static void steer_new_connections(int fd, unsigned first_other)
+static void steer_new_connections(int fd)
 {
-    struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, first_other}};
+    struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, 1}};
     struct sock_fprog prog = {.len = 1, .filter = code};
     if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
         tt_debug("listener: cannot steer new connections to a successor: %s", strerror(errno));
@@ -89,14 +95,14 @@ static int listen_socket(const struct tt_listen_addr *a, char *err, size_t errle
     return fd;
 }
 
-static void on_accept(uv_poll_t *h, int status, int events)
+static void on_accept(struct tt_pollfd *f, int events)
 {
     (void)events;
-    struct tt_worker *w = h->data;
-    if (status < 0 || w->stopping)
+    struct tt_listener *l = TT_CONTAINER_OF(f, struct tt_listener, pfd);
+    struct tt_worker *w = l->w;
+    if (w->stopping)
         return;
-    int li = (int)(h - w->listeners);
-    int lfd = w->listen_fds[li];
+    int lfd = f->fd;
     struct tt_server *srv = w->srv;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         if (__atomic_load_n(&srv->num_clients, __ATOMIC_ACQUIRE) >= srv->cfg.client_maxconn) {
@@ -105,7 +111,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
                 tt_warn("worker %d: client_maxconn reached (%d), pausing accept", w->index,
                         srv->cfg.client_maxconn);
                 for (int k = 0; k < w->num_listeners; k++)
-                    uv_poll_stop(&w->listeners[k]);
+                    tt_poller_set(&w->poller, &w->listeners[k].pfd, 0);
             }
             return;
         }
@@ -121,7 +127,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
         }
         /* TCP_NODELAY is inherited from the listening socket. */
         __atomic_add_fetch(&srv->num_clients, 1, __ATOMIC_ACQ_REL);
-        tt_client_accept(w, fd, (struct sockaddr *)&peer, w->listen_tls_port[li]);
+        tt_client_accept(w, fd, (struct sockaddr *)&peer, l->tls_port);
     }
 }
 
@@ -130,7 +136,7 @@ static void resume_accept(struct tt_worker *w)
     if (w->stopping || !__atomic_exchange_n(&w->accept_paused, 0, __ATOMIC_ACQ_REL))
         return;
     for (int k = 0; k < w->num_listeners; k++)
-        uv_poll_start(&w->listeners[k], UV_READABLE, on_accept);
+        tt_poller_set(&w->poller, &w->listeners[k].pfd, UV_READABLE);
     tt_info("worker %d: accepting again", w->index);
 }
 
@@ -159,11 +165,15 @@ void tt_worker_post(struct tt_worker *w, int kind, void *ptr)
 static void close_listeners(struct tt_worker *w)
 {
     for (int i = 0; i < w->num_listeners; i++) {
-        if (w->listen_fds[i] < 0)
+        struct tt_pollfd *f = &w->listeners[i].pfd;
+        if (f->fd < 0)
             continue;
-        uv_close((uv_handle_t *)&w->listeners[i], NULL);
-        close(w->listen_fds[i]);
-        w->listen_fds[i] = -1;
+        /* Out of the set before the close: the other workers' dups keep the socket open,
+         * and with it this set's entry. */
+        tt_poller_set(&w->poller, f, 0);
+        close(f->fd);
+        tt_pollfd_closed(&w->poller, f);
+        tt_poller_remove(&w->poller, f, NULL);
     }
 }
 
@@ -173,10 +183,11 @@ static void close_listeners(struct tt_worker *w)
 static void accept_backlog(struct tt_worker *w)
 {
     for (int k = 0; k < w->num_listeners; k++) {
-        for (int i = 0; i < 4096 && w->listen_fds[k] >= 0; i++) {
+        struct tt_listener *l = &w->listeners[k];
+        for (int i = 0; i < 4096 && l->pfd.fd >= 0; i++) {
             struct sockaddr_storage peer;
             socklen_t peer_len = sizeof(peer);
-            int fd = accept4(w->listen_fds[k], (struct sockaddr *)&peer, &peer_len,
+            int fd = accept4(l->pfd.fd, (struct sockaddr *)&peer, &peer_len,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 if (errno == EINTR)
@@ -184,15 +195,21 @@ static void accept_backlog(struct tt_worker *w)
                 break;
             }
             __atomic_add_fetch(&w->srv->num_clients, 1, __ATOMIC_ACQ_REL);
-            tt_client_accept(w, fd, (struct sockaddr *)&peer, w->listen_tls_port[k]);
+            tt_client_accept(w, fd, (struct sockaddr *)&peer, l->tls_port);
         }
     }
 }
 
+/* Writes queued by this turn's callbacks go out before the thread waits again. */
+static void flush_queued(void *ctx)
+{
+    tt__zx_flush(ctx);
+    tt_client_flush_dirty(ctx);
+}
+
 static void on_flush_check(uv_check_t *h)
 {
-    tt__zx_flush(h->data);
-    tt_client_flush_dirty(h->data);
+    flush_queued(h->data);
 }
 
 static void finish_stop(struct tt_worker *w)
@@ -212,8 +229,8 @@ static void begin_stop(struct tt_worker *w)
     w->stopping = true;
     w->stop_deadline = tt_now_ms() + DRAIN_TIMEOUT_MS;
     for (int k = 0; k < w->num_listeners; k++)
-        if (w->listen_fds[k] >= 0)
-            steer_new_connections(w->listen_fds[k], (unsigned)w->srv->num_workers);
+        if (w->listeners[k].pfd.fd >= 0)
+            steer_new_connections(w->listeners[k].pfd.fd);
     accept_backlog(w);
     close_listeners(w);
     struct tt_list *p, *tmp;
@@ -477,7 +494,7 @@ static void worker_main(void *arg)
     /* Runs until nothing is left: the poller keeps the loop while any socket is open, so
      * requests that outlive their client (gone links, a WebSocket-over-HTTP backend's last
      * request) finish first. */
-    uv_run(&w->loop, UV_RUN_DEFAULT);
+    tt_poller_run(&w->poller, flush_queued, w);
     tt_poller_close(&w->poller);
     /* Close whatever is left (closing callbacks), then the loop. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -485,10 +502,40 @@ static void worker_main(void *arg)
         tt_debug("worker %d: loop closed with handles open", w->index);
 }
 
+/* Plain listeners first, then TLS ones (their port picks default_<port>). */
+static const struct tt_listen_addr *listen_addr(const struct tt_config *cfg, int k)
+{
+    return k < cfg->num_http_ports ? &cfg->http_ports[k]
+                                   : &cfg->https_ports[k - cfg->num_http_ports];
+}
+
+static void close_fds(int *fds, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (fds[k] >= 0)
+            close(fds[k]);
+    free(fds);
+}
+
 int tt_workers_start(struct tt_server *srv)
 {
     const struct tt_config *cfg = &srv->cfg;
     int n = srv->num_workers;
+    /* One listening socket per address for the whole process, shared by the workers. */
+    int num_listeners = cfg->num_http_ports + (srv->tls ? cfg->num_https_ports : 0);
+    int *lfds = tt_malloc((size_t)(num_listeners ? num_listeners : 1) * sizeof(int));
+    for (int k = 0; k < num_listeners; k++)
+        lfds[k] = -1;
+    for (int k = 0; k < num_listeners; k++) {
+        char err[256];
+        int fd = listen_socket(listen_addr(cfg, k), err, sizeof(err));
+        if (fd < 0) {
+            tt_err("cannot listen: %s", err);
+            close_fds(lfds, num_listeners);
+            return fd;
+        }
+        lfds[k] = fd;
+    }
     srv->workers = tt_calloc((size_t)n, sizeof(*srv->workers));
     for (int i = 0; i < n; i++) {
         struct tt_worker *w = &srv->workers[i];
@@ -497,6 +544,7 @@ int tt_workers_start(struct tt_server *srv)
         uv_loop_init(&w->loop);
         if (tt_poller_init(&w->poller, &w->loop) != 0) {
             tt_err("worker %d: cannot create its epoll set", i);
+            close_fds(lfds, num_listeners);
             return -EMFILE;
         }
         tt_inbox_init(&w->inbox, &w->loop, &inbox_ops, w);
@@ -531,29 +579,24 @@ int tt_workers_start(struct tt_server *srv)
         w->routes = srv->routes;
         tt_routes_ref(w->routes);
         uv_mutex_unlock(&srv->routes_lock);
-        /* Plain listeners first, then TLS ones (their port picks default_<port>). */
-        w->num_listeners = cfg->num_http_ports + (srv->tls ? cfg->num_https_ports : 0);
-        w->listeners = tt_calloc((size_t)w->num_listeners, sizeof(*w->listeners));
-        w->listen_fds = tt_calloc((size_t)w->num_listeners, sizeof(int));
-        w->listen_tls_port = tt_calloc((size_t)w->num_listeners, sizeof(uint16_t));
-        for (int k = 0; k < w->num_listeners; k++) {
-            const struct tt_listen_addr *a = k < cfg->num_http_ports
-                                                 ? &cfg->http_ports[k]
-                                                 : &cfg->https_ports[k - cfg->num_http_ports];
-            if (k >= cfg->num_http_ports)
-                w->listen_tls_port[k] = a->port;
-            char err[256];
-            int fd = listen_socket(a, err, sizeof(err));
+        w->num_listeners = num_listeners;
+        w->listeners = tt_calloc((size_t)num_listeners, sizeof(*w->listeners));
+        for (int k = 0; k < num_listeners; k++) {
+            struct tt_listener *l = &w->listeners[k];
+            int fd = fcntl(lfds[k], F_DUPFD_CLOEXEC, 0);
             if (fd < 0) {
-                tt_err("cannot listen: %s", err);
-                return fd;
+                tt_err("cannot listen: dup: %s", strerror(errno));
+                close_fds(lfds, num_listeners);
+                return -errno;
             }
-            w->listen_fds[k] = fd;
-            uv_poll_init_socket(&w->loop, &w->listeners[k], fd);
-            w->listeners[k].data = w;
-            uv_poll_start(&w->listeners[k], UV_READABLE, on_accept);
+            l->w = w;
+            l->tls_port = k >= cfg->num_http_ports ? listen_addr(cfg, k)->port : 0;
+            tt_pollfd_init(&w->poller, &l->pfd, fd, on_accept);
+            l->pfd.exclusive = true;
+            tt_poller_set(&w->poller, &l->pfd, UV_READABLE);
         }
     }
+    close_fds(lfds, num_listeners); /* every worker holds a dup */
     for (int i = 0; i < n; i++)
         uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
     return 0;
@@ -577,8 +620,6 @@ void tt_workers_free(struct tt_server *srv)
         tt_routes_unref(w->routes);
         free(w->scratch);
         free(w->listeners);
-        free(w->listen_fds);
-        free(w->listen_tls_port);
         size_t iter;
         for (struct tt_map_entry *e = tt_map_first(&w->pool, &iter); e;
              e = tt_map_next(&w->pool, e, &iter))

@@ -242,3 +242,38 @@ def test_starting_process_removes_a_left_steering_program(make_proxy, backend):
     first.close()
     assert served > 0, "every connection still went to the first listener:\n" + p.log()[-2000:]
     assert queued > 0, "the first listener got none: not a shared port"
+
+
+def _listening_sockets(port):
+    """IPv4 LISTEN sockets on the port, from /proc/net/tcp (what `ss -ltn` shows)."""
+    n = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and local.endswith(":%04X" % port):
+                n += 1
+    return n
+
+
+@pytest.mark.thumbtack_only  # how the workers share a port is thumbtack's design
+def test_workers_share_one_listening_socket_per_port(make_proxy, backend):
+    """The workers take connections from one accept queue per port (each waits on it with
+    EPOLLEXCLUSIVE), so a new connection goes to a worker that is waiting instead of being
+    hashed to a busy one; a hand-over's successor adds one socket to the port's group, the
+    one the steering program selects. Every worker serves from the shared queue."""
+    backend.on("/who", Resp(200, body=b"ok\n"))
+    p = make_proxy(config={"proxy": {"workers": "3"}})
+    assert _listening_sockets(p.port) == 1
+    # Connections one after another, each kept open: all served, from the one queue.
+    conns = []
+    for i in range(30):
+        c = p.conn(timeout=5)
+        c.request("GET", "/who")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"ok\n"
+        conns.append(c)
+    for c in conns:
+        c.close()
+    q = _reuseport_listener(p.port)  # a successor's socket joins the group
+    assert _listening_sockets(p.port) == 2
+    q.close()
