@@ -34,23 +34,6 @@ static bool dispatch(struct epoll_event *evs, int n)
     return uv_ready;
 }
 
-void tt_poller_run(struct tt_poller *p, tt_poller_after_fn after, void *ctx)
-{
-    uv_loop_t *loop = p->loop;
-    struct epoll_event evs[POLL_BATCH];
-    while (uv_loop_alive(loop)) {
-        /* 0 when libuv has idle work (kicks, reaping) or closing handles; else until its
-         * next timer, or forever. */
-        int n = epoll_wait(p->epfd, evs, POLL_BATCH, uv_backend_timeout(loop));
-        uv_update_time(loop); /* timers started by the callbacks count from now */
-        bool uv_due = n <= 0 || dispatch(evs, n > 0 ? n : 0);
-        if (uv_due || uv_backend_timeout(loop) == 0)
-            uv_run(loop, UV_RUN_NOWAIT);
-        else
-            after(ctx);
-    }
-}
-
 static void on_keep(uv_prepare_t *h)
 {
     (void)h;
@@ -70,11 +53,12 @@ static void run_kicks(struct tt_poller *p)
     }
 }
 
-static void on_reap(uv_idle_t *h)
+/* Kicks, then the done callbacks of removed pollfds: after a batch and the libuv turn,
+ * so that nothing of that turn still names them. */
+static void reap(struct tt_poller *p)
 {
-    struct tt_poller *p = h->data;
     run_kicks(p);
-    /* Take the list over: done callbacks may remove more. */
+    /* Take the list over: done callbacks may remove more (reaped on the next turn). */
     struct tt_list list;
     tt_list_move(&list, &p->removed);
     while (!tt_list_empty(&list)) {
@@ -83,8 +67,26 @@ static void on_reap(uv_idle_t *h)
         if (f->done)
             f->done(f);
     }
-    if (tt_list_empty(&p->removed) && tt_list_empty(&p->kicked))
-        uv_idle_stop(h);
+}
+
+void tt_poller_run(struct tt_poller *p, tt_poller_after_fn after, void *ctx)
+{
+    uv_loop_t *loop = p->loop;
+    struct epoll_event evs[POLL_BATCH];
+    while (uv_loop_alive(loop)) {
+        /* Until libuv's next timer (0 when it has idle work or closing handles), or at
+         * once when kicks or removals wait. */
+        bool owed = !tt_list_empty(&p->kicked) || !tt_list_empty(&p->removed);
+        int n = epoll_wait(p->epfd, evs, POLL_BATCH, owed ? 0 : uv_backend_timeout(loop));
+        uv_update_time(loop); /* timers started by the callbacks count from now */
+        bool uv_ready = n > 0 && dispatch(evs, n);
+        /* libuv's turn only when its fd is ready or a timer is due: each turn costs an
+         * epoll_wait of its own. */
+        if (uv_ready || uv_backend_timeout(loop) == 0)
+            uv_run(loop, UV_RUN_NOWAIT);
+        reap(p);
+        after(ctx);
+    }
 }
 
 int tt_poller_init(struct tt_poller *p, uv_loop_t *loop)
@@ -106,11 +108,8 @@ int tt_poller_init(struct tt_poller *p, uv_loop_t *loop)
     }
     uv_prepare_init(loop, &p->keep);
     uv_prepare_start(&p->keep, on_keep);
-    uv_idle_init(loop, &p->reaper);
-    p->reaper.data = p;
     /* The set alone keeps no loop alive: its owner's other handles decide that. */
     uv_unref((uv_handle_t *)&p->keep);
-    uv_unref((uv_handle_t *)&p->reaper);
     return 0;
 }
 
@@ -129,7 +128,6 @@ void tt_poller_close(struct tt_poller *p)
     close(p->epfd);
     p->epfd = -1;
     uv_close((uv_handle_t *)&p->keep, NULL);
-    uv_close((uv_handle_t *)&p->reaper, NULL);
 }
 
 void tt_pollfd_init(struct tt_poller *p, struct tt_pollfd *f, int fd, tt_pollfd_fn cb)
@@ -196,7 +194,6 @@ void tt_poller_kick(struct tt_poller *p, struct tt_pollfd *f)
         return;
     f->kicked = true;
     tt_list_insert_tail(&p->kicked, &f->link);
-    uv_idle_start(&p->reaper, on_reap);
 }
 
 void tt_poller_remove(struct tt_poller *p, struct tt_pollfd *f, tt_pollfd_done_fn done)
@@ -213,6 +210,4 @@ void tt_poller_remove(struct tt_poller *p, struct tt_pollfd *f, tt_pollfd_done_f
         uv_unref((uv_handle_t *)&p->keep);
     f->done = done;
     tt_list_insert_tail(&p->removed, &f->link);
-    if (!p->closing)
-        uv_idle_start(&p->reaper, on_reap);
 }

@@ -11,13 +11,14 @@
  * shared by several workers can be in each set with EPOLLEXCLUSIVE, which wakes one
  * waiter per connection only when the waiting is done on that set directly.
  *
- * A pollfd can also be kicked: it gets a readable callback on the next loop turn although
- * the socket may have nothing, for bytes its owner's TLS layer read ahead and holds (which
- * epoll cannot see).
+ * A pollfd can also be kicked: it gets a readable callback at the end of the loop turn
+ * (after the batch and libuv's turn) although the socket may have nothing, for bytes its
+ * owner's TLS layer read ahead and holds (which epoll cannot see).
  *
  * Removal is safe at any time, also from inside a callback of the same batch: a removed
  * pollfd gets no further callback, and its done callback (where the owner frees it) runs
- * on a later turn of the loop, after the batch that may still name it.
+ * at the end of the turn, after the batch and the libuv callbacks that may still name it
+ * (or from tt_poller_close).
  * Owner: struct tt_poller is embedded in a worker; struct tt_pollfd in a connection.
  * Thread: the loop's. */
 #ifndef TT_POLLER_H
@@ -49,7 +50,6 @@ struct tt_pollfd {
 struct tt_poller {
     uv_loop_t *loop;
     uv_prepare_t keep; /* does nothing; referenced while there are members (loop alive) */
-    uv_idle_t reaper;  /* runs kicks and the done callbacks of removed pollfds */
     int epfd;
     struct tt_list removed;
     struct tt_list kicked;
