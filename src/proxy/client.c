@@ -158,6 +158,12 @@ bool tt_client_flush(struct tt_client *c)
         tt_client_close(c);
         return false;
     }
+    /* Whichever flush brings the queue down resumes a backend paused for it. Not only the
+     * writable event's: the flush of the turn's dirty clients can drain a queue that was
+     * over the mark moments before, and then no writable event ever comes. */
+    if (c->req && c->req->up && c->conn.out_bytes < CLIENT_OUT_HIGH / 2 &&
+        tt_upstream_paused(c->req->up))
+        tt_upstream_pause(c->req->up, false);
     return true;
 }
 
@@ -1497,10 +1503,6 @@ static void on_io(struct tt_conn *conn, int status, int events)
         if (c->conn.out_count == 0 && c->close_after_flush) {
             tt_client_close(c); /* response done, connection not reusable */
             return;
-        }
-        if (c->conn.out_bytes < CLIENT_OUT_HIGH / 2) {
-            if (c->req && c->req->up)
-                tt_upstream_pause(c->req->up, false);
         }
     }
     if ((events & UV_READABLE) && c->state != TT_C_CLOSING)

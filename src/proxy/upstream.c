@@ -598,6 +598,11 @@ void tt_upstream_pause(struct tt_upstream *u, bool paused)
         arm_exchange_timer(u);
 }
 
+bool tt_upstream_paused(const struct tt_upstream *u)
+{
+    return u->paused;
+}
+
 void tt_upstream_abort(struct tt_upstream *u)
 {
     if (u)

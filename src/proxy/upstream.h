@@ -82,6 +82,7 @@ const struct tt_route_target *tt_upstream_target(const struct tt_upstream *u);
 size_t tt_upstream_pending(const struct tt_upstream *u);
 /* Stop/resume reading the response (client backpressure). */
 void tt_upstream_pause(struct tt_upstream *u, bool paused);
+bool tt_upstream_paused(const struct tt_upstream *u);
 void tt_upstream_abort(struct tt_upstream *u);
 
 /* Inside on_head of a 101 to a TT_UP_UPGRADE request: take the socket (with its TLS
