@@ -26,6 +26,7 @@
 #include "http/h1.h"
 #include "http/h2req.h"
 #include "http/resp.h"
+#include "proxy/held.h"
 
 /* Frames queued on the socket above which no more DATA is pulled and the socket is not
  * read (a peer that does not read cannot make us queue without end). */
@@ -97,13 +98,21 @@ struct h2s_x {
 };
 
 /* Pending events of a stream (h2s.ev), acted on by h2_run. */
-enum { EV_NEW = 1, EV_INPUT = 2, EV_OUTPUT = 4, EV_WRITABLE = 8, EV_CLOSED = 16 };
+/* EV_IDLE: the queue of a held stream's client ran dry: it may become compact. */
+enum { EV_NEW = 1, EV_INPUT = 2, EV_OUTPUT = 4, EV_WRITABLE = 8, EV_CLOSED = 16, EV_IDLE = 32 };
 
 /* One stream: 56 bytes, all that a held idle stream costs here (nghttp2 keeps its own
  * stream object and map entry, and no data item: see data_read). */
 struct h2s {
     struct tt_h2 *h;
-    struct tt_client *c;  /* the stream's client; NULL before it is made and once it closed */
+    /* Who answers the stream: its client, or once it idles as a held stream the compact
+     * record that replaced the client (held; see compact()). NULL before the client is
+     * made and once it or the record is gone. A test of c alone asks "has an owner";
+     * client_of() gives the client. */
+    union {
+        struct tt_client *c;
+        struct tt_held *k;
+    };
     struct h2s_x *x;      /* NULL when idle */
     struct tt_list link;  /* h->streams */
     struct h2s *work_next; /* h->work_head.. while on_work */
@@ -126,6 +135,7 @@ struct h2s {
     bool ng_closed : 1;   /* nghttp2 closed the stream */
     bool reset_sent : 1;
     bool on_work : 1;
+    bool held : 1;        /* k, not c: a compact held stream */
 };
 
 struct tt_h2 {
@@ -146,6 +156,8 @@ struct tt_h2 {
 };
 
 static const struct tt_conn_vops stream_vops;
+static void held_gone(struct h2s *s);
+static void compact(struct h2s *s);
 static const struct tt_client_session_ops session_ops;
 static void h2_run(struct tt_h2 *h);
 static void close_conn(struct tt_h2 *h);
@@ -204,9 +216,16 @@ static size_t in_len(const struct h2s *s)
     return s->x ? s->x->in.len : 0;
 }
 
+static struct tt_client *client_of(const struct h2s *s)
+{
+    return s->held ? NULL : s->c;
+}
+
+/* The stream's response queue: its client's; a held record's (made while bytes wait) or a
+ * direct answer's are x->reply. */
 static struct tt_conn *outq(struct h2s *s)
 {
-    return s->c ? &s->c->conn : reply_of(s);
+    return client_of(s) ? &s->c->conn : reply_of(s);
 }
 
 static void free_queue(struct tt_conn *q)
@@ -230,6 +249,10 @@ static bool between_chunks(const struct tt_h1_chunked *ch)
 static void x_trim(struct h2s *s)
 {
     struct h2s_x *x = s->x;
+    if (x && x->reply && s->held && !x->reply->out_count) {
+        free_queue(x->reply); /* a held stream keeps a queue only while bytes wait */
+        x->reply = NULL;
+    }
     if (!x || x->req || x->in.len || x->head_left || x->reply || s->rd == RD_LENGTH ||
         (s->rd == RD_CHUNKED && !between_chunks(&x->body.ch)))
         return;
@@ -585,6 +608,11 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
             if (!s->c && !reply_of(s))
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* closed mid-response */
             x_trim(s);
+            struct tt_client *c = client_of(s);
+            if (c && c->state == TT_C_HOLD && s->req_end) {
+                want(s, EV_IDLE);
+                later(h);
+            }
             *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
             return 0;
         }
@@ -708,7 +736,7 @@ static int on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t
         static const char zeros[256];
         tt_buf_append(&h->acc, zeros, pad - 1);
     }
-    if (s->c)
+    if (client_of(s))
         want(s, EV_WRITABLE);
     return 0;
 }
@@ -907,17 +935,15 @@ static void send_frames(struct tt_h2 *h);
 
 /* ---- the stream clients' virtual connections ---------------------------------------- */
 
-static int stream_flush(struct tt_conn *conn)
+/* Output was queued on q, the stream's queue. */
+static void queue_flush(struct h2s *s, const struct tt_conn *q)
 {
-    struct h2s *s = conn->vctx;
-    if (!s)
-        return 0;
     want(s, EV_OUTPUT);
     struct tt_h2 *h = s->h;
     later(h);
     /* A burst (many published messages to one stream) goes out before the fan-out judges
      * the stream's backlog; other streams join at the end of the loop iteration. */
-    if ((conn->out_count >= 32 || conn->out_bytes >= 65536) && !h->in_run && !h->in_send &&
+    if ((q->out_count >= 32 || q->out_bytes >= 65536) && !h->in_run && !h->in_send &&
         !h->dead) {
         /* Frames only: no other client is called from here (this may be the fan-out's
          * delivery loop). */
@@ -925,6 +951,14 @@ static int stream_flush(struct tt_conn *conn)
         output(s);
         send_frames(h);
     }
+}
+
+static int stream_flush(struct tt_conn *conn)
+{
+    struct h2s *s = conn->vctx;
+    if (!s)
+        return 0;
+    queue_flush(s, conn);
     return conn->out_count ? TT_EAGAIN : 0;
 }
 
@@ -999,6 +1033,122 @@ static const struct tt_conn_vops stream_vops = {
     .read = stream_read,
 };
 
+/* ---- compact held streams ------------------------------------------------------------ */
+
+/* An idle held stream (a stream hold, its head out and its request read to the end, its
+ * queue empty) does not need its client: tt_client_compact replaces it by a record
+ * (proxy/held.h) whose sink ops below write straight into the stream. Its queue is
+ * x->reply, made while bytes wait and freed when they have left (x_trim), so an idle one
+ * costs the record, its hold and subscriptions, and struct h2s. */
+
+static struct tt_held *held_of(const struct tt_sink *k)
+{
+    return TT_CONTAINER_OF(k, struct tt_held, sink);
+}
+
+static struct h2s *held_stream(const struct tt_sink *k)
+{
+    return held_of(k)->vctx;
+}
+
+static void held_write(struct tt_sink *k, struct tt_msg *msg, const char *data, size_t len)
+{
+    struct h2s *s = held_stream(k);
+    struct h2s_x *x = x_get(s);
+    if (!x->reply)
+        x->reply = tt_calloc(1, sizeof(*x->reply));
+    held_of(k)->bytes_out += len;
+    if (msg)
+        tt_conn_write_shared(x->reply, &msg->shared, data, len);
+    else
+        tt_conn_write(x->reply, data, len);
+}
+
+static bool held_chunked(const struct tt_sink *k)
+{
+    (void)k;
+    return true; /* only chunked responses are made compact: the de-chunker reads them */
+}
+
+static void held_flush_later(struct tt_sink *k)
+{
+    struct h2s *s = held_stream(k);
+    want(s, EV_OUTPUT);
+    later(s->h);
+}
+
+static bool held_flush(struct tt_sink *k)
+{
+    struct h2s *s = held_stream(k);
+    struct tt_conn *q = reply_of(s);
+    if (q && q->out_count)
+        queue_flush(s, q);
+    return true;
+}
+
+static void held_backlog(const struct tt_sink *k, size_t *items, size_t *bytes)
+{
+    const struct tt_conn *q = reply_of(held_stream(k));
+    *items = q ? q->out_count : 0;
+    *bytes = q ? q->out_bytes : 0;
+}
+
+/* The hold ended the stream (a close published, the worker stopping): the terminal
+ * chunk goes after what is queued, then END_STREAM; or a reset. The stream keeps its
+ * queue as a direct answer's, and the record goes. */
+static void held_end(struct tt_sink *k, bool clean)
+{
+    struct tt_held *r = held_of(k);
+    struct h2s *s = r->vctx;
+    if (clean)
+        held_write(k, NULL, "0\r\n\r\n", 5);
+    s->k = NULL;
+    s->held = false;
+    if (clean)
+        kick(s);
+    else
+        reset(s, NGHTTP2_INTERNAL_ERROR);
+    later(s->h);
+    tt_held_free(r, s->h->c->w);
+}
+
+static const struct tt_sink_ops held_ops = {
+    .write = held_write,
+    .chunked = held_chunked,
+    .flush_later = held_flush_later,
+    .flush = held_flush,
+    .flush_pending = held_flush,
+    .backlog = held_backlog,
+    .end = held_end,
+};
+
+/* The stream went (reset by the peer, or the connection is closing): so does its record,
+ * and with it the hold. */
+static void held_gone(struct h2s *s)
+{
+    struct tt_held *k = s->k;
+    s->k = NULL;
+    s->held = false;
+    tt_held_free(k, s->h->c->w);
+}
+
+static void compact(struct h2s *s)
+{
+    struct tt_client *c = client_of(s);
+    struct tt_h2 *h = s->h;
+    if (!c || s->tunnel || s->rd != RD_CHUNKED || s->x || !s->req_end || s->ng_closed ||
+        s->reset_sent || s->end_out || h->shutting_down || h->closing)
+        return;
+    unsigned long long id = c->id;
+    struct tt_held *k = tt_client_compact(c, &held_ops, s, h->c->peer);
+    if (!k)
+        return;
+    s->k = k;
+    s->held = true;
+    tt_debug("c%llu: HTTP/2 stream %d of c%llu held in compact form", id, s->id,
+             (unsigned long long)h->c->id);
+}
+
 /* ---- the connection ----------------------------------------------------------------- */
 
 static void close_conn(struct tt_h2 *h)
@@ -1043,6 +1193,8 @@ static void work_one(struct h2s *s)
     if (took(s, EV_NEW))
         dispatch(s);
     if (took(s, EV_CLOSED)) {
+        if (s->held)
+            held_gone(s); /* reset by the client, or the connection failed it */
         if (!s->c) {
             if (s->on_work)
                 s->ev |= EV_CLOSED; /* queued again meanwhile: freed when it comes up */
@@ -1058,12 +1210,14 @@ static void work_one(struct h2s *s)
         }
         s->ev |= EV_WRITABLE; /* done: let the client finish and close */
     }
-    if (took(s, EV_INPUT) && s->c && s->c->conn.want_read && input_pending(s))
+    if (took(s, EV_INPUT) && client_of(s) && s->c->conn.want_read && input_pending(s))
         s->c->conn.on_io(&s->c->conn, 0, UV_READABLE);
     if (took(s, EV_OUTPUT))
         output(s);
-    if (took(s, EV_WRITABLE) && s->c)
+    if (took(s, EV_WRITABLE) && client_of(s))
         s->c->conn.on_io(&s->c->conn, 0, UV_WRITABLE);
+    if (took(s, EV_IDLE))
+        compact(s);
 }
 
 /* Take the work list, so that work added meanwhile waits for the next round. A stream
@@ -1119,7 +1273,7 @@ static void on_timer(struct tt_wtimer *t)
     struct tt_client *c = tt_client_of_timer(t);
     if (c->state != TT_C_H2)
         return;
-    struct tt_h2 *h = TT_CONTAINER_OF(c->session, struct tt_h2, session);
+    struct tt_h2 *h = TT_CONTAINER_OF(c->sink.session, struct tt_h2, session);
     if (h->timer == T_LINGER) {
         /* Its GOAWAY could not be written in client_head_timeout: the peer does not
          * read. */
@@ -1251,6 +1405,14 @@ static void session_shutdown(struct tt_client_session *sess)
     h->shutting_down = true;
     nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
                           NGHTTP2_NO_ERROR, NULL, 0);
+    /* Compact held streams are in no worker list: their holds end here (a stream whose
+     * hold ends leaves the list only in a later h2_run). */
+    struct tt_list *p;
+    for (p = h->streams.next; p != &h->streams; p = p->next) {
+        struct h2s *s = TT_CONTAINER_OF(p, struct h2s, link);
+        if (s->held)
+            tt_held_shutdown(s->k);
+    }
     later(h);
 }
 
@@ -1261,6 +1423,8 @@ static void session_free(struct tt_client_session *sess)
     while (!tt_list_empty(&h->streams)) {
         struct h2s *s = TT_CONTAINER_OF(h->streams.next, struct h2s, link);
         s->ng_closed = true; /* the session goes: nothing more to say on the stream */
+        if (s->held)
+            held_gone(s);
         if (s->c)
             tt_client_close(s->c); /* frees s through stream_close */
         else
@@ -1328,7 +1492,7 @@ void tt_h2_start(struct tt_client *c, const char *data, size_t len)
         tt_client_close(c);
         return;
     }
-    c->session = &h->session;
+    c->sink.session = &h->session;
     c->state = TT_C_H2;
     c->w->stats.h2_conns++;
     tt_debug("c%llu %s: HTTP/2 connection (%s)", (unsigned long long)c->id, c->peer,

@@ -7,7 +7,9 @@
  * an HTTP/1.1 request head (http/h2req.h) and its DATA the body, which that client reads
  * as from a socket; the HTTP/1.1 response it writes into its queue is read back here (the
  * head with the HTTP/1 parser, the body de-chunked) into HEADERS and DATA frames. Holds,
- * SSE, long-polls, JSON-P, CORS and forwarding never know the difference.
+ * SSE, long-polls, JSON-P, CORS and forwarding never know the difference. An idle held
+ * stream (a stream hold whose head is out and whose request is over) gives its client up
+ * for a compact record (proxy/held.h) whose hold writes straight into the stream.
  *
  * Writes: every frame of one run of the connection (all its streams) goes out in one
  * write; published bytes of a cleartext connection are queued by reference. Flow

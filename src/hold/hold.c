@@ -30,9 +30,12 @@ struct hold_link {
 #define HOLD_STREAM_SNDBUF 65536 /* the kernel doubles it */
 
 struct tt_hold {
-    struct tt_client_session session; /* c->session while held */
+    struct tt_client_session session; /* out->session while held */
     struct tt_subscriber sub;         /* in the worker's fan-out engine */
-    struct tt_client *c;
+    /* Where the response goes: the client (tt_client_of_sink), or for an idle stream on
+     * HTTP/2 the compact record that replaced it (session_compact). Only a stream hold
+     * without next links is ever moved: long-polls and links always have their client. */
+    struct tt_sink *out;
     struct tt_resp *resp; /* response hold: the timeout response (a stream has none) */
     char *ka_chunk;      /* keep-alive bytes as written (chunk-framed when chunked) */
     uint64_t ka_ms;
@@ -46,28 +49,45 @@ struct tt_hold {
 static const struct tt_subscriber_ops response_ops, stream_ops;
 static const struct tt_client_session_ops session_ops;
 
-/* The client's hold, or NULL when it has none (or another kind of session). */
+/* The session's hold, or NULL when it is none (or another kind of session). */
+static struct tt_hold *hold_of_session(struct tt_client_session *s)
+{
+    if (!s || s->ops != &session_ops)
+        return NULL;
+    return TT_CONTAINER_OF(s, struct tt_hold, session);
+}
+
 static struct tt_hold *hold_of_client(struct tt_client *c)
 {
-    if (!c->session || c->session->ops != &session_ops)
-        return NULL;
-    return TT_CONTAINER_OF(c->session, struct tt_hold, session);
+    return hold_of_session(c->sink.session);
+}
+
+/* The hold's client: always there for long-polls and next links (see out). */
+static struct tt_client *hold_client(const struct tt_hold *h)
+{
+    return tt_client_of_sink(h->out);
+}
+
+static struct tt_worker *hold_worker(struct tt_hold *h)
+{
+    return tt_worker_of_fanout(h->sub.fo);
 }
 
 /* Subscribe to the instruction's channels (at most connection_subscription_max), then to
  * the target's sub= channels, which are implicit and not counted. */
 static void subscribe_all(struct tt_hold *h, const struct tt_grip *g)
 {
-    struct tt_client *c = h->c;
+    struct tt_client *c = hold_client(h);
     /* A session re-requested by a first-subscription update does not start another one. */
-    bool update = !(c->req && c->req->updated);
-    size_t n = TT_MIN(g->num_channels, (size_t)c->w->srv->cfg.connection_subscription_max);
+    bool update = !(c && c->req && c->req->updated);
+    size_t n = TT_MIN(g->num_channels,
+                      (size_t)hold_worker(h)->srv->cfg.connection_subscription_max);
     for (size_t i = 0; i < n; i++) {
         const struct tt_grip_channel *gc = &g->channels[i];
         tt_subscriber_add(&h->sub, gc->name, gc->prev_id, gc->filters, gc->num_filters, false,
                           update);
     }
-    const struct tt_route_target *t = c->req ? c->req->target : NULL;
+    const struct tt_route_target *t = c && c->req ? c->req->target : NULL;
     for (size_t i = 0; t && i < t->num_subs; i++)
         tt_subscriber_add(&h->sub, t->subs[i], NULL, NULL, 0, true, update);
 }
@@ -101,7 +121,7 @@ void tt_hold_free(struct tt_hold *h)
 {
     if (!h)
         return;
-    struct tt_worker *w = h->c->w;
+    struct tt_worker *w = hold_worker(h);
     tt_subscriber_deinit(&h->sub);
     link_reset(h);
     if (h->ln) {
@@ -117,9 +137,9 @@ void tt_hold_free(struct tt_hold *h)
         free(h->resp);
     }
     free(h->ka_chunk);
-    tt_client_timer_stop(h->c);
-    if (h->c->session == &h->session)
-        h->c->session = NULL;
+    tt_sink_timer_stop(h->out, w);
+    if (h->out->session == &h->session)
+        h->out->session = NULL;
     w->stats.held--;
     free(h);
 }
@@ -160,20 +180,21 @@ static void on_response_timeout(struct tt_wtimer *t)
 
 static void arm_keepalive(struct tt_hold *h);
 
+/* The stream's keep-alive timer (on its sink: the client's, or the compact record's). */
 static void on_keepalive(struct tt_wtimer *t)
 {
-    struct tt_client *c = tt_client_of_timer(t);
-    struct tt_hold *h = hold_of_client(c);
+    struct tt_sink *k = tt_sink_of_timer(t);
+    struct tt_hold *h = hold_of_session(k->session);
     if (!h || h->mode != TT_HOLD_STREAM || !h->ka_chunk)
         return;
     uint64_t now = tt_now_ms();
     if (h->ka_mode == TT_KA_IDLE && now - h->last_write_ms + 5 < h->ka_ms) {
-        tt_client_timer_start(c, on_keepalive, h->ka_ms - (now - h->last_write_ms));
+        tt_sink_timer_start(k, hold_worker(h), on_keepalive, h->ka_ms - (now - h->last_write_ms));
         return;
     }
-    tt_client_stream_write(c, NULL, h->ka_chunk, h->ka_len);
+    k->ops->write(k, NULL, h->ka_chunk, h->ka_len);
     h->last_write_ms = now;
-    if (!tt_client_flush(c))
+    if (!k->ops->flush(k))
         return;
     arm_keepalive(h);
 }
@@ -185,7 +206,7 @@ static void arm_keepalive(struct tt_hold *h)
     /* Pushpin shortens each period by up to a second so that many streams opened
      * together do not all wake at once. */
     uint64_t jitter = h->ka_ms > 2000 ? (uint64_t)(rand() % 1000) : 0;
-    tt_client_timer_start(h->c, on_keepalive, h->ka_ms - jitter);
+    tt_sink_timer_start(h->out, hold_worker(h), on_keepalive, h->ka_ms - jitter);
 }
 
 
@@ -222,7 +243,7 @@ static void link_timer_start(struct tt_hold *h, uint64_t ms, bool repeat)
 {
     if (!h->ln->timer) {
         h->ln->timer = tt_malloc(sizeof(*h->ln->timer));
-        uv_timer_init(&h->c->w->loop, h->ln->timer);
+        uv_timer_init(&hold_worker(h)->loop, h->ln->timer);
         h->ln->timer->data = h;
     }
     uv_timer_start(h->ln->timer, link_on_timer, ms, repeat ? ms : 0);
@@ -240,7 +261,8 @@ static void link_poll_arm(struct tt_hold *h)
 
 static void link_failed(struct tt_hold *h, const char *why)
 {
-    tt_warn("c%llu: next link %s: %s", (unsigned long long)h->c->id, link_url(h) ? link_url(h) : "-", why);
+    tt_warn("c%llu: next link %s: %s", (unsigned long long)hold_client(h)->id,
+            link_url(h) ? link_url(h) : "-", why);
     link_reset(h);
     if (h->ln->retries < LINK_MAX_RETRIES) {
         uint64_t ms = 1000ULL << h->ln->retries;
@@ -255,15 +277,15 @@ static void link_write_body(struct tt_hold *h, const char *data, size_t len)
 {
     if (!len)
         return;
-    struct tt_client *c = h->c;
-    if (tt_client_stream_chunked(c)) {
+    struct tt_sink *k = h->out;
+    if (k->ops->chunked(k)) {
         char hex[24];
         int hl = snprintf(hex, sizeof(hex), "%zx\r\n", len);
-        tt_client_stream_write(c, NULL, hex, (size_t)hl);
-        tt_client_stream_write(c, NULL, data, len);
-        tt_client_stream_write(c, NULL, "\r\n", 2);
+        k->ops->write(k, NULL, hex, (size_t)hl);
+        k->ops->write(k, NULL, data, len);
+        k->ops->write(k, NULL, "\r\n", 2);
     } else {
-        tt_client_stream_write(c, NULL, data, len);
+        k->ops->write(k, NULL, data, len);
     }
     h->last_write_ms = tt_now_ms();
 }
@@ -295,7 +317,7 @@ static void link_on_error(void *ctx, enum tt_up_error err, const char *tried)
 static void link_on_end(void *ctx)
 {
     struct tt_hold *h = ctx;
-    struct tt_client *c = h->c;
+    struct tt_client *c = hold_client(h);
     h->ln->up = NULL;
     if (h->ln->head->status < 200 || h->ln->head->status >= 300) {
         link_failed(h, "non-2xx response");
@@ -360,9 +382,11 @@ static const struct tt_upstream_cbs link_cbs = {
  * Grip-Sig), else straight to that host. */
 static void link_fetch(struct tt_hold *h, const char *extra)
 {
-    struct tt_client *c = h->c;
+    if (!link_url(h) || h->ln->up)
+        return; /* a stream without next links (a compact one among them) has no client */
+    struct tt_client *c = hold_client(h);
     struct tt_req *q = c->req;
-    if (!link_url(h) || h->ln->up || !q || !q->route)
+    if (!q || !q->route)
         return;
     if (extra != h->ln->extra) {
         free(h->ln->extra);
@@ -384,16 +408,12 @@ static void link_fetch(struct tt_hold *h, const char *extra)
     tt_buf_deinit(&head);
 }
 
+/* The stream ends (unclean: no terminal chunk, the client sees a broken end). */
 static void stream_finish(struct tt_hold *h, bool clean)
 {
-    struct tt_client *c = h->c;
+    struct tt_sink *k = h->out;
     tt_hold_free(h);
-    if (!clean) {
-        tt_client_close(c); /* no terminal chunk: the client sees an unclean end */
-        return;
-    }
-    c->state = TT_C_BODY;
-    tt_client_stream_end(c);
+    k->ops->end(k, clean);
 }
 
 /* ---- start ------------------------------------------------------------------------- */
@@ -402,7 +422,7 @@ static struct tt_hold *hold_new(struct tt_client *c, const struct tt_grip *g)
 {
     struct tt_hold *h = tt_calloc(1, sizeof(*h));
     h->session.ops = &session_ops;
-    h->c = c;
+    h->out = &c->sink;
     h->mode = g->hold;
     if (h->mode == TT_HOLD_RESPONSE)
         h->resp = tt_calloc(1, sizeof(*h->resp));
@@ -490,7 +510,7 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
         tt_buf_deinit(&extra);
     }
     struct tt_hold *h = hold_new(c, g);
-    c->session = &h->session;
+    c->sink.session = &h->session;
     c->state = TT_C_HOLD;
     if (g->gone_link && c->req) {
         free(c->req->gone_link);
@@ -567,7 +587,7 @@ static struct tt_hold *hold_of(struct tt_subscriber *who)
  * it had, instead of losing its place. */
 static void hold_retry(struct tt_hold *h, const char *extra)
 {
-    struct tt_client *c = h->c;
+    struct tt_client *c = hold_client(h);
     if (c->req && c->req->up)
         return; /* a retry is under way already */
     if (!tt_client_retry(c, extra)) {
@@ -581,7 +601,7 @@ static bool deliver_response(struct tt_subscriber *who, struct tt_sub *s, struct
                              const char *content, size_t len)
 {
     struct tt_hold *h = hold_of(who);
-    struct tt_client *c = h->c;
+    struct tt_client *c = hold_client(h);
     const struct tt_pub_item *it = &m->item;
     (void)s;
     if (it->http_response.action == TT_ACT_CLOSE)
@@ -631,12 +651,10 @@ static bool deliver_stream(struct tt_subscriber *who, struct tt_sub *s, struct t
                            const char *content, size_t len)
 {
     struct tt_hold *h = hold_of(who);
-    struct tt_client *c = h->c;
+    struct tt_sink *k = h->out;
     const struct tt_pub_item *it = &m->item;
     if (it->http_stream.action == TT_ACT_CLOSE) {
-        tt_hold_free(h);
-        c->state = TT_C_BODY;
-        tt_client_stream_end(c);
+        stream_finish(h, true);
         return false;
     }
     if (it->http_stream.action == TT_ACT_HINT) {
@@ -646,24 +664,23 @@ static bool deliver_stream(struct tt_subscriber *who, struct tt_sub *s, struct t
     if (it->http_stream.action != TT_ACT_SEND)
         return false;
     s->got = true;
-    bool chunked = tt_client_stream_chunked(c);
+    bool chunked = k->ops->chunked(k);
     if (content) {
         if (chunked) {
             char hex[24];
             int hl = snprintf(hex, sizeof(hex), "%zx\r\n", len);
-            tt_client_stream_write(c, NULL, hex, (size_t)hl);
+            k->ops->write(k, NULL, hex, (size_t)hl);
         }
-        tt_client_stream_write(c, NULL, content, len);
+        k->ops->write(k, NULL, content, len);
         if (chunked)
-            tt_client_stream_write(c, NULL, "\r\n", 2);
+            k->ops->write(k, NULL, "\r\n", 2);
     } else if (chunked) {
-        tt_client_stream_write(c, m, m->stream_chunk, m->stream_chunk_len);
+        k->ops->write(k, m, m->stream_chunk, m->stream_chunk_len);
     } else {
-        tt_client_stream_write(c, m, m->stream_chunk + m->stream_raw_off,
-                               it->http_stream.content_len);
+        k->ops->write(k, m, m->stream_chunk + m->stream_raw_off, it->http_stream.content_len);
     }
     h->last_write_ms = tt_now_ms();
-    tt_client_flush_later(c);
+    k->ops->flush_later(k);
     return true;
 }
 
@@ -694,15 +711,14 @@ static bool stream_gap(struct tt_subscriber *who, struct tt_sub *s, struct tt_ms
 
 static void stream_backlog(const struct tt_subscriber *who, size_t *items, size_t *bytes)
 {
-    const struct tt_client *c = TT_CONTAINER_OF(who, struct tt_hold, sub)->c;
-    *items = c->conn.out_count;
-    *bytes = c->conn.out_bytes;
+    const struct tt_sink *k = TT_CONTAINER_OF(who, struct tt_hold, sub)->out;
+    k->ops->backlog(k, items, bytes);
 }
 
 static bool stream_flush(struct tt_subscriber *who)
 {
-    struct tt_client *c = hold_of(who)->c;
-    return !c->dirty || tt_client_flush(c);
+    struct tt_sink *k = hold_of(who)->out;
+    return k->ops->flush_pending(k);
 }
 
 /* update_on_first_subscription and recover: a long-poll is re-requested, a stream with a
@@ -710,8 +726,8 @@ static bool stream_flush(struct tt_subscriber *who)
 static void hold_update(struct tt_subscriber *who)
 {
     struct tt_hold *h = hold_of(who);
-    struct tt_client *c = h->c;
-    if (c->state != TT_C_HOLD)
+    struct tt_client *c = hold_client(h);
+    if (c && c->state != TT_C_HOLD)
         return;
     if (h->mode == TT_HOLD_RESPONSE) {
         if (c->req)
@@ -741,20 +757,20 @@ static const struct tt_subscriber_ops stream_ops = {
 static void hold_shutdown(struct tt_client_session *sess)
 {
     struct tt_hold *h = TT_CONTAINER_OF(sess, struct tt_hold, session);
-    struct tt_client *c = h->c;
+    struct tt_client *c = hold_client(h);
     enum tt_hold_mode mode = h->mode;
     if (mode == TT_HOLD_STREAM) {
+        struct tt_sink *k = h->out;
         tt_hold_free(h);
-        c->state = TT_C_BODY;
-        if (c->req)
+        if (c && c->req)
             c->req->keep_alive = false;
-        tt_client_stream_end(c);
+        k->ops->end(k, true);
     } else {
         /* The timeout response now, and the connection closes after it (as for streams):
          * otherwise the client would sit on it until the drain deadline. */
         if (c->req)
             c->req->keep_alive = false;
-        on_response_timeout(&c->timer);
+        on_response_timeout(&c->sink.timer);
     }
 }
 
@@ -763,7 +779,21 @@ static void hold_free_session(struct tt_client_session *sess)
     tt_hold_free(TT_CONTAINER_OF(sess, struct tt_hold, session));
 }
 
+/* An idle HTTP/2 stream's client is being replaced by a compact record (client.h,
+ * tt_client_compact): a stream hold without next links needs nothing of its client but
+ * the output, so it writes to the record from now on. */
+static bool hold_compact(struct tt_client_session *sess, struct tt_sink *to)
+{
+    struct tt_hold *h = TT_CONTAINER_OF(sess, struct tt_hold, session);
+    if (h->mode != TT_HOLD_STREAM || h->ln || h->resp)
+        return false;
+    if (to)
+        h->out = to;
+    return true;
+}
+
 static const struct tt_client_session_ops session_ops = {
     .free = hold_free_session,
     .shutdown = hold_shutdown,
+    .compact = hold_compact,
 };

@@ -3,8 +3,11 @@
  * the engine calls its ops to deliver, to update it (first-subscription update,
  * recover) and to judge its backlog.
  *
- * A hold is the client's session (c->session) while it lasts: the client frees it when
- * it closes and asks it to end cleanly when the worker stops. The proxy layer reaches
+ * A hold is the client's session (c->sink.session) while it lasts: the client frees it
+ * when it closes and asks it to end cleanly when the worker stops. A stream hold writes
+ * through a sink (proxy/sink.h): its client's, or once an idle HTTP/2 stream's client was
+ * replaced (session op compact), the compact record's (proxy/held.h), which then owns
+ * the hold the same way. The proxy layer reaches
  * tt_hold_start only through the server's grip_start hook, set by main.
  * Owner: the client; tt_hold_free unsubscribes and stops its timers. Thread: the worker's. */
 #ifndef TT_HOLD_H

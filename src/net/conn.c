@@ -370,6 +370,16 @@ void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close)
     tt_poller_remove(c->poller, &c->pfd, on_closed);
 }
 
+void tt_conn_close_detached(struct tt_conn *c, tt_conn_close_fn on_close)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    tt_conn_discard_output(c);
+    c->on_close = on_close;
+    tt_poller_remove(c->poller, &c->pfd, on_closed);
+}
+
 int tt_socket_connect(const struct sockaddr *addr, socklen_t len)
 {
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

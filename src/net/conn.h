@@ -105,6 +105,10 @@ void tt_conn_move_output(struct tt_conn *dst, struct tt_conn *src);
  * tt_conn_close, such as a queue kept after its owner left). */
 void tt_conn_free_output(struct tt_conn *c);
 void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close);
+/* A virtual connection whose stream has been handed to another owner: closed as by
+ * tt_conn_close (queued slices released, close_cb on a later loop turn) without telling
+ * the vtable. */
+void tt_conn_close_detached(struct tt_conn *c, tt_conn_close_fn on_close);
 
 /* Create a non-blocking, close-on-exec TCP socket and start connect(). Returns fd or
  * -errno; the connect completes (or fails) when the socket becomes writable: then call

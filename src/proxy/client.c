@@ -15,6 +15,7 @@
 #include "ws/handshake.h"
 #include "proxy/cors.h"
 #include "proxy/forward.h"
+#include "proxy/held.h"
 #include "proxy/jsonp.h"
 #include "proxy/links.h"
 #include "proxy/testhandler.h"
@@ -101,14 +102,18 @@ static void req_free(struct tt_client *c, struct tt_req *r)
     free(r);
 }
 
-static void access_log(struct tt_client *c)
+/* The access line's parts around its bytes and time (see tt__access_line). */
+static void log_head(const struct tt_client *c, const struct tt_req *r, char *out, size_t size)
 {
-    struct tt_req *r = c->req;
-    if (!r || r->logged || !TT_LOG_ON(TT_LOG_INFO))
-        return;
-    r->logged = true;
-    char path[512], from[96] = "", ua[300] = "";
+    char path[512];
     tt_log_escape(r->path ? r->path : "", r->path ? strlen(r->path) : 0, path, sizeof(path));
+    snprintf(out, size, "c%llu %s %s %s -> %s status=%d", (unsigned long long)c->id, c->peer,
+             r->method, path, r->route_name ? r->route_name : "-", r->status);
+}
+
+static void log_tail(const struct tt_req *r, char *out, size_t size)
+{
+    char from[96] = "", ua[300] = "";
     if (r->from) {
         char esc[80];
         snprintf(from, sizeof(from), " from=%s",
@@ -118,10 +123,22 @@ static void access_log(struct tt_client *c)
         char esc[280];
         snprintf(ua, sizeof(ua), " ua=\"%s\"", tt_log_escape(r->ua, strlen(r->ua), esc, sizeof(esc)));
     }
-    tt_info("c%llu %s %s %s -> %s status=%d bytes=%llu time=%llums%s%s", (unsigned long long)c->id,
-            c->peer, r->method, path, r->route_name ? r->route_name : "-", r->status,
-            (unsigned long long)r->bytes_out, (unsigned long long)(tt_now_ms() - r->start_ms),
-            from, ua);
+    snprintf(out, size, "%s%s", from, ua);
+}
+
+#define LOG_HEAD_MAX 900
+#define LOG_TAIL_MAX 400
+
+static void access_log(struct tt_client *c)
+{
+    struct tt_req *r = c->req;
+    if (!r || r->logged || !TT_LOG_ON(TT_LOG_INFO))
+        return;
+    r->logged = true;
+    char head[LOG_HEAD_MAX], tail[LOG_TAIL_MAX];
+    log_head(c, r, head, sizeof(head));
+    log_tail(r, tail, sizeof(tail));
+    tt__access_line(head, r->bytes_out, r->start_ms, tail);
 }
 
 void tt_client_close(struct tt_client *c)
@@ -130,9 +147,9 @@ void tt_client_close(struct tt_client *c)
         return;
     access_log(c);
     c->state = TT_C_CLOSING;
-    if (c->session) {
-        struct tt_client_session *s = c->session;
-        c->session = NULL;
+    if (c->sink.session) {
+        struct tt_client_session *s = c->sink.session;
+        c->sink.session = NULL;
         s->ops->free(s);
     }
     tt_links_post_gone(c);
@@ -151,7 +168,7 @@ bool tt_client_flush(struct tt_client *c)
     if (c->state == TT_C_CLOSING)
         return false;
     if (c->state == TT_C_H2)
-        return c->session->ops->flush(c->session);
+        return c->sink.session->ops->flush(c->sink.session);
     int r = tt_conn_flush(&c->conn);
     if (r < 0 && r != TT_EAGAIN) {
         tt_debug("c%llu: write failed: %s", (unsigned long long)c->id, tt_strerror(r));
@@ -475,6 +492,72 @@ void tt_client_stream_end(struct tt_client *c)
     end_request(c, q && !q->resp_close);
 }
 
+/* ---- the client as a held stream's sink (sink.h) ------------------------------------ */
+
+static struct tt_client *of_sink(struct tt_sink *k)
+{
+    return TT_CONTAINER_OF(k, struct tt_client, sink);
+}
+
+static void sink_write(struct tt_sink *k, struct tt_msg *msg, const char *data, size_t len)
+{
+    tt_client_stream_write(of_sink(k), msg, data, len);
+}
+
+static bool sink_chunked(const struct tt_sink *k)
+{
+    return tt_client_stream_chunked(TT_CONTAINER_OF(k, const struct tt_client, sink));
+}
+
+static void sink_flush_later(struct tt_sink *k)
+{
+    tt_client_flush_later(of_sink(k));
+}
+
+static bool sink_flush(struct tt_sink *k)
+{
+    return tt_client_flush(of_sink(k));
+}
+
+static bool sink_flush_pending(struct tt_sink *k)
+{
+    struct tt_client *c = of_sink(k);
+    return !c->dirty || tt_client_flush(c);
+}
+
+static void sink_backlog(const struct tt_sink *k, size_t *items, size_t *bytes)
+{
+    const struct tt_client *c = TT_CONTAINER_OF(k, const struct tt_client, sink);
+    *items = c->conn.out_count;
+    *bytes = c->conn.out_bytes;
+}
+
+static void sink_end(struct tt_sink *k, bool clean)
+{
+    struct tt_client *c = of_sink(k);
+    if (!clean) {
+        tt_client_close(c); /* no terminal chunk: the client sees an unclean end */
+        return;
+    }
+    c->state = TT_C_BODY;
+    tt_client_stream_end(c);
+}
+
+static const struct tt_sink_ops client_sink_ops = {
+    .write = sink_write,
+    .chunked = sink_chunked,
+    .flush_later = sink_flush_later,
+    .flush = sink_flush,
+    .flush_pending = sink_flush_pending,
+    .backlog = sink_backlog,
+    .end = sink_end,
+};
+
+struct tt_client *tt_client_of_sink(struct tt_sink *k)
+{
+    return k->ops == &client_sink_ops ? of_sink(k) : NULL;
+}
+
 /* ---- pass-through responses ------------------------------------------------------- */
 
 static int up_on_head(void *ctx, const struct tt_h1_response *resp);
@@ -617,11 +700,11 @@ static int up_on_head(void *ctx, const struct tt_h1_response *resp)
 {
     struct tt_client *c = ctx;
     struct tt_req *q = c->req;
-    if (c->state == TT_C_HOLD && c->session) {
+    if (c->state == TT_C_HOLD && c->sink.session) {
         /* The answer to a held request asked again (hint, update, recover) replaces the
          * hold it was asked for. */
-        struct tt_client_session *s = c->session;
-        c->session = NULL;
+        struct tt_client_session *s = c->sink.session;
+        c->sink.session = NULL;
         c->state = TT_C_BODY;
         s->ops->free(s);
     }
@@ -1490,11 +1573,11 @@ static void on_io(struct tt_conn *conn, int status, int events)
         return;
     }
     if (c->state == TT_C_H2) {
-        c->session->ops->io(c->session, events);
+        c->sink.session->ops->io(c->sink.session, events);
         return;
     }
-    if (c->state == TT_C_WS && c->session && c->session->ops->io) {
-        c->session->ops->io(c->session, events);
+    if (c->state == TT_C_WS && c->sink.session && c->sink.session->ops->io) {
+        c->sink.session->ops->io(c->sink.session, events);
         return;
     }
     if (events & UV_WRITABLE) {
@@ -1545,13 +1628,13 @@ static void tls_step(struct tt_client *c)
 void tt_client_timer_start(struct tt_client *c, tt_wtimer_fn cb, uint64_t ms)
 {
     struct tt_worker *w = c->w;
-    tt_wheel_start(&w->wheel, &c->timer, cb, uv_now(&w->loop), ms);
+    tt_wheel_start(&w->wheel, &c->sink.timer, cb, uv_now(&w->loop), ms);
     tt_worker_wheel_armed(w);
 }
 
 void tt_client_timer_stop(struct tt_client *c)
 {
-    tt_wheel_stop(&c->w->wheel, &c->timer);
+    tt_wheel_stop(&c->w->wheel, &c->sink.timer);
 }
 
 /* A zeroed client whose peer text is a copy of peer (sized to it). */
@@ -1560,6 +1643,8 @@ static struct tt_client *client_alloc(const char *peer)
     size_t n = strnlen(peer, TT_PEER_MAX - 1);
     struct tt_client *c = tt_calloc(1, offsetof(struct tt_client, peer) + n + 1);
     memcpy(c->peer, peer, n);
+    c->sink.ops = &client_sink_ops;
+    tt_wtimer_init(&c->sink.timer);
     return c;
 }
 
@@ -1582,7 +1667,6 @@ void tt_client_accept(struct tt_worker *w, int fd, const struct sockaddr *peer,
         tt_worker_client_closed(w);
         return;
     }
-    tt_wtimer_init(&c->timer);
     tt_list_insert_tail(&w->clients, &c->link);
     w->num_clients++;
     c->state = TT_C_HEAD;
@@ -1610,8 +1694,8 @@ void tt_client_trim_for_stream(struct tt_client *c)
 
 void tt_client_shutdown(struct tt_client *c)
 {
-    if (c->session) {
-        c->session->ops->shutdown(c->session);
+    if (c->sink.session) {
+        c->sink.session->ops->shutdown(c->sink.session);
         return;
     }
     if (c->req) {
@@ -1676,7 +1760,6 @@ struct tt_client *tt_client_new_stream(struct tt_client *conn, const struct tt_c
     c->id = ++w->next_conn_id * 64 + (uint64_t)w->index;
     tt_buf_init(&c->in, 0);
     tt_conn_init_virtual(&w->poller, &c->conn, vops, vctx, on_io);
-    tt_wtimer_init(&c->timer);
     c->tls = conn->tls;
     tt_list_insert_tail(&w->clients, &c->link);
     w->num_clients++;
@@ -1684,4 +1767,61 @@ struct tt_client *tt_client_new_stream(struct tt_client *conn, const struct tt_c
     arm_head_timer(c);
     c->conn.want_read = true;
     return c;
+}
+
+struct tt_held *tt_client_compact(struct tt_client *c, const struct tt_sink_ops *ops, void *vctx,
+                                  const char *peer)
+{
+    struct tt_req *q = c->req;
+    struct tt_client_session *sess = c->sink.session;
+    /* A stream hold whose head is out and whose request is over, with nothing still to
+     * happen on the request's side: no backend, no replay state, no JSON-P wrapping, no
+     * gone link to post at its end, no input waiting. */
+    if (c->state != TT_C_HOLD || !sess || !sess->ops->compact || !q || !q->head_sent ||
+        !q->body_done || !q->resp_chunked || q->resp_close || q->up || q->ex || q->jsonp ||
+        q->gone_link || q->early_grip || q->logged || !q->rid || c->in.len || c->conn.out_count ||
+        !sess->ops->compact(sess, NULL))
+        return NULL;
+    char head[LOG_HEAD_MAX], tail[LOG_TAIL_MAX];
+    size_t hl = 0, tl = 0;
+    bool log = TT_LOG_ON(TT_LOG_INFO);
+    if (log) {
+        log_head(c, q, head, sizeof(head));
+        log_tail(q, tail, sizeof(tail));
+        hl = strlen(head);
+        tl = strlen(tail);
+    }
+    struct tt_worker *w = c->w;
+    struct tt_held *k = tt_calloc(1, sizeof(*k) + (log ? hl + tl + 2 : 0));
+    k->sink.ops = ops;
+    tt_wtimer_init(&k->sink.timer);
+    k->vctx = vctx;
+    /* The session writes to k from here on; its timer (the keep-alives) moves along. */
+    sess->ops->compact(sess, &k->sink);
+    k->sink.session = sess;
+    c->sink.session = NULL;
+    struct tt_wtimer *t = &c->sink.timer;
+    if (tt_wtimer_active(t)) {
+        uint64_t now = uv_now(&w->loop);
+        tt_sink_timer_start(&k->sink, w, t->cb, t->due_ms > now ? t->due_ms - now : 0);
+        tt_client_timer_stop(c);
+    }
+    if (log) {
+        memcpy(k->log, head, hl);
+        memcpy(k->log + hl + 1, tail, tl);
+        k->log_tail = (uint16_t)(hl + 1);
+    }
+    q->logged = true;
+    k->bytes_out = q->bytes_out;
+    tt_wstats_conn_move(&k->sconn, &q->sconn, peer);
+    tt_idmap_put(&w->requests, q->rid, k);
+    q->rid = 0;
+    w->compacted++;
+    /* c goes quietly: its count (client_maxconn, the worker's clients) passes to k. */
+    c->state = TT_C_CLOSING;
+    req_free(c, q);
+    c->req = NULL;
+    tt_list_remove(&c->link);
+    tt_conn_close_detached(&c->conn, on_conn_closed);
+    return k;
 }

@@ -16,12 +16,15 @@
 #include "net/conn.h"
 #include "http/resp.h"
 #include "proxy/server.h"
+#include "proxy/sink.h"
 
 struct tt_upstream;
+struct tt_held;
 
-/* What takes a connection over after its request: a GRIP hold (hold/), later a WebSocket
- * session. Embedded in that object, which sets c->session; the client calls free when it
- * closes and shutdown when the worker stops (end cleanly, e.g. a stream's last chunk). */
+/* What takes a connection over after its request: a GRIP hold (hold/), a WebSocket
+ * session, an HTTP/2 connection. Embedded in that object, which sets c->sink.session; the
+ * client (or the compact record that replaced it, proxy/held.h) calls free when it closes
+ * and shutdown when the worker stops (end cleanly, e.g. a stream's last chunk). */
 struct tt_client_session;
 struct tt_client_session_ops {
     void (*free)(struct tt_client_session *s);
@@ -32,6 +35,10 @@ struct tt_client_session_ops {
     /* tt_client_flush of a client in state TT_C_H2 (the session writes the socket itself).
      * Returns false if the client was closed. NULL for the other sessions. */
     bool (*flush)(struct tt_client_session *s);
+    /* The client is about to be replaced by a compact record (tt_client_compact): return
+     * true and write to `to` from now on, or false to keep the client; with `to` NULL,
+     * only say whether it would. NULL: never. */
+    bool (*compact)(struct tt_client_session *s, struct tt_sink *to);
 };
 struct tt_client_session {
     const struct tt_client_session_ops *ops;
@@ -115,11 +122,13 @@ struct tt_client {
     struct tt_conn conn;
     struct tt_worker *w;
     struct tt_list link;
-    struct tt_wtimer timer; /* head timeout, hold timeout, keep-alives (the worker's wheel) */
+    /* What a session writes to (ops: this client's), the session (a hold in TT_C_HOLD, a
+     * WebSocket in TT_C_WS, the HTTP/2 connection in TT_C_H2, or NULL) and the timer: head
+     * timeout, hold timeout, keep-alives (the worker's wheel). */
+    struct tt_sink sink;
     struct tt_buf in; /* unparsed input, kept only while a request is partial or waiting */
     uint64_t id;
     struct tt_req *req;
-    struct tt_client_session *session; /* a hold (TT_C_HOLD), a WebSocket (TT_C_WS) or NULL */
     uint8_t state; /* enum tt_client_state */
     /* flags (bit-fields: a held connection keeps this struct) */
     bool read_paused : 1;
@@ -142,8 +151,10 @@ void tt_client_timer_start(struct tt_client *c, tt_wtimer_fn cb, uint64_t ms);
 void tt_client_timer_stop(struct tt_client *c);
 static inline struct tt_client *tt_client_of_timer(struct tt_wtimer *t)
 {
-    return TT_CONTAINER_OF(t, struct tt_client, timer);
+    return TT_CONTAINER_OF(t, struct tt_client, sink.timer);
 }
+/* The client whose sink k is, or NULL when k is another kind (a compact record). */
+struct tt_client *tt_client_of_sink(struct tt_sink *k);
 
 /* Accept a new connection on a worker (takes the fd; peer is the accepted address). */
 /* tls_port: the TLS listener's port for a connection to an https port (the TLS handshake
@@ -198,5 +209,17 @@ void tt_client_trim_for_stream(struct tt_client *c);
  * c->conn.on_io with UV_READABLE when there is some), its output leaves through them. */
 struct tt_client *tt_client_new_stream(struct tt_client *conn, const struct tt_conn_vops *vops,
                                        void *vctx);
+
+/* Replace the stream client c by a compact record (proxy/held.h) once it is an idle held
+ * stream: state TT_C_HOLD, its session agrees (ops->compact), the response head is out,
+ * the request body complete, nothing queued, and nothing more to do on the request's
+ * side (a backend, replay state, JSON-P, a gone link). ops and vctx become the record's
+ * sink ops and transport; peer is the peer text its stats events borrow (the HTTP/2
+ * connection's: it outlives the record). On success c is closed quietly (no access line,
+ * no stats change: both move to the record, and so does its place in client_maxconn; its
+ * virtual connection's vtable is not told) and the record is returned, owned by the
+ * caller; NULL leaves c as it was. */
+struct tt_held *tt_client_compact(struct tt_client *c, const struct tt_sink_ops *ops, void *vctx,
+                                  const char *peer);
 
 #endif

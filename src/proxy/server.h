@@ -83,6 +83,9 @@ struct tt_worker {
     bool stopping;
     uint64_t stop_deadline;
     uint64_t next_conn_id;
+    /* Compact records made (tt_client_compact) since the allocator was last trimmed, and
+     * the count at the last tick (see on_tick). */
+    uint64_t compacted, compacted_seen;
     char sig_cache[1024]; /* Grip-Sig token for the global key, re-signed each second */
     int64_t sig_cache_time;
     struct tt_worker_stats stats;
@@ -95,7 +98,7 @@ struct tt_worker {
     /* stats and connection registries */
     struct tt_wstats wstats;
     uv_timer_t stats_timer;       /* a batch for the stats module is due */
-    struct tt_idmap requests;     /* request id -> tt_client (conncheck) */
+    struct tt_idmap requests;     /* request id -> tt_client or tt_held (conncheck) */
     uint64_t next_rid;
     struct tt_map ws_sessions;    /* cid -> websocket/registry.c entry */
     uint64_t last_delivered[3], last_drops;
@@ -144,6 +147,11 @@ struct tt_server {
     void (*ws_refresh_channel)(struct tt_worker *w, const char *channel);
 };
 
+/* The worker whose fan-out engine fo is (embedded in it). */
+static inline struct tt_worker *tt_worker_of_fanout(struct tt_fanout *fo)
+{
+    return TT_CONTAINER_OF(fo, struct tt_worker, fanout);
+}
 /* A timer was armed on the worker's wheel: make sure it turns. Worker thread. */
 void tt_worker_wheel_armed(struct tt_worker *w);
 /* Start every worker thread with its listeners. Main thread. */

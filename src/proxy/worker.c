@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -440,9 +441,26 @@ static void report_sub(void *ctx, const char *channel, bool subscribed, bool lin
                       tt_sub_report_new(channel, subscribed, linger));
 }
 
+/* A burst of held HTTP/2 streams leaves, once each became a compact record, the memory of
+ * its clients, requests and backend exchanges free in runs of whole pages among the
+ * records and holds; glibc returns the top of a heap by itself, but such pages only to
+ * malloc_trim. Once a burst of at least this many is over (a second without one), they
+ * go back to the system. */
+#define TRIM_AFTER_COMPACTED 1000
+
+static void trim_after_burst(struct tt_worker *w)
+{
+    if (w->compacted >= TRIM_AFTER_COMPACTED && w->compacted == w->compacted_seen) {
+        malloc_trim(0);
+        w->compacted = 0;
+    }
+    w->compacted_seen = w->compacted;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct tt_worker *w = t->data;
+    trim_after_burst(w);
     tt__zx_tick(w, tt_now_ms());
     tt_wstats_tick(&w->wstats, tt_now_ms());
     if (!w->stopping) {

@@ -193,6 +193,20 @@ void tt_wstats_conn_close(struct tt_wstats *s, struct tt_wstats_conn *c)
     c->acc = NULL;
 }
 
+void tt_wstats_conn_move(struct tt_wstats_conn *dst, struct tt_wstats_conn *src, const char *peer)
+{
+    *dst = *src;
+    dst->peer = peer;
+    if (tt_list_empty(&src->link)) {
+        tt_list_init(&dst->link);
+    } else {
+        dst->link.prev->next = &dst->link;
+        dst->link.next->prev = &dst->link;
+    }
+    tt_list_init(&src->link);
+    src->acc = NULL;
+}
+
 void tt_wstats_tick(struct tt_wstats *s, uint64_t now)
 {
     s->bucket = (s->bucket + 1) % s->num_buckets;

@@ -151,6 +151,9 @@ void tt_wstats_conn_open(struct tt_wstats *s, struct tt_wstats_conn *c, enum tt_
                          const char *route);
 /* It ends (no-op if it never opened). */
 void tt_wstats_conn_close(struct tt_wstats *s, struct tt_wstats_conn *c);
+/* The connection's record moves (its owner is replaced): dst takes src's place, with
+ * peer (text that outlives dst) for its events; src is left closed. */
+void tt_wstats_conn_move(struct tt_wstats_conn *dst, struct tt_wstats_conn *src, const char *peer);
 /* Once a second: refresh one bucket. */
 void tt_wstats_tick(struct tt_wstats *s, uint64_t now_ms);
 /* A subscription count change for (mode, channel). The batch carries the net change since

@@ -76,8 +76,8 @@ static void session_free(struct tt_client_session *cs)
     if (s->accepted)
         tt_wsconn_deinit(&s->ws);
     tt_client_timer_stop(s->c);
-    if (s->c->session == cs)
-        s->c->session = NULL;
+    if (s->c->sink.session == cs)
+        s->c->sink.session = NULL;
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }
 
@@ -160,9 +160,9 @@ static bool client_congested(const struct tt_ws_session *s)
 static void on_keepalive(struct tt_wtimer *t)
 {
     struct tt_client *c = tt_client_of_timer(t);
-    if (!c->session || c->session->ops != &session_ops)
+    if (!c->sink.session || c->sink.session->ops != &session_ops)
         return;
-    struct tt_ws_session *s = of_cs(c->session);
+    struct tt_ws_session *s = of_cs(c->sink.session);
     if (!s->ka_content && !s->ka_opcode)
         return;
     uint64_t now = tt_now_ms();
@@ -786,7 +786,7 @@ void tt_ws_session_start(struct tt_client *c, const struct tt_h1_request *h,
              u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
              u[15]);
     tt_ws_registry_add(s);
-    c->session = &s->cs;
+    c->sink.session = &s->cs;
     c->state = TT_C_WS;
     c->read_paused = true;
     tt_conn_set_read(&c->conn, false);
