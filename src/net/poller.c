@@ -53,11 +53,10 @@ static void run_kicks(struct tt_poller *p)
     }
 }
 
-/* Kicks, then the done callbacks of removed pollfds: after a batch and the libuv turn,
- * so that nothing of that turn still names them. */
-static void reap(struct tt_poller *p)
+/* The done callbacks of removed pollfds: last in a turn, after every callback and flush
+ * of the turn that may still name them. */
+static void run_dones(struct tt_poller *p)
 {
-    run_kicks(p);
     /* Take the list over: done callbacks may remove more (reaped on the next turn). */
     struct tt_list list;
     tt_list_move(&list, &p->removed);
@@ -84,8 +83,14 @@ void tt_poller_run(struct tt_poller *p, tt_poller_after_fn after, void *ctx)
          * epoll_wait of its own. */
         if (uv_ready || uv_backend_timeout(loop) == 0)
             uv_run(loop, UV_RUN_NOWAIT);
-        reap(p);
+        /* Writes queued by the turn go out before anything is freed: the owner's list of
+         * connections to flush may name one that closed meanwhile. */
         after(ctx);
+        if (!tt_list_empty(&p->kicked)) {
+            run_kicks(p);
+            after(ctx);
+        }
+        run_dones(p);
     }
 }
 

@@ -58,8 +58,9 @@ struct tt_poller {
     bool closing;
 };
 
-/* Called after a batch of socket events when the libuv loop had nothing to run (when it
- * ran, its check handles did the same job): write out what the batch queued. */
+/* Called at the end of every turn (the batch of socket events and libuv's turn), again
+ * after kicked callbacks, and always before the done callbacks of the turn's removals:
+ * write out what was queued. */
 typedef void (*tt_poller_after_fn)(void *ctx);
 
 int tt_poller_init(struct tt_poller *p, uv_loop_t *loop);
