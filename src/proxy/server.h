@@ -49,12 +49,14 @@ struct tt_worker_stats {
     uint64_t h2_limits;            /* HTTP/2 connections cut by an abuse limit (h2/h2.h) */
 };
 
-/* A worker's hold on one listening socket of the process: its own dup of the fd, in its
- * own epoll set (exclusive: one waiting worker is woken per connection). */
+/* A worker's listening socket for one port, in its own epoll set: a socket of its own
+ * (plain ports), or its dup of the process's one socket for the port, shared by the
+ * workers (TLS ports; exclusive: one waiting worker is woken per connection). */
 struct tt_listener {
     struct tt_pollfd pfd; /* fd -1 once closed */
     struct tt_worker *w;
     uint16_t tls_port; /* its port when it is a TLS listener, else 0 */
+    bool shared;
 };
 
 struct tt_worker {

@@ -21,11 +21,18 @@
 #include "ws/deflate.h"
 
 #define SCRATCH_SIZE 65536
-/* Accepts per wake-up. The workers share each listener (one accept queue per port, in
- * every worker's epoll set with EPOLLEXCLUSIVE), so a worker that takes one connection
- * and goes back to waiting leaves the next to whichever worker waits first: an idle
- * worker, not the one that happened to wake. */
-#define ACCEPT_BATCH 1
+/* Listeners. A plain port has one listening socket per worker (SO_REUSEPORT: the kernel
+ * hashes each connection to one worker's queue): accepting is cheap, and a busy worker
+ * takes its queue in batches without being woken for each connection. A TLS port has
+ * one socket for the process, shared by the workers (each waits on it in its own epoll
+ * set with EPOLLEXCLUSIVE): a handshake costs a few hundred microseconds of CPU, and a
+ * connection hashed to a busy worker would wait while another worker idles. A worker
+ * takes one connection per wake-up from a shared queue, leaving the next to whichever
+ * worker waits first. Measured in README "Benchmarks": the shared queue brought TLS
+ * handshakes to nginx's rate; on a plain port it cost 10% of the new-connection rate in
+ * wake-ups. */
+#define ACCEPT_BATCH_OWN 64
+#define ACCEPT_BATCH_SHARED 1
 #define DRAIN_TIMEOUT_MS 10000
 #define HOLD_QUEUE_ITEMS 100 /* Pushpin's per-session queue */
 #ifndef SO_DETACH_REUSEPORT_BPF
@@ -34,16 +41,17 @@
 
 /* Hand-over (README "Restarting without dropping requests"): a successor binds the same
  * ports (SO_REUSEPORT) and the kernel spreads new connections over both processes'
- * listeners, one per port each. A connection that lands in a listener's queue between
- * its last accept and its close would be reset. So a stopping process first steers the
- * port's new connections to the successor: a classic BPF program on the port's group
- * returning index 1 (a group lists its listeners in joining order, a closed one's slot
- * refilled from the end, so the older process's is the first); an index past the end (no
+ * listeners. A connection that lands in a listener's queue between its last accept and
+ * its close would be reset. So a stopping process first steers the port's new
+ * connections to the successor: a classic BPF program on the port's group returning the
+ * index of the first listener after its own (a group lists its listeners in joining
+ * order, closed ones' slots refilled from the end, so the older process's come first:
+ * one per worker on a plain port, one on a TLS port); an index past the end (no
  * successor) means the usual hash. A starting process removes a program left by an
  * earlier hand-over, so that it never pins a port's traffic to one listener. */
-static void steer_new_connections(int fd)
+static void steer_new_connections(int fd, unsigned first_other)
 {
-    struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, 1}};
+    struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, first_other}};
     struct sock_fprog prog = {.len = 1, .filter = code};
     if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
         tt_debug("listener: cannot steer new connections to a successor: %s", strerror(errno));
@@ -105,7 +113,8 @@ static void on_accept(struct tt_pollfd *f, int events)
         return;
     int lfd = f->fd;
     struct tt_server *srv = w->srv;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
+    int batch = l->shared ? ACCEPT_BATCH_SHARED : ACCEPT_BATCH_OWN;
+    for (int i = 0; i < batch; i++) {
         if (__atomic_load_n(&srv->num_clients, __ATOMIC_ACQUIRE) >= srv->cfg.client_maxconn) {
             /* At the cap new connections wait in the kernel's backlog: no CPU spin. */
             if (!__atomic_exchange_n(&w->accept_paused, 1, __ATOMIC_ACQ_REL)) {
@@ -229,9 +238,11 @@ static void begin_stop(struct tt_worker *w)
         return;
     w->stopping = true;
     w->stop_deadline = tt_now_ms() + DRAIN_TIMEOUT_MS;
-    for (int k = 0; k < w->num_listeners; k++)
-        if (w->listeners[k].pfd.fd >= 0)
-            steer_new_connections(w->listeners[k].pfd.fd);
+    for (int k = 0; k < w->num_listeners; k++) {
+        struct tt_listener *l = &w->listeners[k];
+        if (l->pfd.fd >= 0)
+            steer_new_connections(l->pfd.fd, l->shared ? 1 : (unsigned)w->srv->num_workers);
+    }
     accept_backlog(w);
     close_listeners(w);
     struct tt_list *p, *tmp;
@@ -539,12 +550,13 @@ int tt_workers_start(struct tt_server *srv)
 {
     const struct tt_config *cfg = &srv->cfg;
     int n = srv->num_workers;
-    /* One listening socket per address for the whole process, shared by the workers. */
+    /* The TLS ports' sockets, one each for the process, shared by the workers (see
+     * ACCEPT_BATCH_SHARED); plain ports get a socket per worker below. */
     int num_listeners = cfg->num_http_ports + (srv->tls ? cfg->num_https_ports : 0);
     int *lfds = tt_malloc((size_t)(num_listeners ? num_listeners : 1) * sizeof(int));
     for (int k = 0; k < num_listeners; k++)
         lfds[k] = -1;
-    for (int k = 0; k < num_listeners; k++) {
+    for (int k = cfg->num_http_ports; k < num_listeners; k++) {
         char err[256];
         int fd = listen_socket(listen_addr(cfg, k), err, sizeof(err));
         if (fd < 0) {
@@ -601,20 +613,31 @@ int tt_workers_start(struct tt_server *srv)
         w->listeners = tt_calloc((size_t)num_listeners, sizeof(*w->listeners));
         for (int k = 0; k < num_listeners; k++) {
             struct tt_listener *l = &w->listeners[k];
-            int fd = fcntl(lfds[k], F_DUPFD_CLOEXEC, 0);
+            l->shared = lfds[k] >= 0;
+            char err[256];
+            int fd;
+            if (l->shared) {
+                fd = fcntl(lfds[k], F_DUPFD_CLOEXEC, 0);
+                if (fd < 0) {
+                    fd = -errno;
+                    snprintf(err, sizeof(err), "dup: %s", strerror(errno));
+                }
+            } else {
+                fd = listen_socket(listen_addr(cfg, k), err, sizeof(err));
+            }
             if (fd < 0) {
-                tt_err("cannot listen: dup: %s", strerror(errno));
+                tt_err("cannot listen: %s", err);
                 close_fds(lfds, num_listeners);
-                return -errno;
+                return fd;
             }
             l->w = w;
             l->tls_port = k >= cfg->num_http_ports ? listen_addr(cfg, k)->port : 0;
             tt_pollfd_init(&w->poller, &l->pfd, fd, on_accept);
-            l->pfd.exclusive = true;
+            l->pfd.exclusive = l->shared;
             tt_poller_set(&w->poller, &l->pfd, UV_READABLE);
         }
     }
-    close_fds(lfds, num_listeners); /* every worker holds a dup */
+    close_fds(lfds, num_listeners); /* every worker holds a dup of the shared ones */
     for (int i = 0; i < n; i++)
         uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
     return 0;

@@ -14,7 +14,7 @@ import pytest
 from backend import Resp
 from conftest import IS_PUSHPIN, Proxy, check_sanitizers, dump_on_failure
 from griputil import pub_stream, read_stream_until, settle
-from helpers import Closed, Conn, wait_for
+from helpers import Closed, Conn, listening_sockets, wait_for
 from loadgen import Steady
 
 
@@ -244,27 +244,15 @@ def test_starting_process_removes_a_left_steering_program(make_proxy, backend):
     assert queued > 0, "the first listener got none: not a shared port"
 
 
-def _listening_sockets(port):
-    """IPv4 LISTEN sockets on the port, from /proc/net/tcp (what `ss -ltn` shows)."""
-    n = 0
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            if state == "0A" and local.endswith(":%04X" % port):
-                n += 1
-    return n
-
-
 @pytest.mark.thumbtack_only  # how the workers share a port is thumbtack's design
-def test_workers_share_one_listening_socket_per_port(make_proxy, backend):
-    """The workers take connections from one accept queue per port (each waits on it with
-    EPOLLEXCLUSIVE), so a new connection goes to a worker that is waiting instead of being
-    hashed to a busy one; a hand-over's successor adds one socket to the port's group, the
-    one the steering program selects. Every worker serves from the shared queue."""
+def test_plain_port_has_a_listening_socket_per_worker(make_proxy, backend):
+    """A plain port gets one SO_REUSEPORT socket per worker (the kernel hashes each new
+    connection to a worker's own queue; a busy worker takes its queue in batches); a
+    hand-over's successor adds its own to the port's group, after ours. (A TLS port
+    shares one socket among the workers: test_tls.py.)"""
     backend.on("/who", Resp(200, body=b"ok\n"))
     p = make_proxy(config={"proxy": {"workers": "3"}})
-    assert _listening_sockets(p.port) == 1
-    # Connections one after another, each kept open: all served, from the one queue.
+    assert listening_sockets(p.port) == 3
     conns = []
     for i in range(30):
         c = p.conn(timeout=5)
@@ -275,5 +263,5 @@ def test_workers_share_one_listening_socket_per_port(make_proxy, backend):
     for c in conns:
         c.close()
     q = _reuseport_listener(p.port)  # a successor's socket joins the group
-    assert _listening_sockets(p.port) == 2
+    assert listening_sockets(p.port) == 4
     q.close()

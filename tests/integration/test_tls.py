@@ -16,7 +16,7 @@ import time
 import pytest
 
 from backend import Resp
-from helpers import Conn, build_request, free_port
+from helpers import Conn, build_request, free_port, listening_sockets
 
 pytestmark = pytest.mark.thumbtack_only  # the Pushpin runs of this suite have no TLS set-up
 
@@ -467,3 +467,28 @@ def test_websocket_frame_in_the_upgrade_records_is_echoed(tls_proxy):
         assert head.status == 101
         assert recv_message(c) == (TEXT, b"first")
         assert recv_message(c) == (TEXT, b"second")
+
+
+@pytest.mark.thumbtack_only  # how the workers share a port is thumbtack's design
+def test_workers_share_one_listening_socket_per_tls_port(make_proxy, backend, tmp_path):
+    """A TLS port has one listening socket for the process, which every worker waits on
+    (EPOLLEXCLUSIVE: one waiting worker woken per connection), so a handshake goes to a
+    worker that is free instead of queueing behind a busy one; the plain port beside it
+    keeps a socket per worker. Handshakes in a row, each connection kept, all served."""
+    backend.on("/who", Resp(200, body=b"ok\n"))
+    p, port, ca = start_tls_proxy(make_proxy, tmp_path, extra_config={"proxy": {"workers": "3"}})
+    assert listening_sockets(port) == 1
+    assert listening_sockets(p.port) == 3
+    held = []
+    for i in range(20):
+        s = tls_conn(port, ca, "localhost")
+        s.sendall(b"GET /who HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while not data.endswith(b"ok\n"):
+            d = s.recv(4096)
+            assert d, data
+            data += d
+        assert data.startswith(b"HTTP/1.1 200"), data[:80]
+        held.append(s)
+    for s in held:
+        s.close()
