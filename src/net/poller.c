@@ -73,8 +73,8 @@ void tt_poller_run(struct tt_poller *p, tt_poller_after_fn after, void *ctx)
     uv_loop_t *loop = p->loop;
     struct epoll_event evs[POLL_BATCH];
     while (uv_loop_alive(loop)) {
-        /* Until libuv's next timer (0 when it has idle work or closing handles), or at
-         * once when kicks or removals wait. */
+        /* Until libuv's next timer (0 while it has closing handles), or at once when
+         * kicks or removals wait. */
         bool owed = !tt_list_empty(&p->kicked) || !tt_list_empty(&p->removed);
         int n = epoll_wait(p->epfd, evs, POLL_BATCH, owed ? 0 : uv_backend_timeout(loop));
         uv_update_time(loop); /* timers started by the callbacks count from now */

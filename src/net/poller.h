@@ -6,10 +6,11 @@
  * uv_poll's: whatever is not consumed is reported again.
  *
  * The set is the outermost wait of its thread (tt_poller_run): libuv's own epoll fd is a
- * member, and the libuv loop runs a non-blocking turn only when that fd is ready, a timer
- * is due or libuv has idle work. So a socket event costs one epoll_wait, and a listener
- * shared by several workers can be in each set with EPOLLEXCLUSIVE, which wakes one
- * waiter per connection only when the waiting is done on that set directly.
+ * member, and the libuv loop runs a non-blocking turn only when that fd is ready or a
+ * timer is due (or libuv has closing handles). So a socket event costs one epoll_wait,
+ * and a listener shared by several workers can be in each set with EPOLLEXCLUSIVE,
+ * which wakes one waiter per connection only when the waiting is done on that set
+ * directly.
  *
  * A pollfd can also be kicked: it gets a readable callback at the end of the loop turn
  * (after the batch and libuv's turn) although the socket may have nothing, for bytes its
@@ -38,10 +39,12 @@ typedef void (*tt_pollfd_done_fn)(struct tt_pollfd *p);
 struct tt_pollfd {
     int fd;
     uint8_t interest; /* UV_READABLE | UV_WRITABLE currently in the epoll set */
-    bool in_set;
-    bool removed;
-    bool kicked;    /* on the kicked list */
-    bool exclusive; /* added with EPOLLEXCLUSIVE (a listener shared by several sets) */
+    /* Bit-fields: the pollfd is in every connection, and a fifth bool would cost 8 bytes
+     * of padding. */
+    bool in_set : 1;
+    bool removed : 1;
+    bool kicked : 1;    /* on the kicked list */
+    bool exclusive : 1; /* added with EPOLLEXCLUSIVE (a listener shared by several sets) */
     tt_pollfd_fn cb;
     tt_pollfd_done_fn done;
     struct tt_list link; /* on the kicked list, or the removed list until done runs */
