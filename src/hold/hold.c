@@ -534,7 +534,7 @@ int tt_hold_start(struct tt_client *c, struct tt_grip *g, struct tt_resp *resp)
      * would park gigabytes in the kernel before the slow-subscriber policy (queue cap,
      * drops) ever saw them. Streams carry published messages, not bulk downloads. */
     int sndbuf = HOLD_STREAM_SNDBUF;
-    setsockopt(c->conn.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    setsockopt(tt_conn_fd(&c->conn), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     if (!c->req->head_sent) /* else the head went out while a large body streamed */
         tt_client_stream_start(c, resp);
     if (c->state == TT_C_CLOSING)

@@ -56,7 +56,6 @@ static void rearm(struct tt_conn *c)
 int tt_conn_init(struct tt_poller *p, struct tt_conn *c, int fd, tt_conn_io_fn on_io)
 {
     memset(c, 0, sizeof(*c));
-    c->fd = fd;
     c->on_io = on_io;
     c->poller = p;
     tt_pollfd_init(p, &c->pfd, fd, on_poll);
@@ -67,7 +66,6 @@ void tt_conn_init_virtual(struct tt_poller *p, struct tt_conn *c, const struct t
                           void *vctx, tt_conn_io_fn on_io)
 {
     memset(c, 0, sizeof(*c));
-    c->fd = -1;
     c->on_io = on_io;
     c->vops = vops;
     c->vctx = vctx;
@@ -117,7 +115,7 @@ ssize_t tt_conn_read(struct tt_conn *c, char *buf, size_t len)
         return -EPROTO;
     }
     for (;;) {
-        ssize_t n = read(c->fd, buf, len);
+        ssize_t n = read(c->pfd.fd, buf, len);
         if (n > 0)
             return n;
         if (n == 0) {
@@ -314,8 +312,8 @@ int tt_conn_flush(struct tt_conn *c)
             }
             /* One slice (a delivery to a held stream, most often): send() skips
              * writev's iovec import and file position lock. */
-            n = cnt == 1 ? send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
-                         : writev(c->fd, iov, cnt);
+            n = cnt == 1 ? send(c->pfd.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                         : writev(c->pfd.fd, iov, cnt);
             if (n < 0)
                 n = (errno == EAGAIN || errno == EWOULDBLOCK) ? TT_EAGAIN : -errno;
             if (n == -EINTR)
@@ -359,12 +357,11 @@ void tt_conn_close(struct tt_conn *c, tt_conn_close_fn on_close)
     if (c->vops) {
         c->vops->close(c);
         tt_conn_discard_output(c);
-    } else if (c->fd >= 0) {
+    } else if (c->pfd.fd >= 0) {
         /* Closed now: the peer sees the end at once, and closing takes the socket out of
          * the epoll set, which saves an epoll_ctl per connection. */
-        close(c->fd);
-        c->fd = -1;
-        tt_pollfd_closed(c->poller, &c->pfd);
+        close(c->pfd.fd);
+        tt_pollfd_closed(c->poller, &c->pfd); /* fd -1 */
     }
     c->on_close = on_close;
     tt_poller_remove(c->poller, &c->pfd, on_closed);
@@ -399,7 +396,7 @@ int tt_conn_connect_result(struct tt_conn *c)
 {
     int err = 0;
     socklen_t len = sizeof(err);
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    if (getsockopt(c->pfd.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         return -errno;
     return -err;
 }

@@ -53,15 +53,10 @@ typedef void (*tt_conn_io_fn)(struct tt_conn *c, int status, int events);
 typedef void (*tt_conn_close_fn)(struct tt_conn *c);
 
 struct tt_conn {
-    struct tt_pollfd pfd;
+    struct tt_pollfd pfd;     /* pfd.fd: the socket, -1 once closed and in virtual mode */
     struct tt_poller *poller; /* the worker's (NULL in virtual mode) */
     void *data;               /* free for the owner */
-    int fd;
-    bool want_read;  /* owner wants UV_READABLE */
-    bool closing;
-    bool eof;        /* read side saw EOF */
-    bool ssl_want_write; /* TLS handshake/read needs writability */
-    SSL *ssl;        /* TLS when not NULL (owned) */
+    SSL *ssl;                 /* TLS when not NULL (owned) */
     tt_conn_io_fn on_io;
     tt_conn_close_fn on_close;
     /* Output queue: a ring of slices. One slice lives in `one` (out == NULL): a held
@@ -70,11 +65,22 @@ struct tt_conn {
      * the heap (out, out_alloc), which is freed again when the queue drains. */
     struct tt_slice *out;
     uint32_t out_head, out_count, out_alloc;
+    /* Beside the ring's counters, where they cost no padding (every connection has one). */
+    bool want_read;      /* owner wants UV_READABLE */
+    bool closing;
+    bool eof;            /* read side saw EOF */
+    bool ssl_want_write; /* TLS handshake/read needs writability */
     size_t out_bytes;
     struct tt_slice one;
     const struct tt_conn_vops *vops; /* virtual mode when not NULL */
     void *vctx;                      /* the vtable's (borrowed) */
 };
+
+/* The socket, or -1 (closed, or a virtual connection). */
+static inline int tt_conn_fd(const struct tt_conn *c)
+{
+    return c->pfd.fd;
+}
 
 int tt_conn_init(struct tt_poller *p, struct tt_conn *c, int fd, tt_conn_io_fn on_io);
 /* A virtual connection (see above); on_io is called by the vtable's side. Its close

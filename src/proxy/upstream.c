@@ -313,7 +313,7 @@ static struct tt_upstream *pool_take(struct tt_worker *w, const char *key, bool 
         if (!probe)
             return p;
         char b;
-        ssize_t n = recv(p->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        ssize_t n = recv(tt_conn_fd(p->c), &b, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return p;
         up_destroy(p); /* closed, or sent junk while idle */
@@ -949,7 +949,7 @@ static void on_io(struct tt_conn *c, int status, int events)
             SSL_set_tlsext_host_name(ssl, sni);
             if (!t->insecure)
                 SSL_set1_host(ssl, t->trust_connect_host ? t->host : sni);
-            SSL_set_fd(ssl, c->fd);
+            SSL_set_fd(ssl, tt_conn_fd(c));
             SSL_set_connect_state(ssl);
             c->ssl = ssl;
             tls_step(u);
