@@ -81,7 +81,6 @@ struct tt_worker {
     struct tt_client **dirty; /* clients with output queued by this inbox batch */
     size_t num_dirty, dirty_alloc;
     uv_timer_t tick;        /* 1 s housekeeping */
-    uv_check_t flush_check; /* writes queued this iteration go out before the loop sleeps */
     bool stopping;
     uint64_t stop_deadline;
     uint64_t next_conn_id;

@@ -217,16 +217,10 @@ static void flush_queued(void *ctx)
     tt_client_flush_dirty(ctx);
 }
 
-static void on_flush_check(uv_check_t *h)
-{
-    flush_queued(h->data);
-}
-
 static void finish_stop(struct tt_worker *w)
 {
     tt_upstream_pool_drain(w);
     uv_close((uv_handle_t *)&w->stats_timer, NULL);
-    uv_close((uv_handle_t *)&w->flush_check, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
     uv_close((uv_handle_t *)&w->wheel_timer, NULL);
     tt_inbox_close(&w->inbox);
@@ -586,10 +580,6 @@ int tt_workers_start(struct tt_server *srv)
         w->tick.data = w;
         uv_timer_start(&w->tick, on_tick, 1000, 1000);
         uv_unref((uv_handle_t *)&w->tick);
-        uv_check_init(&w->loop, &w->flush_check);
-        w->flush_check.data = w;
-        uv_check_start(&w->flush_check, on_flush_check);
-        uv_unref((uv_handle_t *)&w->flush_check);
         w->scratch_size = SCRATCH_SIZE;
         w->scratch = tt_malloc(SCRATCH_SIZE);
         tt_list_init(&w->clients);
